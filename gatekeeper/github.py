@@ -1,0 +1,172 @@
+"""All GitHub I/O: app JWT, installation tokens, pull requests and check runs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from github import Auth, Github, GithubIntegration
+
+from .model import CheckOutput, PullRequest, User
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+TOKEN_MARGIN = 300  # renew an installation token this many seconds before it expires
+JWT_LIFETIME = 540  # GitHub accepts at most 10 minutes; leave room for clock skew
+HTTP_TIMEOUT = 30
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class JwtSigner:
+    """Signs the app's JWTs with RS256, using `cryptography` directly."""
+
+    def __init__(self, private_key_pem: str):
+        key = load_pem_private_key(private_key_pem.encode(), password=None)
+        if not isinstance(key, RSAPrivateKey):
+            raise ValueError("GitHub App keys are RSA keys")
+        self._key = key
+
+    def __call__(self, claims: dict) -> str:
+        header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT"}, separators=(",", ":")).encode())
+        payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+        signing_input = f"{header}.{payload}".encode()
+        signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return f"{header}.{payload}.{_b64url(signature)}"
+
+
+class GitHubApp:
+    """The app's identity: makes JWTs and keeps installation tokens until shortly before expiry."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time):
+        self.api_url = settings.github_api_url
+        self.auth = Auth.AppAuth(
+            settings.github_app_id,
+            sign_func=JwtSigner(settings.private_key_pem),
+            jwt_expiry=JWT_LIFETIME,
+        )
+        self._clock = clock
+        self._tokens: dict[int, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def installation_token(self, installation_id: int) -> str:
+        with self._lock:
+            cached = self._tokens.get(installation_id)
+            if cached and cached[1] - self._clock() > TOKEN_MARGIN:
+                return cached[0]
+            integration = GithubIntegration(auth=self.auth, base_url=self.api_url,
+                                            timeout=HTTP_TIMEOUT)
+            grant = integration.get_access_token(installation_id)
+            expires = grant.expires_at
+            if expires.tzinfo is None:
+                expires = expires.replace(tzinfo=timezone.utc)
+            self._tokens[installation_id] = (grant.token, expires.timestamp())
+            log.info("installation %s: new token, expires %s", installation_id,
+                     expires.isoformat())
+            return grant.token
+
+    def installation(self, installation_id: int) -> Installation:
+        return Installation(self, installation_id)
+
+
+class Installation:
+    """GitHub as one installation sees it. Each call gets a fresh token from the cache."""
+
+    def __init__(self, app: GitHubApp, installation_id: int):
+        self.app = app
+        self.installation_id = installation_id
+
+    def _client(self) -> Github:
+        token = self.app.installation_token(self.installation_id)
+        return Github(auth=Auth.Token(token), base_url=self.app.api_url, timeout=HTTP_TIMEOUT)
+
+    def _request(self, verb: str, url: str, **kwargs) -> dict | list:
+        _, data = self._client().requester.requestJsonAndCheck(verb, url, **kwargs)
+        return data
+
+    def repositories(self) -> list[str]:
+        names: list[str] = []
+        page = 1
+        while True:
+            data = self._request("GET", "/installation/repositories",
+                                 parameters={"per_page": 100, "page": page})
+            batch = [r["full_name"] for r in data.get("repositories", [])]
+            names.extend(batch)
+            if len(batch) < 100:
+                return names
+            page += 1
+
+    def pull_request(self, repo: str, number: int) -> PullRequest:
+        pr = self._client().get_repo(repo, lazy=True).get_pull(number)
+        return PullRequest(
+            repo=repo,
+            number=pr.number,
+            head_sha=pr.head.sha,
+            head_ref=pr.head.ref,
+            base_ref=pr.base.ref,
+            base_sha=pr.base.sha,
+            author=User(pr.user.login, pr.user.type),
+            title=pr.title or "",
+            body=pr.body or "",
+            draft=bool(pr.draft),
+            state=pr.state,
+            labels=tuple(label.name for label in pr.labels),
+        )
+
+    def find_check_run(self, repo: str, head_sha: str, name: str) -> int | None:
+        """Our latest check run of this name on this commit, so a retry updates it."""
+        data = self._request(
+            "GET", f"/repos/{repo}/commits/{head_sha}/check-runs",
+            parameters={"check_name": name, "filter": "latest"},
+        )
+        for run in data.get("check_runs", []):
+            app = run.get("app") or {}
+            if run.get("name") == name and str(app.get("id")) == str(self.app.auth.app_id):
+                return int(run["id"])
+        return None
+
+    def start_check_run(self, repo: str, head_sha: str, name: str,
+                        details_url: str | None = None) -> int:
+        """Create the check run in progress, or put our existing one back in progress."""
+        fields = {"status": "in_progress", "started_at": _now()}
+        if details_url:
+            fields["details_url"] = details_url
+        existing = self.find_check_run(repo, head_sha, name)
+        if existing is not None:
+            self._request("PATCH", f"/repos/{repo}/check-runs/{existing}", input=fields)
+            return existing
+        data = self._request("POST", f"/repos/{repo}/check-runs",
+                             input={"name": name, "head_sha": head_sha, **fields})
+        return int(data["id"])
+
+    def complete_check_run(self, repo: str, run_id: int, conclusion: str, output: CheckOutput,
+                           actions: list[dict] | None = None) -> None:
+        body: dict = {
+            "status": "completed",
+            "conclusion": conclusion,
+            "completed_at": _now(),
+            "output": {"title": output.title, "summary": output.summary},
+        }
+        if output.text:
+            body["output"]["text"] = output.text
+        if output.annotations:
+            body["output"]["annotations"] = output.annotations
+        if actions:
+            body["actions"] = actions
+        self._request("PATCH", f"/repos/{repo}/check-runs/{run_id}", input=body)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,186 @@
+"""Where jobs wait: RQ on Redis, or an in-process executor when REDIS_URL is unset.
+
+Both answer the same two questions for the web process: have we seen this delivery,
+and is this job already queued or running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+import redis
+from rq import Queue
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from .webhooks import JobRequest
+
+log = logging.getLogger(__name__)
+
+JOB_FUNC = "gatekeeper.jobs.run"
+QUEUE_OF = {"review": "gatekeeper-review", "gate": "gatekeeper-gate", "installation": "gatekeeper-gate"}
+QUEUE_NAMES = ["gatekeeper-review", "gatekeeper-gate"]  # order is priority: reviews are quick
+TIMEOUT_OF = {"review": 120, "gate": 1800, "installation": 600}
+RESULT_TTL = 24 * 3600
+FAILURE_TTL = 7 * 24 * 3600
+ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+DELIVERY_PREFIX = "gatekeeper:delivery:"
+
+
+class QueueUnavailable(Exception):
+    """The queue or its store cannot be reached: the web answers 503."""
+
+
+class Backend(Protocol):
+    def remember_delivery(self, delivery_id: str) -> bool:
+        """Record a delivery id; False when it was already recorded."""
+
+    def forget_delivery(self, delivery_id: str) -> None:
+        """Undo remember_delivery, so a redelivery is accepted after a failed enqueue."""
+
+    def submit(self, job: JobRequest) -> bool:
+        """Queue a job; False when the same job is already queued or running."""
+
+    def healthy(self) -> bool: ...
+
+
+class RedisBackend:
+    """RQ on Redis: any number of `gatekeeper worker` processes share the queues."""
+
+    def __init__(self, url: str, delivery_ttl: int):
+        self.connection = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self.delivery_ttl = delivery_ttl
+        self.queues = {
+            name: Queue(name, connection=self.connection, serializer=JSONSerializer)
+            for name in QUEUE_NAMES
+        }
+
+    def remember_delivery(self, delivery_id: str) -> bool:
+        try:
+            return bool(
+                self.connection.set(DELIVERY_PREFIX + delivery_id, 1, nx=True, ex=self.delivery_ttl)
+            )
+        except redis.RedisError as exc:
+            raise QueueUnavailable(f"redis: {exc}") from None
+
+    def forget_delivery(self, delivery_id: str) -> None:
+        try:
+            self.connection.delete(DELIVERY_PREFIX + delivery_id)
+        except redis.RedisError:
+            log.warning("could not forget delivery %s; a redelivery will be taken as a duplicate",
+                        delivery_id)
+
+    def submit(self, job: JobRequest) -> bool:
+        try:
+            return self._submit(job)
+        except redis.RedisError as exc:
+            raise QueueUnavailable(f"redis: {exc}") from None
+
+    def _submit(self, job: JobRequest) -> bool:
+        try:
+            self._enqueue(job)
+            return True
+        except DuplicateJobError:
+            pass
+        try:
+            existing = Job.fetch(job.key, connection=self.connection, serializer=JSONSerializer)
+        except NoSuchJobError:
+            existing = None
+        if existing is not None:
+            if existing.get_status(refresh=False) in ACTIVE:
+                return False
+            existing.delete()  # finished or failed before: this is a new request to run it
+        try:
+            self._enqueue(job)
+        except DuplicateJobError:
+            return False  # another web process queued it in between
+        return True
+
+    def _enqueue(self, job: JobRequest) -> None:
+        self.queues[QUEUE_OF[job.kind]].enqueue_call(
+            JOB_FUNC,
+            args=(job.kind, job.args),
+            job_id=job.key,
+            unique=True,
+            timeout=TIMEOUT_OF[job.kind],
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+            description=job.key,
+        )
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self.connection.ping())
+        except redis.RedisError:
+            return False
+
+
+class MemoryBackend:
+    """One process, no Redis: jobs run on a small thread pool; a crash loses what waits."""
+
+    def __init__(self, delivery_ttl: int, workers: int = 2, runner=None):
+        self.delivery_ttl = delivery_ttl
+        self._seen: dict[str, float] = {}
+        self._active: set[str] = set()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gatekeeper-job")
+        self._runner = runner
+
+    def remember_delivery(self, delivery_id: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            expired = [k for k, until in self._seen.items() if until < now]
+            for k in expired:
+                del self._seen[k]
+            if delivery_id in self._seen:
+                return False
+            self._seen[delivery_id] = now + self.delivery_ttl
+            return True
+
+    def forget_delivery(self, delivery_id: str) -> None:
+        with self._lock:
+            self._seen.pop(delivery_id, None)
+
+    def submit(self, job: JobRequest) -> bool:
+        with self._lock:
+            if job.key in self._active:
+                return False
+            self._active.add(job.key)
+        self._pool.submit(self._run, job)
+        return True
+
+    def _run(self, job: JobRequest) -> None:
+        try:
+            runner = self._runner
+            if runner is None:
+                from .jobs import run as runner
+            runner(job.kind, job.args)
+        except Exception:
+            log.exception("job %s failed", job.key)
+        finally:
+            with self._lock:
+                self._active.discard(job.key)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """For tests and shutdown: wait until no job is active."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._active:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def healthy(self) -> bool:
+        return True
+
+
+def make_backend(redis_url: str | None, delivery_ttl: int) -> Backend:
+    if redis_url:
+        return RedisBackend(redis_url, delivery_ttl)
+    return MemoryBackend(delivery_ttl)

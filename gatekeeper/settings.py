@@ -1,0 +1,153 @@
+"""Process settings read from the environment once, at start-up (12-factor)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MiB
+MIN_DELIVERY_TTL = 3 * 24 * 3600  # GitHub lets users redeliver for 3 days
+
+
+class SettingsError(Exception):
+    """Every missing or malformed setting, reported together."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "gatekeeper is not configured correctly:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    github_app_id: int
+    private_key_pem: str = field(repr=False)
+    webhook_secret: bytes = field(repr=False)
+    github_api_url: str = "https://api.github.com"
+    redis_url: str | None = field(default=None, repr=False)
+    slack_webhook_url: str | None = field(default=None, repr=False)
+    public_url: str | None = None
+    max_body_bytes: int = GITHUB_MAX_PAYLOAD
+    delivery_ttl_seconds: int = 7 * 24 * 3600
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in logs, audit records or check runs."""
+        values = [self.private_key_pem, self.webhook_secret.decode(), self.slack_webhook_url]
+        return [v for v in values if v]
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings; raise SettingsError naming every problem."""
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+
+    app_id = _app_id(env.get("GITHUB_APP_ID", "").strip(), problems)
+    key = _private_key(env, problems)
+    secret = env.get("GITHUB_WEBHOOK_SECRET", "")
+    if not secret:
+        problems.append("GITHUB_WEBHOOK_SECRET is not set (the secret configured on the GitHub App)")
+    api_url = _url(env, "GITHUB_API_URL", problems, default="https://api.github.com")
+    redis_url = env.get("REDIS_URL", "").strip() or None
+    if redis_url and urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
+        problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
+    slack = _url(env, "SLACK_WEBHOOK_URL", problems, https_only=True)
+    public = _url(env, "GATEKEEPER_PUBLIC_URL", problems)
+    max_body = _positive_int(env, "GATEKEEPER_MAX_BODY_BYTES", GITHUB_MAX_PAYLOAD, problems)
+    ttl = _positive_int(env, "GATEKEEPER_DELIVERY_TTL", 7 * 24 * 3600, problems)
+    if ttl is not None and ttl < MIN_DELIVERY_TTL:
+        problems.append(
+            f"GATEKEEPER_DELIVERY_TTL must be at least {MIN_DELIVERY_TTL} seconds (3 days), "
+            "the window in which GitHub lets a delivery be redelivered"
+        )
+
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        github_app_id=app_id,
+        private_key_pem=key,
+        webhook_secret=secret.encode(),
+        github_api_url=api_url,
+        redis_url=redis_url,
+        slack_webhook_url=slack,
+        public_url=public,
+        max_body_bytes=max_body,
+        delivery_ttl_seconds=ttl,
+    )
+
+
+def _app_id(raw: str, problems: list[str]) -> int:
+    if not raw:
+        problems.append("GITHUB_APP_ID is not set (the numeric App ID from the app's settings page)")
+        return 0
+    if not raw.isdigit() or int(raw) <= 0:
+        problems.append(f"GITHUB_APP_ID must be a positive integer, got {raw!r}")
+        return 0
+    return int(raw)
+
+
+def _private_key(env: Mapping[str, str], problems: list[str]) -> str:
+    text = env.get("GITHUB_PRIVATE_KEY", "")
+    path = env.get("GITHUB_PRIVATE_KEY_PATH", "")
+    if text and path:
+        problems.append("set only one of GITHUB_PRIVATE_KEY and GITHUB_PRIVATE_KEY_PATH")
+        return ""
+    source = "GITHUB_PRIVATE_KEY"
+    if path:
+        source = f"GITHUB_PRIVATE_KEY_PATH ({path})"
+        try:
+            text = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{source} cannot be read: {exc.__class__.__name__}: {exc.strerror or exc}")
+            return ""
+    if not text:
+        problems.append("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH must be set (the app's PEM key)")
+        return ""
+    if "\n" not in text and "\\n" in text:
+        text = text.replace("\\n", "\n")  # keys pasted into one-line env files
+    try:
+        key = load_pem_private_key(text.encode(), password=None)
+    except (ValueError, TypeError):
+        # never echo the value: it may be a real key in the wrong format
+        problems.append(f"{source} is not a PEM private key (expected '-----BEGIN RSA PRIVATE KEY-----')")
+        return ""
+    if not isinstance(key, RSAPrivateKey):
+        problems.append(f"{source} is a PEM key but not RSA; GitHub App keys are RSA")
+        return ""
+    return text
+
+
+def _url(
+    env: Mapping[str, str],
+    name: str,
+    problems: list[str],
+    default: str | None = None,
+    https_only: bool = False,
+) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    parsed = urlparse(raw)
+    schemes = ("https",) if https_only else ("http", "https")
+    if parsed.scheme not in schemes or not parsed.netloc:
+        shown = parsed.netloc if name == "SLACK_WEBHOOK_URL" else raw  # Slack URLs are secrets
+        problems.append(f"{name} must be an {' or '.join(schemes)} URL, got {shown!r}")
+        return default
+    return raw.rstrip("/")
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        problems.append(f"{name} must be a positive integer, got {raw!r}")
+        return default
+    return int(raw)

@@ -1,0 +1,132 @@
+"""Shared test set-up: one real redis-server per session, a fake GitHub per test, app keys."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from gatekeeper.settings import load_settings
+from gatekeeper.webhooks import sign
+from support.fakegithub import FakeGitHub
+
+FIXTURES = Path(__file__).parent / "fixtures"
+APP_ID = 4242
+INSTALLATION_ID = 77
+SECRET = "test-webhook-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port, no persistence."""
+
+    def __init__(self, tmp: Path):
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not os.path.exists(binary):
+            pytest.fail("redis-server is not installed: run `make test`, which installs it")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(tmp)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def app_key():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM,
+                            serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption()).decode()
+    return pem, key.public_key()
+
+
+@pytest.fixture
+def fake_github(app_key):
+    fake = FakeGitHub().start()
+    fake.add_app(APP_ID, app_key[1])
+    yield fake
+    fake.stop()
+    assert fake.violations == [], "requests the real GitHub API would reject"
+
+
+@pytest.fixture
+def env(app_key, fake_github):
+    """Environment for a gatekeeper process: embedded queue unless REDIS_URL is added."""
+    return {
+        "GITHUB_APP_ID": str(APP_ID),
+        "GITHUB_PRIVATE_KEY": app_key[0],
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_API_URL": fake_github.url,
+    }
+
+
+@pytest.fixture
+def settings(env):
+    return load_settings(env)
+
+
+def payload(event: str, name: str, installation: int | None = INSTALLATION_ID) -> dict:
+    """A real example delivery, as a GitHub App receives it (with its installation)."""
+    data = json.loads((FIXTURES / "webhooks" / event / f"{name}.json").read_text())
+    data = copy.deepcopy(data)
+    if installation is not None:
+        data["installation"] = {"id": installation, "node_id": "MDIz"}
+    return data
+
+
+def delivery(event: str, data: dict | bytes, secret: str = SECRET,
+             delivery_id: str | None = None) -> tuple[bytes, dict]:
+    """Body and headers of a correctly signed delivery."""
+    body = data if isinstance(data, bytes) else json.dumps(data).encode()
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(secret.encode(), body),
+        "Content-Type": "application/json",
+    }
+    return body, headers

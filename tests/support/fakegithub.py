@@ -1,0 +1,342 @@
+"""A stateful fake of the GitHub REST API on loopback, strict where GitHub is strict.
+
+Every request is checked against GitHub's OpenAPI description and the app's credentials;
+anything the real API would reject is answered as GitHub would and kept in `violations`,
+which the test fixture turns into a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from .openapi import OpenAPIValidator
+
+APP_ROUTES = {"/app", "/app/installations/{installation_id}/access_tokens",
+              "/repos/{owner}/{repo}/installation"}
+MAX_ANNOTATIONS = 50  # per request, GitHub's documented limit
+
+
+class Reject(Exception):
+    def __init__(self, status: int, message: str, violation: bool = True):
+        self.status, self.message, self.violation = status, message, violation
+
+
+@dataclass
+class FakeRepo:
+    id: int
+    full_name: str
+    pulls: dict[int, dict] = field(default_factory=dict)
+    files: dict[int, list[dict]] = field(default_factory=dict)
+    reviews: dict[int, list[dict]] = field(default_factory=dict)
+    commits: dict[int, list[dict]] = field(default_factory=dict)
+    permissions: dict[str, str] = field(default_factory=dict)
+    contents: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    tarballs: dict[str, bytes] = field(default_factory=dict)
+
+    def add_pull(self, number: int, head_sha: str, *, author: str = "Codertocat",
+                 author_type: str = "User", head_ref: str = "feature", base_ref: str = "main",
+                 base_sha: str = "0" * 40, title: str = "A change", body: str = "",
+                 labels: tuple[str, ...] = ()) -> dict:
+        owner = self.full_name.split("/")[0]
+        self.pulls[number] = {
+            "number": number, "state": "open", "title": title, "body": body, "draft": False,
+            "user": {"login": author, "type": author_type, "id": abs(hash(author)) % 10**8},
+            "head": {"sha": head_sha, "ref": head_ref, "label": f"{owner}:{head_ref}"},
+            "base": {"sha": base_sha, "ref": base_ref, "label": f"{owner}:{base_ref}"},
+            "labels": [{"name": name} for name in labels],
+        }
+        return self.pulls[number]
+
+
+class FakeGitHub:
+    def __init__(self, token_lifetime: int = 3600):
+        self.validator = OpenAPIValidator()
+        self.token_lifetime = token_lifetime
+        self.apps: dict[int, Any] = {}  # app id -> public key
+        self.installations: dict[int, dict] = {}
+        self.tokens: dict[str, dict] = {}
+        self.repos: dict[str, FakeRepo] = {}
+        self.check_runs: dict[int, dict] = {}
+        self.requests: list[tuple[str, str, int]] = []
+        self.violations: list[str] = []
+        self.injected: list[tuple[str, str, int, dict]] = []
+        self._ids = itertools.count(1000)
+        self._lock = threading.RLock()
+        self._server = None
+        self.url = ""
+
+    # --- set-up -------------------------------------------------------------------------
+    def add_app(self, app_id: int, public_key) -> None:
+        self.apps[app_id] = public_key
+
+    def add_repo(self, full_name: str, repo_id: int | None = None) -> FakeRepo:
+        repo = FakeRepo(repo_id or next(self._ids), full_name)
+        self.repos[full_name] = repo
+        return repo
+
+    def add_installation(self, installation_id: int, app_id: int, repos: list[str]) -> None:
+        self.installations[installation_id] = {"app_id": app_id, "repos": set(repos),
+                                               "suspended": False}
+
+    def inject(self, method: str, path: str, status: int, headers: dict | None = None) -> None:
+        """Answer the next matching request with this status instead (fault injection)."""
+        self.injected.append((method.upper(), path, status, headers or {}))
+
+    def runs_for(self, repo: str, head_sha: str, name: str | None = None) -> list[dict]:
+        return [r for r in self.check_runs.values() if r["repo"] == repo
+                and r["head_sha"] == head_sha and (name is None or r["name"] == name)]
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for m, p, _ in self.requests if m == method and p == path)
+
+    # --- server -------------------------------------------------------------------------
+    def start(self) -> FakeGitHub:
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+
+    def _wsgi(self, environ, start_response):
+        request = Request(environ)
+        with self._lock:
+            response = self._handle(request)
+            self.requests.append((request.method, request.path, response.status_code))
+        return response(environ, start_response)
+
+    def _handle(self, request: Request) -> Response:
+        if request.path.startswith("/_codeload/"):
+            return self._codeload(request.path)
+        for i, (method, path, status, headers) in enumerate(self.injected):
+            if method == request.method and path == request.path:
+                del self.injected[i]
+                return _json({"message": "injected failure"}, status, headers)
+        op = self.validator.match(request.method, request.path)
+        if op is None:
+            return self._reject(request, Reject(404, "no such endpoint in GitHub's REST API"))
+        query = {k: v for k, v in request.args.items()}
+        body = request.get_data()
+        problems = self.validator.problems(op, query, body)
+        if problems:
+            return self._reject(request, Reject(422, "; ".join(problems)))
+        try:
+            data = json.loads(body) if body else {}
+            if op.template in APP_ROUTES:
+                app_id = self._app_from_jwt(request)
+                return self._app_route(op, app_id, data)
+            installation = self._installation_from_token(request)
+            return self._repo_route(op, installation, query, data)
+        except Reject as exc:
+            return self._reject(request, exc)
+
+    def _reject(self, request: Request, exc: Reject) -> Response:
+        if exc.violation:
+            self.violations.append(f"{request.method} {request.full_path}: {exc.message}")
+        return _json({"message": exc.message}, exc.status)
+
+    # --- credentials --------------------------------------------------------------------
+    def _bearer(self, request: Request) -> str:
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() not in ("bearer", "token") or not value:
+            raise Reject(401, "Requires authentication")
+        return value.strip()
+
+    def _app_from_jwt(self, request: Request) -> int:
+        token = self._bearer(request)
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+            app_id = int(claims["iss"])
+            key = self.apps[app_id]
+            claims = jwt.decode(token, key, algorithms=["RS256"],
+                                options={"require": ["iat", "exp", "iss"]}, leeway=60)
+        except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+            raise Reject(401, f"A JSON web token could not be decoded: {exc}") from None
+        now = time.time()
+        if claims["exp"] - now > 600 or claims["exp"] - claims["iat"] > 660:
+            raise Reject(401, "'Expiration time' claim ('exp') is too far in the future")
+        if claims["iat"] > now + 60:
+            raise Reject(401, "'Issued at' claim ('iat') must be an Integer representing the "
+                              "time that the assertion was issued")
+        return app_id
+
+    def _installation_from_token(self, request: Request) -> int:
+        grant = self.tokens.get(self._bearer(request))
+        if grant is None or grant["expires_at"] < time.time():
+            raise Reject(401, "Bad credentials")
+        return grant["installation_id"]
+
+    # --- routes -------------------------------------------------------------------------
+    def _app_route(self, op, app_id: int, data: dict) -> Response:
+        if op.template == "/app":
+            return _json({"id": app_id, "slug": f"gatekeeper-{app_id}", "name": "Gatekeeper"})
+        if op.template == "/repos/{owner}/{repo}/installation":
+            name = f"{op.params['owner']}/{op.params['repo']}"
+            for inst_id, inst in self.installations.items():
+                if inst["app_id"] == app_id and name in inst["repos"]:
+                    return _json({"id": inst_id, "app_id": app_id})
+            raise Reject(404, "Not Found", violation=False)
+        inst_id = int(op.params["installation_id"])
+        inst = self.installations.get(inst_id)
+        if inst is None or inst["app_id"] != app_id:
+            raise Reject(404, "Not Found", violation=False)
+        if inst["suspended"]:
+            raise Reject(403, "This installation has been suspended", violation=False)
+        token = "ghs_" + secrets.token_hex(18)
+        expires = time.time() + self.token_lifetime
+        self.tokens[token] = {"installation_id": inst_id, "expires_at": expires}
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
+        return _json({"token": token, "expires_at": stamp, "permissions": {},
+                      "repository_selection": "selected"}, 201)
+
+    def _repo_route(self, op, inst_id: int, query: dict, data: dict) -> Response:
+        inst = self.installations[inst_id]
+        if op.template == "/installation/repositories":
+            names = sorted(inst["repos"])
+            page = _page([{"id": self.repos[n].id, "full_name": n, "name": n.split("/")[1],
+                           "owner": {"login": n.split("/")[0]}} for n in names if n in self.repos],
+                         query)
+            return _json({"total_count": len(names), "repositories": page})
+        if op.template.startswith("/orgs/"):
+            raise Reject(404, "Not Found", violation=False)
+        name = f"{op.params['owner']}/{op.params['repo']}"
+        repo = self.repos.get(name)
+        if repo is None or name not in inst["repos"]:
+            raise Reject(404, "Not Found", violation=False)
+        handler = getattr(self, "_r_" + op.template.split("{repo}", 1)[1].strip("/")
+                          .replace("/", "_").replace("-", "_").replace("{", "").replace("}", ""),
+                          None)
+        if handler is None:
+            return _json({"id": repo.id, "full_name": repo.full_name, "name": name.split("/")[1]})
+        return handler(repo, op.params, query, data)
+
+    def _pull(self, repo: FakeRepo, params: dict) -> dict:
+        pull = repo.pulls.get(int(params["pull_number"]))
+        if pull is None:
+            raise Reject(404, "Not Found", violation=False)
+        return pull
+
+    def _r_pulls_pull_number(self, repo, params, query, data):
+        return _json(self._pull(repo, params))
+
+    def _r_pulls_pull_number_files(self, repo, params, query, data):
+        return _json(_page(repo.files.get(self._pull(repo, params)["number"], []), query))
+
+    def _r_pulls_pull_number_reviews(self, repo, params, query, data):
+        return _json(_page(repo.reviews.get(self._pull(repo, params)["number"], []), query))
+
+    def _r_pulls_pull_number_commits(self, repo, params, query, data):
+        return _json(_page(repo.commits.get(self._pull(repo, params)["number"], []), query))
+
+    def _r_collaborators_username_permission(self, repo, params, query, data):
+        login = params["username"]
+        permission = repo.permissions.get(login, "none")
+        return _json({"permission": permission, "role_name": permission,
+                      "user": {"login": login, "type": "User"}})
+
+    def _r_contents_path(self, repo, params, query, data):
+        ref = query.get("ref", "main")
+        content = repo.contents.get((ref, params["path"]))
+        if content is None:
+            raise Reject(404, "Not Found", violation=False)
+        return _json({"type": "file", "encoding": "base64", "path": params["path"],
+                      "name": params["path"].rsplit("/", 1)[-1], "size": len(content),
+                      "sha": secrets.token_hex(20), "content": base64.b64encode(content).decode()})
+
+    def _r_tarball_ref(self, repo, params, query, data):
+        if params["ref"] not in repo.tarballs:
+            raise Reject(404, "Not Found", violation=False)
+        location = f"{self.url}/_codeload/{repo.full_name}/legacy.tar.gz/{params['ref']}"
+        return Response(status=302, headers={"Location": location})
+
+    def _codeload(self, path: str) -> Response:
+        _, _, owner, name, _, ref = path.split("/", 5)
+        repo = self.repos.get(f"{owner}/{name}")
+        if repo is None or ref not in repo.tarballs:
+            return Response(status=404)
+        return Response(repo.tarballs[ref], mimetype="application/x-gzip")
+
+    def _r_check_runs(self, repo, params, query, data):
+        if len(data.get("output", {}).get("annotations", [])) > MAX_ANNOTATIONS:
+            raise Reject(422, f"more than {MAX_ANNOTATIONS} annotations in one request")
+        run_id = next(self._ids)
+        app_id = self.installations_app(repo)
+        run = {"id": run_id, "repo": repo.full_name, "name": data["name"],
+               "head_sha": data["head_sha"], "status": data.get("status", "queued"),
+               "conclusion": data.get("conclusion"), "app": {"id": app_id},
+               "output": {"annotations": []}, "updates": 0}
+        self.check_runs[run_id] = run
+        self._apply(run, data)
+        return _json(_public(run), 201)
+
+    def _r_check_runs_check_run_id(self, repo, params, query, data):
+        run = self.check_runs.get(int(params["check_run_id"]))
+        if run is None or run["repo"] != repo.full_name:
+            raise Reject(404, "Not Found", violation=False)
+        if data:  # PATCH
+            self._apply(run, data)
+        return _json(_public(run))
+
+    def _r_commits_ref_check_runs(self, repo, params, query, data):
+        runs = [r for r in self.check_runs.values()
+                if r["repo"] == repo.full_name and r["head_sha"] == params["ref"]
+                and query.get("check_name", r["name"]) == r["name"]
+                and str(query.get("app_id", r["app"]["id"])) == str(r["app"]["id"])]
+        runs.sort(key=lambda r: -r["id"])
+        return _json({"total_count": len(runs), "check_runs": [_public(r) for r in runs]})
+
+    def installations_app(self, repo: FakeRepo) -> int:
+        for inst in self.installations.values():
+            if repo.full_name in inst["repos"]:
+                return inst["app_id"]
+        raise Reject(404, "Not Found", violation=False)
+
+    def _apply(self, run: dict, data: dict) -> None:
+        annotations = data.get("output", {}).get("annotations", [])
+        if len(annotations) > MAX_ANNOTATIONS:
+            raise Reject(422, f"more than {MAX_ANNOTATIONS} annotations in one request")
+        if data.get("status") == "completed" and not data.get("conclusion") \
+                and not run.get("conclusion"):
+            raise Reject(422, "conclusion is required when status is completed")
+        for key in ("status", "conclusion", "details_url", "external_id", "actions",
+                    "started_at", "completed_at"):
+            if key in data:
+                run[key] = data[key]
+        if data.get("conclusion"):
+            run["status"] = "completed"
+        if "output" in data:
+            kept = run["output"]["annotations"] + annotations
+            run["output"] = {**data["output"], "annotations": kept}
+        run["updates"] += 1
+
+
+def _public(run: dict) -> dict:
+    shown = {k: v for k, v in run.items() if k not in ("repo", "updates")}
+    shown["output"] = {k: v for k, v in run["output"].items() if k != "annotations"}
+    shown["output"]["annotations_count"] = len(run["output"]["annotations"])
+    return shown
+
+
+def _page(items: list, query: dict) -> list:
+    per_page = min(int(query.get("per_page", 30)), 100)
+    page = max(int(query.get("page", 1)), 1)
+    return items[(page - 1) * per_page: page * per_page]
+
+
+def _json(data, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(json.dumps(data), status=status, headers=headers or {},
+                    mimetype="application/json")
