@@ -64,7 +64,7 @@ def _worker(settings, burst: bool) -> int:
     jobs.configure(settings)
     backend = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds)
     if not backend.healthy():
-        print(f"gatekeeper worker: Redis at REDIS_URL is not reachable", file=sys.stderr)
+        print("gatekeeper worker: Redis at REDIS_URL is not reachable", file=sys.stderr)
         return 2
     worker = Worker(QUEUE_NAMES, connection=backend.connection, serializer=JSONSerializer)
     worker.work(burst=burst)

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -71,7 +71,7 @@ class GitHubApp:
             grant = integration.get_access_token(installation_id)
             expires = grant.expires_at
             if expires.tzinfo is None:
-                expires = expires.replace(tzinfo=timezone.utc)
+                expires = expires.replace(tzinfo=UTC)
             self._tokens[installation_id] = (grant.token, expires.timestamp())
             log.info("installation %s: new token, expires %s", installation_id,
                      expires.isoformat())
@@ -90,7 +90,8 @@ class Installation:
 
     def _client(self) -> Github:
         token = self.app.installation_token(self.installation_id)
-        return Github(auth=Auth.Token(token), base_url=self.app.api_url, timeout=HTTP_TIMEOUT)
+        return Github(auth=Auth.Token(token), base_url=self.app.api_url, timeout=HTTP_TIMEOUT,
+                      lazy=True)
 
     def _request(self, verb: str, url: str, **kwargs) -> dict | list:
         _, data = self._client().requester.requestJsonAndCheck(verb, url, **kwargs)
@@ -109,7 +110,7 @@ class Installation:
             page += 1
 
     def pull_request(self, repo: str, number: int) -> PullRequest:
-        pr = self._client().get_repo(repo, lazy=True).get_pull(number)
+        pr = self._client().get_repo(repo).get_pull(number)
         return PullRequest(
             repo=repo,
             number=pr.number,
@@ -169,4 +170,4 @@ class Installation:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

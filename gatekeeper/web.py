@@ -20,7 +20,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     settings = settings or load_settings()
     backend = backend or make_backend(settings.redis_url, settings.delivery_ttl_seconds)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # one byte over the cap: a chunked body is cut there, not refused, so we look at the length
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["gatekeeper"] = {"settings": settings, "backend": backend}
 
     @app.post("/webhook")
@@ -51,10 +52,13 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
 def _intake(settings: Settings, backend: Backend, event: str) -> tuple[int, dict]:
     """One delivery, in the order that matters: size, signature, shape, dedupe, queue."""
+    too_large = 413, {"status": "too large", "reason": f"body over {settings.max_body_bytes} bytes"}
     try:
-        raw = request.get_data(cache=False)  # bounded by MAX_CONTENT_LENGTH, chunked too
+        raw = request.get_data(cache=False)  # reads at most MAX_CONTENT_LENGTH bytes
     except RequestEntityTooLarge:
-        return 413, {"status": "too large", "reason": f"body over {settings.max_body_bytes} bytes"}
+        return too_large
+    if len(raw) > settings.max_body_bytes:
+        return too_large
     signature = request.headers.get("X-Hub-Signature-256")
     if not webhooks.signature_valid(settings.webhook_secret, raw, signature):
         reason = "missing X-Hub-Signature-256" if not signature else "bad signature"

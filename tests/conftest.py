@@ -16,10 +16,10 @@ import pytest
 import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support.fakegithub import FakeGitHub
 
 from gatekeeper.settings import load_settings
 from gatekeeper.webhooks import sign
-from support.fakegithub import FakeGitHub
 
 FIXTURES = Path(__file__).parent / "fixtures"
 APP_ID = 4242

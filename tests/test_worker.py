@@ -1,0 +1,185 @@
+"""Jobs run for real: an RQ worker process, the embedded pool, and gunicorn in front."""
+
+import http.client
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from conftest import APP_ID, INSTALLATION_ID, delivery, free_port, payload
+from github import GithubException
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from gatekeeper import jobs
+from gatekeeper.settings import load_settings
+from gatekeeper.web import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+REPO = "Codertocat/Hello-World"
+HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+
+
+@pytest.fixture
+def hello_world(fake_github):
+    repo = fake_github.add_repo(REPO, 186853002)
+    fake_github.add_installation(INSTALLATION_ID, APP_ID, [REPO])
+    repo.add_pull(2, HEAD, author="copilot-swe-agent[bot]", author_type="Bot")
+    return repo
+
+
+def run_worker(env: dict, burst: bool = True) -> subprocess.Popen:
+    args = [sys.executable, "-m", "gatekeeper", "worker"] + (["--burst"] if burst else [])
+    return subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def assert_gate_failed_closed(fake_github):
+    [run] = fake_github.runs_for(REPO, HEAD, "gatekeeper")
+    assert run["status"] == "completed" and run["conclusion"] == "failure"
+    assert run["output"]["title"].startswith("Blocked")
+    assert run["actions"][0]["identifier"] == "rerun"
+
+
+def test_rq_worker_runs_the_queued_gate(env, redis_url, fake_github, hello_world):
+    env = {**env, "REDIS_URL": redis_url}
+    client = create_app(load_settings(env)).test_client()
+    body, headers = delivery("pull_request", payload("pull_request", "opened"))
+    response = client.post("/webhook", data=body, headers=headers)
+    assert response.status_code == 202
+    worker = run_worker(env)
+    output, _ = worker.communicate(timeout=90)
+    assert worker.returncode == 0, output
+    assert_gate_failed_closed(fake_github)
+    job = Job.fetch(response.json["jobs"][0], connection=redis.Redis.from_url(redis_url),
+                    serializer=JSONSerializer)
+    assert job.get_status() == "finished"
+    assert job.return_value()["conclusion"] == "failure"
+
+
+def test_worker_runs_installation_jobs(env, redis_url, fake_github, hello_world):
+    env = {**env, "REDIS_URL": redis_url}
+    client = create_app(load_settings(env)).test_client()
+    body, headers = delivery("installation", payload("installation", "created"))
+    assert client.post("/webhook", data=body, headers=headers).status_code == 202
+    # the example payload names its own installation; the fake knows it by that id
+    fake_github.add_installation(payload("installation", "created")["installation"]["id"],
+                                 APP_ID, [REPO])
+    worker = run_worker(env)
+    output, _ = worker.communicate(timeout=90)
+    assert worker.returncode == 0, output
+    assert fake_github.count("GET", "/installation/repositories") == 1
+
+
+def test_worker_refuses_to_start_without_redis(env):
+    worker = run_worker(env)
+    output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 2 and "needs REDIS_URL" in output
+
+
+def test_worker_with_bad_settings_names_the_problem(env):
+    worker = run_worker({**env, "GITHUB_APP_ID": "zero", "GITHUB_WEBHOOK_SECRET": ""})
+    output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 2
+    assert "GITHUB_APP_ID must be a positive integer" in output
+    assert "GITHUB_WEBHOOK_SECRET is not set" in output
+
+
+def test_gate_that_cannot_reach_the_pull_request_is_red_not_missing(settings, fake_github,
+                                                                    hello_world):
+    del hello_world.pulls[2]
+    jobs.configure(settings)
+    with pytest.raises(GithubException):
+        jobs.run("gate", {"target": {"installation_id": INSTALLATION_ID, "repo_id": 1,
+                                     "repo": REPO, "number": 2, "head_sha": HEAD}})
+    [run] = fake_github.runs_for(REPO, HEAD, "gatekeeper")
+    assert run["conclusion"] == "failure"
+    assert run["output"]["summary"].startswith("gate did not complete: ")
+
+
+def test_embedded_queue_runs_jobs_in_process(env, fake_github, hello_world):
+    settings = load_settings(env)
+    jobs.configure(settings)
+    app = create_app(settings)
+    backend = app.extensions["gatekeeper"]["backend"]
+    client = app.test_client()
+    body, headers = delivery("pull_request", payload("pull_request", "opened"))
+    assert client.post("/webhook", data=body, headers=headers).status_code == 202
+    assert client.post("/webhook", data=body, headers=headers).json["status"] == "duplicate"
+    assert backend.wait_idle(30)
+    assert_gate_failed_closed(fake_github)
+
+
+@pytest.fixture
+def gunicorn(env, redis_url):
+    port = free_port()
+    env = {**env, "REDIS_URL": redis_url, "GATEKEEPER_MAX_BODY_BYTES": "100000"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "app:app", "-b", f"127.0.0.1:{port}", "-w", "2"],
+        env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _up(url), timeout=30)
+        yield url, env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _up(url: str) -> bool:
+    try:
+        return requests.get(url + "/healthz", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_end_to_end_under_gunicorn_with_a_real_worker(gunicorn, fake_github, hello_world):
+    url, env = gunicorn
+    worker = run_worker(env, burst=False)
+    try:
+        body, headers = delivery("pull_request", payload("pull_request", "opened"))
+        response = requests.post(url + "/webhook", data=body, headers=headers, timeout=5)
+        assert response.status_code == 202
+        wait_for(lambda: any(r["status"] == "completed"
+                             for r in fake_github.runs_for(REPO, HEAD, "gatekeeper")), 60)
+        assert_gate_failed_closed(fake_github)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def test_gunicorn_refuses_oversize_bodies_declared_or_chunked(gunicorn):
+    url, _ = gunicorn
+    body, headers = delivery("pull_request", b"{" + b" " * 200_000 + b"}")
+    assert requests.post(url + "/webhook", data=body, headers=headers,
+                         timeout=5).status_code == 413
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("POST", "/webhook")
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    try:
+        for start in range(0, len(body), 16384):
+            chunk = body[start:start + 16384]
+            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        conn.send(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may stop reading once it has seen enough
+    assert conn.getresponse().status == 413
