@@ -29,6 +29,32 @@ class PullRequest:
     draft: bool = False
     state: str = "open"
     labels: tuple[str, ...] = ()
+    assignees: tuple[User, ...] = ()
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    message: str
+    author_email: str = ""
+    author: User | None = None  # the GitHub account the author email maps to, if any
+    committer: User | None = None
+
+
+@dataclass(frozen=True)
+class Review:
+    id: int
+    user: User
+    state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED, PENDING
+    commit_id: str
+    submitted_at: str = ""
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    path: str
+    status: str = "modified"
+    previous_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,3 +65,22 @@ class CheckOutput:
     summary: str
     text: str = ""
     annotations: list[dict] = field(default_factory=list)
+
+
+STAGES = ("tests", "sast", "dependencies")
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """The outcome of one stage on one head commit."""
+
+    stage: str
+    status: str  # passed | failed | error | skipped
+    summary: str
+
+    def to_dict(self) -> dict:
+        return {"stage": self.stage, "status": self.status, "summary": self.summary}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StageResult:
+        return cls(data["stage"], data["status"], data["summary"])

@@ -1,0 +1,190 @@
+"""Repository policy (.github/gatekeeper.yml): schema, org defaults, errors with their lines.
+
+Pure: callers hand in the texts; the policy file is always the base branch's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+POLICY_PATH = ".github/gatekeeper.yml"
+PERMISSION_RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
+# lists that a repository adds to rather than replaces: it cannot drop the org's protections
+ADDITIVE = {("sensitive", "paths"), ("agents", "bot_logins"), ("agents", "branch_prefixes"),
+            ("agents", "coauthor_emails"), ("agents", "markers"), ("agents", "labels")}
+
+Permission = Literal["read", "triage", "write", "maintain", "admin"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Approvers(_Strict):
+    min_permission: Permission = "write"
+    users: list[str] = []
+    teams: list[str] = []
+
+
+class Sensitive(_Strict):
+    approvals: int = Field(2, ge=1, le=10)
+    paths: list[str] = []
+    approvers: Approvers | None = None  # None: the general approvers
+
+
+class Stages(_Strict):
+    tests: bool = True
+    sast: bool = True
+    dependencies: bool = True
+
+
+class Tests(_Strict):
+    command: str | None = None
+
+
+class Scanners(_Strict):
+    block_on: Literal["low", "medium", "high"] = "medium"
+
+
+class Slack(_Strict):
+    channel: str | None = None
+
+
+class AgentRules(_Strict):
+    bot_logins: list[str] = []
+    branch_prefixes: list[str] = []
+    coauthor_emails: list[str] = []
+    markers: list[str] = []
+    labels: list[str] = []
+
+
+class Policy(_Strict):
+    gate: Literal["agents", "all"] = "agents"
+    approvals: int = Field(1, ge=1, le=10)
+    approvers: Approvers = Approvers()
+    sensitive: Sensitive = Sensitive()
+    stages: Stages = Stages()
+    tests: Tests = Tests()
+    scanners: Scanners = Scanners()
+    slack: Slack = Slack()
+    agents: AgentRules = AgentRules()
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{POLICY_PATH}:{self.line}" if self.line else POLICY_PATH
+        return f"{where}: {self.message}"
+
+
+class PolicyError(Exception):
+    """The base branch's policy file is invalid; every problem, with its line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+def parse_policy(repo_text: str | None, default_text: str) -> Policy:
+    """The effective policy: the org default, overridden by the repository's file if any."""
+    default = yaml.safe_load(default_text) or {}
+    if repo_text is None:
+        return Policy.model_validate(default)
+    try:
+        node = yaml.compose(repo_text)
+        data = yaml.safe_load(repo_text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError([Problem(line, f"not valid YAML: {reason}")]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError([Problem(1, "must be a mapping of keys to values")])
+    try:
+        Policy.model_validate(data)  # alone first, so error locations are the file's own
+    except ValidationError as exc:
+        problems = [
+            Problem(_line_of(node, err["loc"]),
+                    f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
+            for err in exc.errors()
+        ]
+        raise PolicyError(problems) from None
+    return Policy.model_validate(_merge(default, data, ()))
+
+
+def _merge(base: Any, override: Any, path: tuple) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _merge(base.get(key), value, path + (key,)) if key in base else value
+        return merged
+    if path in ADDITIVE and isinstance(base, list) and isinstance(override, list):
+        return base + [v for v in override if v not in base]
+    return override
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """The line of the deepest part of `loc` that the file itself has."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = [(k, v) for k, v in node.value if k.value == part]
+            if not found:
+                break
+            key, node = found[0]
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def parse_agents(text: str) -> AgentRules:
+    return AgentRules.model_validate(yaml.safe_load(text) or {})
+
+
+def with_additions(base: AgentRules, extra: AgentRules) -> AgentRules:
+    """The org's agent identities plus a repository's own."""
+    merged = {name: list(dict.fromkeys(getattr(base, name) + getattr(extra, name)))
+              for name in AgentRules.model_fields}
+    return AgentRules(**merged)
+
+
+def path_matches(pattern: str, path: str) -> bool:
+    """Glob with `**` for any depth, `*` and `?` within one path segment."""
+    return _glob(pattern).fullmatch(path) is not None
+
+
+@lru_cache(maxsize=512)
+def _glob(pattern: str) -> re.Pattern:
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))

@@ -1,0 +1,40 @@
+"""Small builders for the pure core's inputs."""
+
+from pathlib import Path
+
+from gatekeeper.model import ChangedFile, Commit, PullRequest, Review, User
+from gatekeeper.policy import parse_agents, parse_policy
+
+RULES = Path(__file__).resolve().parent.parent / "rules"
+AGENTS = parse_agents((RULES / "agents.yml").read_text())
+DEFAULT_POLICY = (RULES / "policy.yml").read_text()
+HEAD = "h" * 40
+OLD = "o" * 40
+BOT = "copilot-swe-agent[bot]"
+
+
+def policy(text: str | None = None):
+    return parse_policy(text, DEFAULT_POLICY)
+
+
+def user(login: str, bot: bool = False) -> User:
+    return User(login, "Bot" if bot else "User")
+
+
+def pull(author=BOT, bot=True, head_ref="copilot/fix", body="", labels=(), assignees=()):
+    return PullRequest(repo="octo/app", number=1, head_sha=HEAD, head_ref=head_ref,
+                       base_ref="main", base_sha="b" * 40, author=user(author, bot), body=body,
+                       labels=tuple(labels), assignees=tuple(user(a) for a in assignees))
+
+
+def commit(message="change", author=None, bot=False, sha="c" * 40) -> Commit:
+    who = user(author, bot) if author else None
+    return Commit(sha=sha, message=message, author=who, committer=who)
+
+
+def review(login, state="APPROVED", commit_id=HEAD, at="2026-11-24T10:00:00Z", bot=False, rid=1):
+    return Review(id=rid, user=user(login, bot), state=state, commit_id=commit_id, submitted_at=at)
+
+
+def files(*paths):
+    return [ChangedFile(p) for p in paths]

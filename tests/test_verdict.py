@@ -1,0 +1,66 @@
+import pytest
+from factories import AGENTS, commit, files, policy, pull, review
+
+from gatekeeper.detect import detect
+from gatekeeper.model import StageResult
+from gatekeeper.policy import PolicyError, parse_policy
+from gatekeeper.review import ReviewerFacts, evaluate_review
+from gatekeeper.verdict import GATE, REVIEW, decide, invalid_policy, not_gated
+
+FACTS = ReviewerFacts(permission={"alice": "write"})
+ALL_PASSED = {s: StageResult(s, "passed", "ok") for s in ("tests", "sast", "dependencies")}
+
+
+def verdicts(stages, reviews):
+    pr = pull()
+    detection = detect(pr, [], AGENTS)
+    result = evaluate_review(pr, reviews, files("a.py"), [], detection, policy(), FACTS)
+    return {v.name: v for v in decide(detection, stages, result)}
+
+
+def test_green_only_when_every_stage_passed_and_review_is_satisfied():
+    out = verdicts(ALL_PASSED, [review("alice")])
+    assert out[GATE].conclusion == "success"
+    assert out[REVIEW].conclusion == "success"
+
+
+@pytest.mark.parametrize("stages,failing", [
+    ({**ALL_PASSED, "sast": StageResult("sast", "failed", "2 new findings")}, "gatekeeper/sast"),
+    ({**ALL_PASSED, "tests": StageResult("tests", "error", "timed out")}, "gatekeeper/tests"),
+    ({k: v for k, v in ALL_PASSED.items() if k != "dependencies"}, "gatekeeper/dependencies"),
+    ({**ALL_PASSED, "tests": StageResult("tests", "weird", "?")}, "gatekeeper/tests"),
+])
+def test_any_failed_errored_or_missing_stage_is_red_even_when_approved(stages, failing):
+    out = verdicts(stages, [review("alice")])
+    assert out[GATE].conclusion == "failure"
+    assert out[failing].conclusion == "failure"
+    assert failing in out[GATE].title
+
+
+def test_stage_skipped_by_policy_is_shown_as_skipped_and_does_not_block():
+    stages = {**ALL_PASSED, "tests": StageResult("tests", "skipped", "disabled by policy")}
+    out = verdicts(stages, [review("alice")])
+    assert out["gatekeeper/tests"].conclusion == "skipped"
+    assert out[GATE].conclusion == "success"
+
+
+def test_waiting_for_review_says_what_is_missing():
+    out = verdicts(ALL_PASSED, [])
+    assert out[GATE].conclusion == "failure" and out[REVIEW].conclusion == "failure"
+    assert out[GATE].title.startswith("Waiting for human review: 1 more approval")
+    assert "opened by @copilot-swe-agent[bot]" in out[GATE].summary
+
+
+def test_human_pull_request_not_gated_is_neutral_and_says_why():
+    pr = pull(author="alice", bot=False, head_ref="feature")
+    verdict = not_gated(detect(pr, [commit("x", "alice")], AGENTS))
+    assert verdict.conclusion == "neutral" and "gate: agents" in verdict.summary
+
+
+def test_invalid_policy_is_red_with_every_problem():
+    with pytest.raises(PolicyError) as err:
+        parse_policy("gate: maybe\napprovals: 0\n", "{}")
+    out = {v.name: v for v in invalid_policy(err.value)}
+    assert out[GATE].conclusion == "failure" and "2 problems" in out[GATE].title
+    assert ".github/gatekeeper.yml:1:" in out[GATE].summary
+    assert ".github/gatekeeper.yml:2:" in out[GATE].summary
