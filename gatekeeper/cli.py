@@ -35,10 +35,12 @@ def _serve(settings, host: str, port: int) -> int:
     from werkzeug.serving import make_server
 
     from . import jobs
+    from .queue import make_backend
     from .web import create_app
 
-    jobs.configure(settings)
-    app = create_app(settings)
+    backend = make_backend(settings.redis_url, settings.delivery_ttl_seconds)
+    jobs.configure(settings, backend)  # embedded jobs and the web share one store
+    app = create_app(settings, backend)
     server = make_server(host, port, app, threaded=True)
     queue = "redis" if settings.redis_url else "embedded (in-process; set REDIS_URL for production)"
     print(f"Gatekeeper listening on http://{host}:{server.server_port}/webhook  queue: {queue}",

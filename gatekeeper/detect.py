@@ -50,7 +50,7 @@ def detect(pr: PullRequest, commits: Sequence[Commit], rules: AgentRules) -> Det
     if author_is_agent:
         agents.add(pr.author.login.lower())
         kind = "agent account" if pr.author.login.lower() in known else "bot account"
-        signals.append(Signal(kind, f"opened by @{pr.author.login}, a {kind}", True))
+        signals.append(Signal(kind, f"opened by @{pr.author.login} ({kind})", True))
     for prefix in rules.branch_prefixes:
         if pr.head_ref.lower().startswith(prefix.lower()):
             signals.append(Signal("branch", f"head branch {pr.head_ref!r} starts with {prefix!r}",

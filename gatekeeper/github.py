@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from github import Auth, Github, GithubIntegration
+from github import Auth, Github, GithubException, GithubIntegration
 
-from .model import CheckOutput, PullRequest, User
+from .model import ChangedFile, CheckOutput, Commit, PullRequest, Review, User
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 TOKEN_MARGIN = 300  # renew an installation token this many seconds before it expires
 JWT_LIFETIME = 540  # GitHub accepts at most 10 minutes; leave room for clock skew
 HTTP_TIMEOUT = 30
+MAX_PAGES = 30  # GitHub itself stops listing a pull request's files at 3,000
 
 
 def _b64url(data: bytes) -> str:
@@ -97,17 +98,70 @@ class Installation:
         _, data = self._client().requester.requestJsonAndCheck(verb, url, **kwargs)
         return data
 
-    def repositories(self) -> list[str]:
-        names: list[str] = []
-        page = 1
-        while True:
-            data = self._request("GET", "/installation/repositories",
-                                 parameters={"per_page": 100, "page": page})
-            batch = [r["full_name"] for r in data.get("repositories", [])]
-            names.extend(batch)
+    def _pages(self, url: str, key: str | None = None) -> list:
+        """Every item of a paginated list (or of the list under `key`)."""
+        items: list = []
+        for page in range(1, MAX_PAGES + 1):
+            data = self._request("GET", url, parameters={"per_page": 100, "page": page})
+            batch = data.get(key, []) if key else data
+            items.extend(batch)
             if len(batch) < 100:
-                return names
-            page += 1
+                break
+        return items
+
+    def repositories(self) -> list[str]:
+        return [r["full_name"] for r in self._pages("/installation/repositories", "repositories")]
+
+    def file_text(self, repo: str, path: str, ref: str) -> str | None:
+        """A file's text at a ref, or None when it does not exist there."""
+        try:
+            data = self._request("GET", f"/repos/{repo}/contents/{path}", parameters={"ref": ref})
+        except GithubException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if not isinstance(data, dict) or data.get("type") != "file":
+            return None
+        return base64.b64decode(data["content"]).decode("utf-8")
+
+    def commits(self, repo: str, number: int) -> list[Commit]:
+        return [
+            Commit(
+                sha=c["sha"],
+                message=c["commit"]["message"],
+                author_email=(c["commit"].get("author") or {}).get("email", ""),
+                author=_user(c.get("author")),
+                committer=_user(c.get("committer")),
+            )
+            for c in self._pages(f"/repos/{repo}/pulls/{number}/commits")
+        ]
+
+    def changed_files(self, repo: str, number: int) -> list[ChangedFile]:
+        return [ChangedFile(f["filename"], f.get("status", "modified"), f.get("previous_filename"))
+                for f in self._pages(f"/repos/{repo}/pulls/{number}/files")]
+
+    def reviews(self, repo: str, number: int) -> list[Review]:
+        return [
+            Review(r["id"], _user(r["user"]) or User("ghost"), r["state"], r.get("commit_id") or "",
+                   r.get("submitted_at") or "")
+            for r in self._pages(f"/repos/{repo}/pulls/{number}/reviews")
+            if r.get("user")
+        ]
+
+    def permission(self, repo: str, login: str) -> str:
+        data = self._request("GET", f"/repos/{repo}/collaborators/{login}/permission")
+        return data.get("permission") or "none"
+
+    def team_member(self, team: str, login: str) -> bool:
+        """Is `login` an active member of team "org/slug"?"""
+        org, slug = team.split("/", 1)
+        try:
+            data = self._request("GET", f"/orgs/{org}/teams/{slug}/memberships/{login}")
+        except GithubException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return data.get("state") == "active"
 
     def pull_request(self, repo: str, number: int) -> PullRequest:
         pr = self._client().get_repo(repo).get_pull(number)
@@ -124,6 +178,7 @@ class Installation:
             draft=bool(pr.draft),
             state=pr.state,
             labels=tuple(label.name for label in pr.labels),
+            assignees=tuple(User(a.login, a.type) for a in pr.assignees),
         )
 
     def find_check_run(self, repo: str, head_sha: str, name: str) -> int | None:
@@ -138,16 +193,24 @@ class Installation:
                 return int(run["id"])
         return None
 
-    def start_check_run(self, repo: str, head_sha: str, name: str,
-                        details_url: str | None = None) -> int:
+    def start_check_run(self, repo: str, head_sha: str, name: str) -> int:
         """Create the check run in progress, or put our existing one back in progress."""
-        fields = {"status": "in_progress", "started_at": _now()}
-        if details_url:
-            fields["details_url"] = details_url
         existing = self.find_check_run(repo, head_sha, name)
+        fields = {"status": "in_progress", "started_at": _now()}
         if existing is not None:
             self._request("PATCH", f"/repos/{repo}/check-runs/{existing}", input=fields)
             return existing
+        return self._create_check_run(repo, head_sha, name, fields)
+
+    def ensure_check_run(self, repo: str, head_sha: str, name: str) -> int:
+        """Our check run of this name on this commit, created if there is none yet."""
+        existing = self.find_check_run(repo, head_sha, name)
+        if existing is not None:
+            return existing
+        return self._create_check_run(repo, head_sha, name, {"status": "in_progress",
+                                                             "started_at": _now()})
+
+    def _create_check_run(self, repo: str, head_sha: str, name: str, fields: dict) -> int:
         data = self._request("POST", f"/repos/{repo}/check-runs",
                              input={"name": name, "head_sha": head_sha, **fields})
         return int(data["id"])
@@ -167,6 +230,10 @@ class Installation:
         if actions:
             body["actions"] = actions
         self._request("PATCH", f"/repos/{repo}/check-runs/{run_id}", input=body)
+
+
+def _user(data: dict | None) -> User | None:
+    return User(data["login"], data.get("type", "User")) if data else None
 
 
 def _now() -> str:

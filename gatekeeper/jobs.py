@@ -7,14 +7,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import metrics
-from .github import GitHubApp
-from .model import CheckOutput
+from .detect import detect
+from .github import GitHubApp, Installation
+from .model import CheckOutput, Review, StageResult
+from .policy import POLICY_PATH, Policy, PolicyError, parse_policy, with_additions
+from .queue import Backend, make_backend
+from .report import check_output
+from .review import ReviewerFacts, evaluate_review, latest_reviews, teams_of
+from .rules import agent_rules, default_policy_text
 from .settings import Settings, load_settings
-from .webhooks import RERUN_ACTION, Target
+from .stages import run_stages
+from .verdict import GATE, REVIEW, CheckVerdict, decide, invalid_policy, not_gated
+from .webhooks import RERUN_ACTION, JobRequest, Target
 
 log = logging.getLogger(__name__)
 
-GATE_CHECK = "gatekeeper"
+STAGE_RESULTS_TTL = 30 * 24 * 3600
 RERUN_BUTTON = {
     "label": "Re-run",
     "description": "Run Gatekeeper again on this commit",
@@ -26,15 +34,18 @@ RERUN_BUTTON = {
 class Context:
     settings: Settings
     app: GitHubApp
+    store: Backend
 
 
 _context: Context | None = None
 
 
-def configure(settings: Settings) -> Context:
+def configure(settings: Settings, store: Backend | None = None) -> Context:
     """Set the process-wide context; a forked RQ work horse inherits it."""
     global _context
-    _context = Context(settings, GitHubApp(settings))
+    default_policy_text()  # a broken org default stops the process here, not every gate
+    store = store or make_backend(settings.redis_url, settings.delivery_ttl_seconds)
+    _context = Context(settings, GitHubApp(settings), store)
     return _context
 
 
@@ -44,7 +55,7 @@ def context() -> Context:
 
 def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """The one function the queue calls."""
-    handlers = {"gate": gate, "review": gate, "installation": installation_added}
+    handlers = {"gate": gate, "review": review, "installation": installation_added}
     try:
         result = handlers[kind](context(), args)
     except Exception:
@@ -55,31 +66,91 @@ def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def gate(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    """Gate one pull request at one head commit. Until the stages exist it fails closed."""
-    target = Target(**args["target"])
+    """Run the stages on the head commit, then evaluate review and publish every check."""
+    return _guarded(ctx, Target(**args["target"]), rescan=True)
+
+
+def review(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """A review changed: evaluate it again over the stored stage results, without rescanning."""
+    return _guarded(ctx, Target(**args["target"]), rescan=False)
+
+
+def _guarded(ctx: Context, target: Target, rescan: bool) -> dict[str, Any]:
+    """Whatever goes wrong, the gate check ends red and says so; never left in progress."""
     github = ctx.app.installation(target.installation_id)
-    run_id = github.start_check_run(target.repo, target.head_sha, GATE_CHECK)
+    run_id = github.start_check_run(target.repo, target.head_sha, GATE) if rescan else None
     try:
-        pr = github.pull_request(target.repo, target.number)
-        output = CheckOutput(
-            title="Blocked: this version of Gatekeeper cannot evaluate pull requests yet",
-            summary=(
-                f"Pull request #{pr.number} by @{pr.author.login} at `{target.head_sha[:12]}`.\n\n"
-                "The test, SAST, dependency and review stages are not installed in this "
-                "version, so Gatekeeper fails closed: nothing is reported green unchecked."
-            ),
-        )
+        return _evaluate(ctx, github, target, rescan)
     except Exception as exc:
-        output = CheckOutput(
-            title="Gate did not complete",
-            summary=f"gate did not complete: {exc.__class__.__name__}. Re-run to try again.",
-        )
+        output = CheckOutput("Gate did not complete",
+                             f"gate did not complete: {exc.__class__.__name__}. "
+                             "Re-run to try again.")
+        run_id = run_id or github.ensure_check_run(target.repo, target.head_sha, GATE)
         github.complete_check_run(target.repo, run_id, "failure", output, [RERUN_BUTTON])
         raise
-    github.complete_check_run(target.repo, run_id, "failure", output, [RERUN_BUTTON])
-    log.info("gate %s#%s@%s: failure (%s)", target.repo, target.number, target.head_sha[:12],
-             output.title)
-    return {"check_run_id": run_id, "conclusion": "failure"}
+
+
+def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -> dict[str, Any]:
+    pr = github.pull_request(target.repo, target.number)
+    if pr.head_sha != target.head_sha:
+        superseded = CheckVerdict(GATE, "cancelled", f"Superseded by {pr.head_sha[:7]}",
+                                  f"A newer commit {pr.head_sha} is the pull request's head; "
+                                  "this commit is no longer evaluated.")
+        return _publish(github, target, [superseded])
+    try:
+        policy = parse_policy(github.file_text(target.repo, POLICY_PATH, pr.base_ref),
+                              default_policy_text())
+    except PolicyError as err:
+        return _publish(github, target, invalid_policy(err))
+    commits = github.commits(target.repo, target.number)
+    files = github.changed_files(target.repo, target.number)
+    detection = detect(pr, commits, with_additions(agent_rules(), policy.agents))
+    if policy.gate == "agents" and not detection.is_agent:
+        return _publish(github, target, [not_gated(detection)])
+
+    key = f"stages-{target.repo_id}-{target.head_sha}"
+    stored = None if rescan else ctx.store.load(key)
+    stages = {k: StageResult.from_dict(v) for k, v in (stored or {}).items()}
+    if rescan:
+        stages = run_stages(policy)
+        ctx.store.save(key, {k: v.to_dict() for k, v in stages.items()}, STAGE_RESULTS_TTL)
+
+    reviews = github.reviews(target.repo, target.number)
+    facts = _reviewer_facts(github, target.repo, reviews, policy)
+    result = evaluate_review(pr, reviews, files, commits, detection, policy, facts)
+    verdicts = decide(detection, stages, result)
+    if not rescan:
+        verdicts = [v for v in verdicts if v.name == REVIEW or (stored and v.name == GATE)]
+        if not stored:  # results gone or not there yet: a gate (never two at once) decides
+            ctx.store.submit(JobRequest("gate", target.key("gate"), {"target": target.__dict__}))
+    return _publish(github, target, verdicts)
+
+
+def _reviewer_facts(github: Installation, repo: str, reviews: list[Review],
+                    policy: Policy) -> ReviewerFacts:
+    """Permission and team membership of each human whose latest review decides something."""
+    owner = repo.split("/")[0]
+    teams = set(teams_of(policy.approvers, owner))
+    if policy.sensitive.approvers:
+        teams |= set(teams_of(policy.sensitive.approvers, owner))
+    permission, membership = {}, {}
+    for login, latest in latest_reviews(reviews).items():
+        if latest.user.is_bot or latest.state == "DISMISSED":
+            continue
+        permission[login] = github.permission(repo, latest.user.login)
+        membership[login] = frozenset(t for t in teams if github.team_member(t, latest.user.login))
+    return ReviewerFacts(permission, membership)
+
+
+def _publish(github: Installation, target: Target, verdicts: list[CheckVerdict]) -> dict[str, Any]:
+    for verdict in verdicts:
+        run_id = github.ensure_check_run(target.repo, target.head_sha, verdict.name)
+        actions = [RERUN_BUTTON] if verdict.name == GATE else None
+        github.complete_check_run(target.repo, run_id, verdict.conclusion, check_output(verdict),
+                                  actions)
+    conclusions = {v.name: v.conclusion for v in verdicts}
+    log.info("%s#%s@%s: %s", target.repo, target.number, target.head_sha[:12], conclusions)
+    return {"conclusions": conclusions}
 
 
 def installation_added(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
@@ -87,4 +158,3 @@ def installation_added(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     repos = ctx.app.installation(args["installation_id"]).repositories()
     log.info("installation %s covers %d repositories", args["installation_id"], len(repos))
     return {"repositories": repos}
-

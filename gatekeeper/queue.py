@@ -6,6 +6,7 @@ and is this job already queued or running.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -30,6 +31,7 @@ RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
 ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 DELIVERY_PREFIX = "gatekeeper:delivery:"
+RESULT_PREFIX = "gatekeeper:result:"
 
 
 class QueueUnavailable(Exception):
@@ -45,6 +47,11 @@ class Backend(Protocol):
 
     def submit(self, job: JobRequest) -> bool:
         """Queue a job; False when the same job is already queued or running."""
+
+    def save(self, key: str, value: dict, ttl: int) -> None:
+        """Keep a JSON-able result (stage results of a head commit) for `ttl` seconds."""
+
+    def load(self, key: str) -> dict | None: ...
 
     def healthy(self) -> bool: ...
 
@@ -113,6 +120,13 @@ class RedisBackend:
             description=job.key,
         )
 
+    def save(self, key: str, value: dict, ttl: int) -> None:
+        self.connection.set(RESULT_PREFIX + key, json.dumps(value), ex=ttl)
+
+    def load(self, key: str) -> dict | None:
+        raw = self.connection.get(RESULT_PREFIX + key)
+        return json.loads(raw) if raw is not None else None
+
     def healthy(self) -> bool:
         try:
             return bool(self.connection.ping())
@@ -126,6 +140,7 @@ class MemoryBackend:
     def __init__(self, delivery_ttl: int, workers: int = 2, runner=None):
         self.delivery_ttl = delivery_ttl
         self._seen: dict[str, float] = {}
+        self._results: dict[str, str] = {}
         self._active: set[str] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gatekeeper-job")
@@ -165,6 +180,15 @@ class MemoryBackend:
         finally:
             with self._lock:
                 self._active.discard(job.key)
+
+    def save(self, key: str, value: dict, ttl: int) -> None:
+        with self._lock:
+            self._results[key] = json.dumps(value)  # one process: lives as long as it does
+
+    def load(self, key: str) -> dict | None:
+        with self._lock:
+            raw = self._results.get(key)
+        return json.loads(raw) if raw is not None else None
 
     def wait_idle(self, timeout: float) -> bool:
         """For tests and shutdown: wait until no job is active."""

@@ -70,5 +70,5 @@ def test_matching_ignores_case_and_evidence_is_readable():
     found = detect(pull(author="COPILOT-SWE-AGENT[BOT]", head_ref="Copilot/Fix"), [], AGENTS)
     assert found.strong
     text = [str(s) for s in found.signals]
-    assert any("opened by @COPILOT-SWE-AGENT[BOT]" in t and "(strong)" in t for t in text)
+    assert any("opened by @COPILOT-SWE-AGENT[BOT] (agent account)" in t and "(strong)" in t for t in text)
     assert any("(hint)" in t for t in text)

@@ -16,6 +16,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from gatekeeper import jobs
+from gatekeeper.queue import MemoryBackend
 from gatekeeper.settings import load_settings
 from gatekeeper.web import create_app
 
@@ -68,7 +69,7 @@ def test_rq_worker_runs_the_queued_gate(env, redis_url, fake_github, hello_world
     job = Job.fetch(response.json["jobs"][0], connection=redis.Redis.from_url(redis_url),
                     serializer=JSONSerializer)
     assert job.get_status() == "finished"
-    assert job.return_value()["conclusion"] == "failure"
+    assert job.return_value()["conclusions"]["gatekeeper"] == "failure"
 
 
 def test_worker_runs_installation_jobs(env, redis_url, fake_github, hello_world):
@@ -113,9 +114,9 @@ def test_gate_that_cannot_reach_the_pull_request_is_red_not_missing(settings, fa
 
 def test_embedded_queue_runs_jobs_in_process(env, fake_github, hello_world):
     settings = load_settings(env)
-    jobs.configure(settings)
-    app = create_app(settings)
-    backend = app.extensions["gatekeeper"]["backend"]
+    backend = MemoryBackend(settings.delivery_ttl_seconds)
+    jobs.configure(settings, backend)
+    app = create_app(settings, backend)
     client = app.test_client()
     body, headers = delivery("pull_request", payload("pull_request", "opened"))
     assert client.post("/webhook", data=body, headers=headers).status_code == 202

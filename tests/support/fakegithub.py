@@ -47,7 +47,7 @@ class FakeRepo:
     def add_pull(self, number: int, head_sha: str, *, author: str = "Codertocat",
                  author_type: str = "User", head_ref: str = "feature", base_ref: str = "main",
                  base_sha: str = "0" * 40, title: str = "A change", body: str = "",
-                 labels: tuple[str, ...] = ()) -> dict:
+                 labels: tuple[str, ...] = (), assignees: tuple[str, ...] = ()) -> dict:
         owner = self.full_name.split("/")[0]
         self.pulls[number] = {
             "number": number, "state": "open", "title": title, "body": body, "draft": False,
@@ -55,8 +55,29 @@ class FakeRepo:
             "head": {"sha": head_sha, "ref": head_ref, "label": f"{owner}:{head_ref}"},
             "base": {"sha": base_sha, "ref": base_ref, "label": f"{owner}:{base_ref}"},
             "labels": [{"name": name} for name in labels],
+            "assignees": [{"login": a, "type": "User"} for a in assignees],
         }
         return self.pulls[number]
+
+    def push(self, number: int, sha: str, message: str = "change", author: str | None = None,
+             author_type: str = "User") -> None:
+        """A new commit on the pull request, which becomes its head."""
+        who = {"login": author, "type": author_type} if author else None
+        self.commits.setdefault(number, []).append({
+            "sha": sha, "author": who, "committer": who,
+            "commit": {"message": message, "author": {"name": author or "someone",
+                                                      "email": f"{author}@example.invalid"}},
+        })
+        self.pulls[number]["head"]["sha"] = sha
+
+    def review(self, number: int, login: str, state: str, commit_id: str | None = None,
+               user_type: str = "User") -> None:
+        reviews = self.reviews.setdefault(number, [])
+        reviews.append({
+            "id": 5000 + len(reviews), "user": {"login": login, "type": user_type},
+            "state": state, "commit_id": commit_id or self.pulls[number]["head"]["sha"],
+            "submitted_at": f"2026-11-24T10:{len(reviews):02d}:00Z", "body": "",
+        })
 
 
 class FakeGitHub:
@@ -71,6 +92,7 @@ class FakeGitHub:
         self.requests: list[tuple[str, str, int]] = []
         self.violations: list[str] = []
         self.injected: list[tuple[str, str, int, dict]] = []
+        self.teams: dict[str, set[str]] = {}  # "org/slug" -> logins
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
         self._server = None
@@ -212,7 +234,10 @@ class FakeGitHub:
                          query)
             return _json({"total_count": len(names), "repositories": page})
         if op.template.startswith("/orgs/"):
-            raise Reject(404, "Not Found", violation=False)
+            team = f"{op.params['org']}/{op.params['team_slug']}".lower()
+            if op.params["username"].lower() not in self.teams.get(team, set()):
+                raise Reject(404, "Not Found", violation=False)
+            return _json({"state": "active", "role": "member", "url": ""})
         name = f"{op.params['owner']}/{op.params['repo']}"
         repo = self.repos.get(name)
         if repo is None or name not in inst["repos"]:

@@ -1,0 +1,174 @@
+"""One agent pull request through the app, against the fake GitHub: red → approved → green → push → red."""
+
+import pytest
+from conftest import APP_ID, INSTALLATION_ID, delivery, payload
+
+from gatekeeper import jobs
+from gatekeeper.queue import MemoryBackend
+from gatekeeper.settings import load_settings
+from gatekeeper.web import create_app
+
+REPO = "Codertocat/Hello-World"
+HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+NEXT = "d" * 40
+AGENT = "copilot-swe-agent[bot]"
+STAGES_OFF = "stages:\n  tests: false\n  sast: false\n  dependencies: false\n"
+
+
+@pytest.fixture
+def gate(env, fake_github):
+    repo = fake_github.add_repo(REPO, 186853002)
+    fake_github.add_installation(INSTALLATION_ID, APP_ID, [REPO])
+    repo.add_pull(2, HEAD, author=AGENT, author_type="Bot", head_ref="copilot/fix-login",
+                  assignees=("bob",))
+    repo.files[2] = [{"filename": "src/login.py", "status": "modified"}]
+    repo.permissions.update({"alice": "write", "bob": "admin", "erin": "read"})
+    settings = load_settings(env)
+    backend = MemoryBackend(settings.delivery_ttl_seconds)
+    jobs.configure(settings, backend)
+    client = create_app(settings, backend).test_client()
+
+    def send(event, data):
+        body, headers = delivery(event, data)
+        response = client.post("/webhook", data=body, headers=headers)
+        assert response.status_code == 202, response.json
+        assert backend.wait_idle(30)
+
+    return repo, send
+
+
+def check(fake_github, name, sha=HEAD):
+    runs = fake_github.runs_for(REPO, sha, name)
+    assert len(runs) == 1, f"{name}: {len(runs)} check runs"
+    assert runs[0]["status"] == "completed"
+    return runs[0]
+
+
+def pr_event(action, sha=HEAD):
+    data = payload("pull_request", action)
+    data["pull_request"]["head"]["sha"] = sha
+    return data
+
+
+def review_event(sha=HEAD):
+    data = payload("pull_request_review", "submitted")
+    data["pull_request"]["head"]["sha"] = sha
+    return data
+
+
+def test_agent_pull_request_from_opened_to_green_and_back_to_red(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF.encode()
+
+    send("pull_request", pr_event("opened"))
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure"
+    assert overall["output"]["title"].startswith("Waiting for human review: 1 more approval")
+    assert f"opened by @{AGENT} (agent account) (strong)" in overall["output"]["summary"]
+    assert check(fake_github, "gatekeeper/review")["conclusion"] == "failure"
+    for stage in ("tests", "sast", "dependencies"):
+        stage_run = check(fake_github, f"gatekeeper/{stage}")
+        assert stage_run["conclusion"] == "skipped"
+        assert "turned off by the base branch's policy" in stage_run["output"]["summary"]
+    stage_updates = check(fake_github, "gatekeeper/tests")["updates"]
+
+    # the human who assigned the agent approves: does not count
+    repo.review(2, "bob", "APPROVED")
+    send("pull_request_review", review_event())
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure"
+    assert "| @bob | approved | no | asked the agent" in overall["output"]["summary"]
+
+    # a qualified human approves the head commit: green, without rescanning
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request_review", review_event())
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "success", overall["output"]
+    assert "| @alice | approved | yes | has write permission |" in overall["output"]["summary"]
+    assert check(fake_github, "gatekeeper/review")["conclusion"] == "success"
+    assert check(fake_github, "gatekeeper/tests")["updates"] == stage_updates
+
+    # a new push: the approval is stale and the new head is red again
+    repo.push(2, NEXT, "Fix the fix", AGENT, "Bot")
+    send("pull_request", pr_event("synchronize", NEXT))
+    overall = check(fake_github, "gatekeeper", NEXT)
+    assert overall["conclusion"] == "failure"
+    assert "approved an older commit ec26c3e" in overall["output"]["summary"]
+    assert check(fake_github, "gatekeeper", HEAD)["conclusion"] == "success"  # history kept
+
+
+def test_stages_that_cannot_run_keep_the_gate_red_even_when_approved(gate, fake_github):
+    repo, send = gate
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request", pr_event("opened"))
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure"
+    assert overall["output"]["title"].startswith("Blocked: gatekeeper/tests")
+    assert check(fake_github, "gatekeeper/review")["conclusion"] == "success"
+    assert "fails closed" in check(fake_github, "gatekeeper/tests")["output"]["summary"]
+
+
+def test_policy_is_read_from_the_base_branch_only(gate, fake_github):
+    repo, send = gate
+    # the pull request's own branch turns everything off: ignored
+    repo.contents[("copilot/fix-login", ".github/gatekeeper.yml")] = (STAGES_OFF + "approvals: 1\n").encode()
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request", pr_event("opened"))
+    assert check(fake_github, "gatekeeper")["conclusion"] == "failure"
+    assert check(fake_github, "gatekeeper/tests")["conclusion"] == "failure"
+
+
+def test_invalid_base_policy_turns_the_gate_red_with_its_lines(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = b"gate: agents\naprovals: 2\n"
+    send("pull_request", pr_event("opened"))
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure"
+    assert overall["output"]["title"] == "Policy file invalid (1 problem)"
+    assert ".github/gatekeeper.yml:2: aprovals: Extra inputs are not permitted" in \
+        overall["output"]["summary"]
+
+
+def test_human_pull_request_is_not_gated_and_says_why(gate, fake_github):
+    repo, send = gate
+    repo.add_pull(2, HEAD, author="Codertocat", head_ref="feature")
+    send("pull_request", pr_event("opened"))
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "neutral"
+    assert "No sign of an AI coding agent" in overall["output"]["summary"]
+    assert fake_github.runs_for(REPO, HEAD, "gatekeeper/review") == []
+
+
+def test_gate_all_gates_human_pull_requests_too(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = b"gate: all\n"
+    repo.add_pull(2, HEAD, author="Codertocat", head_ref="feature")
+    send("pull_request", pr_event("opened"))
+    assert check(fake_github, "gatekeeper")["conclusion"] == "failure"
+    assert check(fake_github, "gatekeeper/review")["conclusion"] == "failure"
+
+
+def test_sensitive_path_and_team_rules_through_the_api(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = (
+        STAGES_OFF + "approvers:\n  min_permission: admin\n  teams: [reviewers]\n").encode()
+    repo.files[2].append({"filename": ".github/workflows/ci.yml", "status": "modified"})
+    fake_github.teams["codertocat/reviewers"] = {"erin", "alice"}
+    repo.review(2, "erin", "APPROVED")
+    send("pull_request", pr_event("opened"))
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure"
+    assert "member of team codertocat/reviewers" in overall["output"]["summary"]
+    assert "1 more approval for sensitive paths (.github/workflows/ci.yml)" in \
+        overall["output"]["summary"]
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request_review", review_event())
+    assert check(fake_github, "gatekeeper")["conclusion"] == "success"
+
+
+def test_superseded_commit_is_not_reported_as_passing(gate, fake_github):
+    repo, send = gate
+    repo.push(2, NEXT, "newer", AGENT, "Bot")
+    send("pull_request", pr_event("opened", HEAD))
+    old = check(fake_github, "gatekeeper", HEAD)
+    assert old["conclusion"] == "cancelled" and old["output"]["title"] == "Superseded by ddddddd"
