@@ -55,6 +55,27 @@ class ChangedFile:
     path: str
     status: str = "modified"
     previous_path: str | None = None
+    patch: str = ""  # unified diff of this file, as GitHub gives it (may be absent when large)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem a stage found, pinned to a file and line where it has one."""
+
+    tool: str
+    rule: str
+    message: str
+    severity: str = "high"  # low | medium | high
+    path: str = ""
+    start_line: int = 0
+    end_line: int = 0
+    new: bool = True  # introduced by this pull request, rather than already on the base
+    confidence: str = ""
+    cwe: str = ""
+    blocking: bool = True  # False: shown as a warning for the reviewer, does not fail the stage
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -77,10 +98,13 @@ class StageResult:
     stage: str
     status: str  # passed | failed | error | skipped
     summary: str
+    findings: tuple[Finding, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"stage": self.stage, "status": self.status, "summary": self.summary}
+        return {"stage": self.stage, "status": self.status, "summary": self.summary,
+                "findings": [f.to_dict() for f in self.findings]}
 
     @classmethod
     def from_dict(cls, data: dict) -> StageResult:
-        return cls(data["stage"], data["status"], data["summary"])
+        findings = tuple(Finding(**f) for f in data.get("findings", []))
+        return cls(data["stage"], data["status"], data["summary"], findings)

@@ -105,12 +105,12 @@ def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
     argv += ["--ro-bind", str(files / "etc"), "/etc"]
     if os.path.isdir("/etc/ssl/certs"):
         argv += ["--ro-bind", "/etc/ssl/certs", "/etc/ssl/certs"]  # semgrep needs its CA bundle
-    for path in toolchain_paths() + binds:
-        argv += ["--perms", "0755", "--dir", os.path.dirname(path), "--ro-bind", path, path]
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--size", str(limits.disk_bytes), "--perms", "1777", "--tmpfs", "/tmp",
-             "--size", str(limits.disk_bytes), "--perms", "0777", "--tmpfs", "/work",
-             "--ro-bind", str(source), "/src", "--chdir", "/work", "--remount-ro", "/",
+             "--size", str(limits.disk_bytes), "--perms", "0777", "--tmpfs", "/work"]
+    for path in toolchain_paths() + binds:  # after the tmpfs mounts, which would hide them
+        argv += ["--perms", "0755", "--dir", os.path.dirname(path), "--ro-bind", path, path]
+    argv += ["--ro-bind", str(source), "/src", "--chdir", "/work", "--remount-ro", "/",
              "/bin/sh", "-c", COPY_AND_RUN, "sandbox", *command]
     return argv
 

@@ -1,0 +1,165 @@
+"""The tests stage: the repository's own test suite, run in the sandbox, read from JUnit XML."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+from . import sandbox
+from .model import ChangedFile, Finding, StageResult
+from .policy import Policy, path_matches
+from .wheelhouse import LIST_FILE, DependencyError, declared_requirements, ensure_wheelhouse, names
+
+REPORT = "/tmp/gatekeeper-junit.xml"
+INSTALL_FAILED = 90
+PYTEST_FLAGS = ["-p", "no:cacheprovider", "-o", "junit_family=xunit1", f"--junitxml={REPORT}"]
+TEST_FILES = ("test_*.py", "*_test.py")
+CONFIG_FILES = ("**/conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")
+SKIP_RE = re.compile(r"(@pytest\.mark\.(skip|skipif|xfail)\b|pytest\.(skip|xfail)\(|"
+                     r"@unittest\.(skip|skipIf|skipUnless|expectedFailure)\b)")
+LOCATION_RE = re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+): ", re.MULTILINE)
+
+
+def has_tests(root: Path) -> bool:
+    return any(p.is_file() for pattern in TEST_FILES for p in root.rglob(pattern)
+               if ".venv" not in p.parts and "site-packages" not in p.parts)
+
+
+def command(policy: Policy) -> tuple[str, bool]:
+    """The shell command to run, and whether it is pytest (so it writes the JUnit report)."""
+    configured = policy.tests.command
+    if not configured:
+        return "python -m pytest -q " + " ".join(shlex.quote(f) for f in PYTEST_FLAGS), True
+    words = shlex.split(configured)
+    is_pytest = any(w == "pytest" or w.endswith("/pytest") for w in words[:3])
+    if is_pytest:
+        configured += " " + " ".join(shlex.quote(f) for f in PYTEST_FLAGS)
+    return configured, is_pytest
+
+
+def run_tests(source: Path, policy: Policy, cache: Path,
+              limits: sandbox.Limits = sandbox.Limits()) -> StageResult:
+    requirements, refused = declared_requirements(source)
+    if not policy.tests.command and not has_tests(source):
+        return StageResult("tests", "skipped", "no test files (test_*.py, *_test.py) found and "
+                                               "the policy names no test command")
+    shell, is_pytest = command(policy)
+    if is_pytest and "pytest" not in names(requirements):
+        requirements.append("pytest")  # the gate brings its own test runner
+    try:
+        wheels = ensure_wheelhouse(requirements, cache)
+    except DependencyError as exc:
+        return StageResult("tests", "error", f"dependencies cannot be provided offline: {exc}")
+    python = os.path.realpath(sys.base_prefix) + "/bin/python3"
+    script = (f"{python} -m venv /tmp/venv >/dev/null && /tmp/venv/bin/pip install -q --no-index "
+              f"--find-links {wheels} -r {wheels}/{LIST_FILE} || exit {INSTALL_FAILED}\n"
+              f"export PATH=/tmp/venv/bin:$PATH VIRTUAL_ENV=/tmp/venv\n{shell}")
+    run = sandbox.run(source, ["/bin/sh", "-c", script], limits,
+                      collect=REPORT if is_pytest else None, binds=[str(wheels)])
+    notes = [f"- requirement not installed: {r}" for r in refused]
+    return interpret(run, is_pytest, notes)
+
+
+def interpret(run: sandbox.SandboxResult, is_pytest: bool, notes: list[str]) -> StageResult:
+    tail = _tail(run.stdout + "\n" + run.stderr)
+    if run.limit:
+        return StageResult("tests", "error", f"stopped by the sandbox's {run.limit} limit after "
+                                             f"{run.duration:.1f} s\n\n{tail}")
+    if run.exit_code == INSTALL_FAILED:
+        return StageResult("tests", "error", f"dependencies did not install in the sandbox\n\n{tail}")
+    if not is_pytest:
+        status = "passed" if run.exit_code == 0 else "failed"
+        return StageResult("tests", status, f"test command exited {run.exit_code} in "
+                                            f"{run.duration:.1f} s\n\n{tail}")
+    if run.result is None or not run.result.strip():
+        return StageResult("tests", "error", f"the test run wrote no JUnit report (exit "
+                                             f"{run.exit_code})\n\n{tail}")
+    try:
+        counts, findings = parse_junit(run.result)
+    except ElementTree.ParseError as exc:
+        return StageResult("tests", "error", f"the JUnit report is not valid XML: {exc}")
+    summary = (f"{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, "
+               f"{counts['skipped']} skipped in {run.duration:.1f} s")
+    if run.exit_code == 5 or counts["total"] == 0:
+        return StageResult("tests", "failed", "no tests ran (pytest collected nothing)\n\n" + tail)
+    if run.exit_code not in (0, 1):
+        return StageResult("tests", "error", f"pytest exited {run.exit_code}: {summary}\n\n{tail}",
+                           tuple(findings))
+    failed = bool(findings) or run.exit_code != 0
+    text = "\n".join([summary, *notes])
+    return StageResult("tests", "failed" if failed else "passed", text, tuple(findings))
+
+
+def parse_junit(xml: bytes) -> tuple[dict[str, int], list[Finding]]:
+    root = ElementTree.fromstring(xml)
+    counts = {"total": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    findings: list[Finding] = []
+    for case in root.iter("testcase"):
+        counts["total"] += 1
+        outcome = next((child for child in case if child.tag in ("failure", "error", "skipped")),
+                       None)
+        if outcome is None:
+            counts["passed"] += 1
+            continue
+        if outcome.tag == "skipped":
+            counts["skipped"] += 1
+            continue
+        counts["failed" if outcome.tag == "failure" else "errors"] += 1
+        findings.append(_test_finding(case, outcome))
+    return counts, findings
+
+
+def _test_finding(case: ElementTree.Element, outcome: ElementTree.Element) -> Finding:
+    text = (outcome.text or "") + "\n" + (outcome.get("message") or "")
+    path, line = case.get("file", ""), int(case.get("line", "-1")) + 1
+    located = [m for m in LOCATION_RE.finditer(text) if not m.group("path").startswith("/")]
+    if located:  # where the assertion failed, rather than where the test starts
+        path, line = located[-1].group("path"), int(located[-1].group("line"))
+    name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+    message = (outcome.get("message") or outcome.tag).strip().splitlines()[0][:500]
+    return Finding("pytest", f"test-{outcome.tag}", f"{name} {outcome.tag}: {message}",
+                   path=path, start_line=max(line, 1), end_line=max(line, 1))
+
+
+def weakened_suite(files: list[ChangedFile]) -> list[Finding]:
+    """Signs that the suite was made to pass rather than the code: for the reviewer's eyes."""
+    findings = []
+    for file in files:
+        if file.status == "removed" and any(path_matches(f"**/{p}", file.path) for p in TEST_FILES):
+            findings.append(_warning("test-removed", "a test file was deleted", file.path, 1))
+        if any(path_matches(p, file.path) for p in CONFIG_FILES):
+            findings.append(_warning("test-config-changed", "test configuration changed "
+                                     "(conftest.py or pytest settings)", file.path, 1))
+        for line, text in _added_lines(file.patch):
+            if SKIP_RE.search(text):
+                findings.append(_warning("test-skip-added", f"skip or xfail added: "
+                                         f"{text.strip()[:120]}", file.path, line))
+    return findings
+
+
+def _warning(rule: str, message: str, path: str, line: int) -> Finding:
+    return Finding("gatekeeper", f"weakened-suite/{rule}", message, "medium", path, line, line,
+                   blocking=False)
+
+
+def _added_lines(patch: str) -> list[tuple[int, str]]:
+    added, line = [], 0
+    for row in patch.splitlines():
+        hunk = re.match(r"^@@ -\d+(?:,\d+)? \+(\d+)", row)
+        if hunk:
+            line = int(hunk.group(1))
+        elif row.startswith("+") and not row.startswith("+++"):
+            added.append((line, row[1:]))
+            line += 1
+        elif not row.startswith("-"):
+            line += 1
+    return added
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    kept = text.strip().splitlines()[-lines:]
+    return "```\n" + "\n".join(kept) + "\n```" if kept else ""

