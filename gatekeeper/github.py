@@ -7,9 +7,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
+import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -124,6 +125,16 @@ class Installation:
             return None
         return base64.b64decode(data["content"]).decode("utf-8")
 
+    def tarball(self, repo: str, ref: str) -> Iterator[bytes]:
+        """The tree at `ref` as .tar.gz chunks. The token stays here, in the worker."""
+        token = self.app.installation_token(self.installation_id)
+        response = requests.get(f"{self.app.api_url}/repos/{repo}/tarball/{ref}", stream=True,
+                                timeout=HTTP_TIMEOUT,
+                                headers={"Authorization": f"token {token}",
+                                         "Accept": "application/vnd.github+json"})
+        response.raise_for_status()  # here, not on the first chunk: a missing tree is an error
+        return _chunks(response)
+
     def commits(self, repo: str, number: int) -> list[Commit]:
         return [
             Commit(
@@ -231,6 +242,13 @@ class Installation:
         if actions:
             body["actions"] = actions
         self._request("PATCH", f"/repos/{repo}/check-runs/{run_id}", input=body)
+
+
+def _chunks(response: requests.Response) -> Iterator[bytes]:
+    try:
+        yield from response.iter_content(65536)
+    finally:
+        response.close()
 
 
 def _user(data: dict | None) -> User | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import metrics
@@ -19,6 +20,7 @@ from .settings import Settings, load_settings
 from .stages import run_stages
 from .verdict import GATE, REVIEW, CheckVerdict, decide, invalid_policy, not_gated
 from .webhooks import RERUN_ACTION, JobRequest, Target
+from .workspace import CappedReader, Extraction, ExtractLimits, extract
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,11 @@ def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) 
     stored = None if rescan else ctx.store.load(key)
     stages = {k: StageResult.from_dict(v) for k, v in (stored or {}).items()}
     if rescan:
-        stages = run_stages(policy)
+        def fetch(dest: Path) -> Extraction:
+            chunks = github.tarball(target.repo, target.head_sha)
+            return extract(CappedReader(chunks, ExtractLimits().max_archive_bytes), dest)
+
+        stages = run_stages(policy, fetch, files, ctx.settings.cache_dir)
         ctx.store.save(key, {k: v.to_dict() for k, v in stages.items()}, STAGE_RESULTS_TTL)
 
     reviews = github.reviews(target.repo, target.number)

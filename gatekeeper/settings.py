@@ -37,6 +37,7 @@ class Settings:
     public_url: str | None = None
     max_body_bytes: int = GITHUB_MAX_PAYLOAD
     delivery_ttl_seconds: int = 7 * 24 * 3600
+    cache_dir: Path = Path.home() / ".cache" / "gatekeeper"
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs, audit records or check runs."""
@@ -68,6 +69,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "the window in which GitHub lets a delivery be redelivered"
         )
 
+    cache = Path(env.get("GATEKEEPER_CACHE_DIR", "").strip() or Path.home() / ".cache" / "gatekeeper")
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -80,6 +82,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=public,
         max_body_bytes=max_body,
         delivery_ttl_seconds=ttl,
+        cache_dir=cache,
     )
 
 

@@ -42,7 +42,7 @@ def command(policy: Policy) -> tuple[str, bool]:
 
 
 def run_tests(source: Path, policy: Policy, cache: Path,
-              limits: sandbox.Limits = sandbox.Limits()) -> StageResult:
+              limits: sandbox.Limits | None = None) -> StageResult:
     requirements, refused = declared_requirements(source)
     if not policy.tests.command and not has_tests(source):
         return StageResult("tests", "skipped", "no test files (test_*.py, *_test.py) found and "
@@ -58,7 +58,7 @@ def run_tests(source: Path, policy: Policy, cache: Path,
     script = (f"{python} -m venv /tmp/venv >/dev/null && /tmp/venv/bin/pip install -q --no-index "
               f"--find-links {wheels} -r {wheels}/{LIST_FILE} || exit {INSTALL_FAILED}\n"
               f"export PATH=/tmp/venv/bin:$PATH VIRTUAL_ENV=/tmp/venv\n{shell}")
-    run = sandbox.run(source, ["/bin/sh", "-c", script], limits,
+    run = sandbox.run(source, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
                       collect=REPORT if is_pytest else None, binds=[str(wheels)])
     notes = [f"- requirement not installed: {r}" for r in refused]
     return interpret(run, is_pytest, notes)

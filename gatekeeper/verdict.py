@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .detect import Detection
-from .model import STAGES, StageResult
+from .model import STAGES, Finding, StageResult
 from .policy import PolicyError
 from .review import ReviewResult, explain
 
@@ -22,6 +22,7 @@ class CheckVerdict:
     conclusion: str
     title: str
     summary: str
+    findings: tuple[Finding, ...] = ()
 
 
 def evidence(detection: Detection) -> str:
@@ -59,7 +60,7 @@ def decide(detection: Detection, stages: Mapping[str, StageResult],
     for name in STAGES:
         result = stages.get(name) or StageResult(name, "error", "the stage did not report")
         verdicts.append(CheckVerdict(f"{GATE}/{name}", STAGE_CONCLUSION.get(result.status, "failure"),
-                                     f"{name}: {result.status}", result.summary))
+                                     f"{name}: {result.status}", result.summary, result.findings))
     review_title = ("Approved by a qualified human" if review.satisfied
                     else "Waiting for human review: " + review.missing[0])
     verdicts.append(CheckVerdict(REVIEW, "success" if review.satisfied else "failure",

@@ -94,10 +94,17 @@ def fake_github(app_key):
     assert fake.violations == [], "requests the real GitHub API would reject"
 
 
+@pytest.fixture(scope="session")
+def wheel_cache(tmp_path_factory):
+    """One wheelhouse cache for the session: each set of wheels is downloaded once."""
+    return tmp_path_factory.mktemp("gatekeeper-cache")
+
+
 @pytest.fixture
-def env(app_key, fake_github):
+def env(app_key, fake_github, wheel_cache):
     """Environment for a gatekeeper process: embedded queue unless REDIS_URL is added."""
     return {
+        "GATEKEEPER_CACHE_DIR": str(wheel_cache),
         "GITHUB_APP_ID": str(APP_ID),
         "GITHUB_PRIVATE_KEY": app_key[0],
         "GITHUB_WEBHOOK_SECRET": SECRET,

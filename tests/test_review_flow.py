@@ -32,7 +32,7 @@ def gate(env, fake_github):
         body, headers = delivery(event, data)
         response = client.post("/webhook", data=body, headers=headers)
         assert response.status_code == 202, response.json
-        assert backend.wait_idle(30)
+        assert backend.wait_idle(120)
 
     return repo, send
 
@@ -105,7 +105,8 @@ def test_stages_that_cannot_run_keep_the_gate_red_even_when_approved(gate, fake_
     assert overall["conclusion"] == "failure"
     assert overall["output"]["title"].startswith("Blocked: gatekeeper/tests")
     assert check(fake_github, "gatekeeper/review")["conclusion"] == "success"
-    assert "fails closed" in check(fake_github, "gatekeeper/tests")["output"]["summary"]
+    assert "could not be fetched" in check(fake_github, "gatekeeper/tests")["output"]["summary"]
+    assert "could not be fetched" in check(fake_github, "gatekeeper/sast")["output"]["summary"]
 
 
 def test_policy_is_read_from_the_base_branch_only(gate, fake_github):
@@ -172,3 +173,51 @@ def test_superseded_commit_is_not_reported_as_passing(gate, fake_github):
     send("pull_request", pr_event("opened", HEAD))
     old = check(fake_github, "gatekeeper", HEAD)
     assert old["conclusion"] == "cancelled" and old["output"]["title"] == "Superseded by ddddddd"
+
+
+def tree_tarball(files: dict[str, str], sha: str = HEAD) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"Codertocat-Hello-World-{sha[:7]}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+PROJECT = {
+    "calc.py": "def add(a, b):\n    return a + b\n",
+    "test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n",
+}
+TESTS_ONLY = "stages:\n  sast: false\n  dependencies: false\n"
+
+
+def test_real_test_suite_runs_and_an_approved_pull_request_goes_green(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = TESTS_ONLY.encode()
+    repo.tarballs[HEAD] = tree_tarball(PROJECT)
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request", pr_event("opened"))
+    tests = check(fake_github, "gatekeeper/tests")
+    assert tests["conclusion"] == "success", tests["output"]
+    assert tests["output"]["summary"].startswith("1 passed, 0 failed")
+    assert check(fake_github, "gatekeeper")["conclusion"] == "success"
+
+
+def test_failing_test_is_an_annotation_on_its_file_and_line(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = TESTS_ONLY.encode()
+    repo.tarballs[HEAD] = tree_tarball({**PROJECT, "calc.py": "def add(a, b):\n    return 5\n"})
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request", pr_event("opened"))
+    tests = check(fake_github, "gatekeeper/tests")
+    assert tests["conclusion"] == "failure"
+    [note] = fake_github.check_runs[tests["id"]]["output"]["annotations"]
+    assert (note["path"], note["start_line"], note["annotation_level"]) == \
+        ("test_calc.py", 5, "failure")
+    assert "assert 5 == 4" in note["message"]
+    assert check(fake_github, "gatekeeper")["conclusion"] == "failure"

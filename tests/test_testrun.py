@@ -14,9 +14,9 @@ from gatekeeper.wheelhouse import declared_requirements
 LIMITS = Limits(wall_seconds=120, cpu_seconds=120, memory_bytes=1024**3, processes=128)
 
 
-@pytest.fixture(scope="session")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("gatekeeper-cache")  # one wheel download per session
+@pytest.fixture
+def cache(wheel_cache):
+    return wheel_cache
 
 
 def project(root: Path, files: dict[str, str]) -> Path:
@@ -118,7 +118,8 @@ def test_junit_counts():
 
 
 def test_weakened_suite_signs_are_reported_as_warnings():
-    patch = "@@ -1,3 +1,5 @@\n import pytest\n+\n+@pytest.mark.skip(reason='flaky')\n def test_x():\n-    assert f()\n+    assert True\n"
+    patch = ("@@ -1,3 +1,5 @@\n import pytest\n+\n+@pytest.mark.skip(reason='flaky')\n"
+             " def test_x():\n-    assert f()\n+    assert True\n")
     findings = weakened_suite([
         ChangedFile("tests/test_x.py", "modified", patch=patch),
         ChangedFile("tests/conftest.py"),
