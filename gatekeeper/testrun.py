@@ -10,6 +10,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from . import sandbox
+from .diff import added_lines
 from .model import ChangedFile, Finding, StageResult
 from .policy import Policy, path_matches
 from .wheelhouse import LIST_FILE, DependencyError, declared_requirements, ensure_wheelhouse, names
@@ -134,7 +135,7 @@ def weakened_suite(files: list[ChangedFile]) -> list[Finding]:
         if any(path_matches(p, file.path) for p in CONFIG_FILES):
             findings.append(_warning("test-config-changed", "test configuration changed "
                                      "(conftest.py or pytest settings)", file.path, 1))
-        for line, text in _added_lines(file.patch):
+        for line, text in added_lines(file.patch):
             if SKIP_RE.search(text):
                 findings.append(_warning("test-skip-added", f"skip or xfail added: "
                                          f"{text.strip()[:120]}", file.path, line))
@@ -144,20 +145,6 @@ def weakened_suite(files: list[ChangedFile]) -> list[Finding]:
 def _warning(rule: str, message: str, path: str, line: int) -> Finding:
     return Finding("gatekeeper", f"weakened-suite/{rule}", message, "medium", path, line, line,
                    blocking=False)
-
-
-def _added_lines(patch: str) -> list[tuple[int, str]]:
-    added, line = [], 0
-    for row in patch.splitlines():
-        hunk = re.match(r"^@@ -\d+(?:,\d+)? \+(\d+)", row)
-        if hunk:
-            line = int(hunk.group(1))
-        elif row.startswith("+") and not row.startswith("+++"):
-            added.append((line, row[1:]))
-            line += 1
-        elif not row.startswith("-"):
-            line += 1
-    return added
 
 
 def _tail(text: str, lines: int = 30) -> str:

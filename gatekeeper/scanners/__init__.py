@@ -1,0 +1,41 @@
+"""Static analysers behind one small interface: a target in, findings or an error out.
+
+A tool that crashes, times out or prints what cannot be read gives an error, never an
+empty list of findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..model import Finding
+
+SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
+
+
+@dataclass(frozen=True)
+class ScanTarget:
+    root: Path  # the head commit's tree (read-only inside the sandbox)
+    paths: list[str]  # files to scan, relative to root
+    changed: dict[str, set[int] | None]  # lines the PR added per file; None: the whole file
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    tool: str
+    version: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+
+
+class Scanner(Protocol):
+    name: str
+
+    def scan(self, target: ScanTarget) -> ScanResult: ...
+
+
+def blocks(finding: Finding, block_on: str) -> bool:
+    """New findings at or above the policy's severity block; pre-existing ones never do."""
+    return finding.new and SEVERITY_RANK.get(finding.severity, 3) >= SEVERITY_RANK[block_on]

@@ -1,0 +1,70 @@
+"""bandit on the Python files the PR changed, inside the sandbox."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import lru_cache
+
+from .. import sandbox
+from ..diff import is_new
+from ..model import Finding
+from . import ScanResult, ScanTarget
+
+
+def command() -> list[str]:
+    return [sys.executable, "-m", "bandit"]
+
+
+@lru_cache(maxsize=1)
+def version() -> str:
+    done = subprocess.run([*command(), "--version"], capture_output=True, text=True, timeout=60)
+    first = done.stdout.split("\n", 1)[0].split()
+    return f"bandit {first[-1]}" if first else ""
+
+
+class Bandit:
+    name = "bandit"
+
+    def __init__(self, limits: sandbox.Limits | None = None):
+        self.limits = limits or sandbox.Limits(wall_seconds=300)
+
+    def scan(self, target: ScanTarget) -> ScanResult:
+        paths = [p for p in target.paths if p.endswith(".py")]
+        if not paths:
+            return ScanResult(self.name, version())
+        run = sandbox.run(target.root, [*command(), "-f", "json", "-q", "--", *paths],
+                          self.limits, binds=[sys.prefix])
+        return parse(run, target)
+
+
+def parse(run: sandbox.SandboxResult, target: ScanTarget) -> ScanResult:
+    if run.limit:
+        return ScanResult("bandit", version(), error=f"bandit stopped by the {run.limit} limit")
+    try:
+        report = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        return ScanResult("bandit", version(), error=f"bandit exited {run.exit_code} without a "
+                                                    f"report: {run.stderr.strip()[-500:]}")
+    if run.exit_code not in (0, 1):  # 1 means issues were found
+        return ScanResult("bandit", version(), error=f"bandit exited {run.exit_code}")
+    findings = []
+    for hit in report.get("results", []):
+        path = hit["filename"].removeprefix("./")
+        lines = hit.get("line_range") or [hit["line_number"]]
+        start, end = min(lines), max(lines)
+        confident = hit.get("issue_confidence", "").lower() != "low"
+        cwe = (hit.get("issue_cwe") or {}).get("id")
+        findings.append(Finding(
+            tool="bandit", rule=f"{hit['test_id']}-{hit['test_name']}",
+            message=hit.get("issue_text", ""), severity=hit.get("issue_severity", "HIGH").lower(),
+            path=path, start_line=start, end_line=end,
+            new=is_new(target.changed, path, start, end),
+            confidence=hit.get("issue_confidence", "").lower(),
+            cwe=f"CWE-{cwe}" if cwe else "", blocking=confident,
+        ))
+    for error in report.get("errors", []):  # a file bandit could not parse
+        findings.append(Finding("bandit", "parse-error", str(error.get("reason", ""))[:300], "low",
+                                error.get("filename", "").removeprefix("./"), 1, 1, blocking=False))
+    return ScanResult("bandit", version(), findings)

@@ -1,0 +1,78 @@
+"""semgrep with Gatekeeper's rules, offline, inside the sandbox, on the files the PR changed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from .. import sandbox
+from ..diff import is_new
+from ..model import Finding
+from ..rules import rules_dir
+from . import ScanResult, ScanTarget
+
+FLAGS = ["scan", "--metrics=off", "--disable-version-check", "--json", "--quiet",
+         "--no-git-ignore", "--timeout", "30"]
+LEVELS = {"ERROR": "high", "WARNING": "medium", "INFO": "low"}
+
+
+def executable() -> str:
+    return str(Path(sys.prefix) / "bin" / "semgrep")
+
+
+@lru_cache(maxsize=1)
+def version() -> str:
+    done = subprocess.run([executable(), "--version"], capture_output=True, text=True, timeout=60,
+                          env={"HOME": "/tmp", "PATH": "/usr/bin:/bin",
+                               "SEMGREP_ENABLE_VERSION_CHECK": "0"})
+    return done.stdout.strip()
+
+
+class Semgrep:
+    name = "semgrep"
+
+    def __init__(self, limits: sandbox.Limits | None = None):
+        self.limits = limits or sandbox.Limits(wall_seconds=300, memory_bytes=4 * 1024**3)
+
+    def scan(self, target: ScanTarget) -> ScanResult:
+        if not target.paths:
+            return ScanResult(self.name, version())
+        config = rules_dir() / "semgrep"
+        command = [executable(), *FLAGS, "--config", str(config), "--", *target.paths]
+        run = sandbox.run(target.root, command, self.limits,
+                          env={"SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off",
+                               "HOME": "/tmp"},
+                          binds=[sys.prefix, str(rules_dir())])
+        return parse(run, target)
+
+
+def parse(run: sandbox.SandboxResult, target: ScanTarget) -> ScanResult:
+    if run.limit:
+        return ScanResult("semgrep", version(), error=f"semgrep stopped by the {run.limit} limit")
+    try:
+        report = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        return ScanResult("semgrep", version(), error=f"semgrep exited {run.exit_code} without a "
+                                                      f"report: {run.stderr.strip()[-500:]}")
+    fatal = [e for e in report.get("errors", []) if e.get("level") == "error"]
+    if run.exit_code not in (0, 1) or fatal:
+        messages = "; ".join(str(e.get("message", e))[:200] for e in fatal) or run.stderr[-500:]
+        return ScanResult("semgrep", version(), error=f"semgrep exited {run.exit_code}: {messages}")
+    findings = []
+    for hit in report.get("results", []):
+        extra = hit.get("extra", {})
+        meta = extra.get("metadata", {})
+        start, end = hit["start"]["line"], hit["end"]["line"]
+        findings.append(Finding(
+            tool="semgrep",
+            rule=hit["check_id"].rsplit(".", 1)[-1],  # the id, without the rules folder path
+            message=extra.get("message", "").strip(),
+            severity=meta.get("gatekeeper-severity") or LEVELS.get(extra.get("severity"), "high"),
+            path=hit["path"], start_line=start, end_line=end,
+            new=is_new(target.changed, hit["path"], start, end),
+            cwe=str(meta.get("cwe", "")),
+        ))
+    return ScanResult("semgrep", version(), findings)

@@ -1,0 +1,53 @@
+import os
+import pickle
+import subprocess
+
+import yaml
+
+
+def run_user_command(request, cursor, name, data):
+    cmd = "ls " + request.args.get("dir")
+    # ruleid: shell-injection
+    subprocess.run(cmd, shell=True)
+    # ruleid: shell-injection
+    subprocess.call(f"grep {name} /var/log/app.log", shell=True)
+    # ruleid: shell-injection
+    os.system("rm -rf " + name)
+    # ok: shell-injection
+    subprocess.run(["ls", request.args.get("dir")])
+    # ok: shell-injection
+    subprocess.run("ls -la", shell=True)
+    # ok: shell-injection
+    os.system("true")
+
+    # ruleid: eval-on-input
+    eval(request.args.get("expr"))
+    # ruleid: eval-on-input
+    exec(data)
+    # ok: eval-on-input
+    eval("1 + 1")
+
+    # ruleid: unsafe-deserialization
+    pickle.loads(data)
+    # ruleid: unsafe-deserialization
+    yaml.load(data)
+    # ruleid: unsafe-deserialization
+    yaml.load(data, Loader=yaml.Loader)
+    # ok: unsafe-deserialization
+    yaml.load(data, Loader=yaml.SafeLoader)
+    # ok: unsafe-deserialization
+    yaml.safe_load(data)
+
+    # ruleid: sql-built-from-strings
+    cursor.execute(f"SELECT * FROM users WHERE name = '{name}'")
+    # ruleid: sql-built-from-strings
+    cursor.execute("SELECT * FROM users WHERE name = '%s'" % name)
+    # ruleid: sql-built-from-strings
+    cursor.execute(f"SELECT * FROM users WHERE name = '{name}'")
+    query = f"DELETE FROM users WHERE id = {name}"
+    # ruleid: sql-built-from-strings
+    cursor.execute(query)
+    # ok: sql-built-from-strings
+    cursor.execute("SELECT * FROM users WHERE name = %s", (name,))
+    # ok: sql-built-from-strings
+    cursor.execute("SELECT 1")

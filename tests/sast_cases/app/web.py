@@ -1,0 +1,81 @@
+import hashlib
+import os
+import random
+import secrets
+import ssl
+
+import requests
+from flask import Flask, redirect, request, send_file
+
+app = Flask(__name__)
+
+
+def fetch(url, password, user):
+    # ruleid: tls-verification-disabled
+    requests.get(url, verify=False)
+    # ruleid: tls-verification-disabled
+    ctx = ssl._create_unverified_context()
+    # ok: tls-verification-disabled
+    requests.get(url, timeout=5)
+
+    # ruleid: weak-password-hash
+    digest = hashlib.md5(password.encode()).hexdigest()
+    # ruleid: weak-password-hash
+    stored = hashlib.sha256(password).hexdigest()
+    # ok: weak-password-hash
+    etag = hashlib.md5(user.avatar_bytes).hexdigest()
+    # ok: weak-password-hash
+    key = hashlib.scrypt(password.encode(), salt=b"s", n=2**14, r=8, p=1)
+
+    # ruleid: insecure-random-for-secrets
+    reset_token = str(random.getrandbits(64))
+    # ruleid: insecure-random-for-secrets
+    api_key = "".join(random.choice("abcdef0123456789") for _ in range(32))
+    # ok: insecure-random-for-secrets
+    session_token = secrets.token_urlsafe(32)
+    # ok: insecure-random-for-secrets
+    delay = random.uniform(0.1, 0.5)
+    return digest, stored, etag, key, reset_token, api_key, session_token, delay, ctx
+
+
+@app.route("/download")
+def download():
+    # ruleid: path-from-request
+    path = os.path.join("/srv/files", request.args["name"])
+    # ruleid: path-from-request
+    return send_file(request.args.get("file"))
+
+
+@app.route("/open")
+def read_it():
+    # ruleid: path-from-request
+    with open(request.args.get("p")) as handle:
+        return handle.read()
+
+
+@app.route("/safe")
+def safe_download():
+    # ok: path-from-request
+    return send_file(os.path.join("/srv/files", "report.pdf"))
+
+
+@app.route("/go")
+def go():
+    # ruleid: open-redirect
+    return redirect(request.args.get("next"))
+
+
+@app.route("/home")
+def home():
+    # ok: open-redirect
+    return redirect("/dashboard")
+
+
+# ruleid: csrf-protection-disabled
+app.config["WTF_CSRF_ENABLED"] = False
+
+if __name__ == "__main__":
+    # ruleid: debug-mode-enabled
+    app.run(host="0.0.0.0", debug=True)
+    # ok: debug-mode-enabled
+    app.run(host="127.0.0.1")
