@@ -118,7 +118,10 @@ def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) 
             chunks = github.tarball(target.repo, target.head_sha)
             return extract(CappedReader(chunks, ExtractLimits().max_archive_bytes), dest)
 
-        stages = run_stages(policy, fetch, files, ctx.settings.cache_dir)
+        def base_text(path: str) -> str | None:
+            return github.file_text(target.repo, path, pr.base_sha)
+
+        stages = run_stages(policy, fetch, files, base_text, ctx.settings)
         ctx.store.save(key, {k: v.to_dict() for k, v in stages.items()}, STAGE_RESULTS_TTL)
 
     reviews = github.reviews(target.repo, target.number)

@@ -24,3 +24,9 @@ def default_policy_text() -> str:
 @lru_cache(maxsize=1)
 def agent_rules() -> AgentRules:
     return parse_agents((rules_dir() / "agents.yml").read_text())
+
+
+@lru_cache(maxsize=1)
+def popular_packages() -> frozenset[str]:
+    lines = (rules_dir() / "popular-packages.txt").read_text().splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))

@@ -38,6 +38,8 @@ class Settings:
     max_body_bytes: int = GITHUB_MAX_PAYLOAD
     delivery_ttl_seconds: int = 7 * 24 * 3600
     cache_dir: Path = Path.home() / ".cache" / "gatekeeper"
+    osv_url: str = "https://api.osv.dev/v1/query"
+    audit_cache_ttl: int = 6 * 3600
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs, audit records or check runs."""
@@ -70,6 +72,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
 
     cache = Path(env.get("GATEKEEPER_CACHE_DIR", "").strip() or Path.home() / ".cache" / "gatekeeper")
+    osv = _url(env, "GATEKEEPER_OSV_URL", problems, default="https://api.osv.dev/v1/query")
+    audit_ttl = _positive_int(env, "GATEKEEPER_AUDIT_CACHE_TTL", 6 * 3600, problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -83,6 +87,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=max_body,
         delivery_ttl_seconds=ttl,
         cache_dir=cache,
+        osv_url=osv,
+        audit_cache_ttl=audit_ttl,
     )
 
 

@@ -9,21 +9,22 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+from .depaudit import Auditor, run_dependencies
 from .model import STAGES, ChangedFile, Finding, StageResult
 from .policy import Policy
+from .rules import popular_packages
 from .sandbox import SandboxUnavailable
+from .sast import run_sast
+from .settings import Settings
 from .testrun import run_tests, weakened_suite
 from .workspace import Extraction, workspace
 
-NOT_AVAILABLE = ("the {stage} stage is not available in this version of Gatekeeper, so it fails "
-                 "closed. The base branch's policy can turn it off (`stages.{stage}: false`), "
-                 "which shows it as skipped.")
-
 Fetch = Callable[[Path], Extraction]  # puts the head commit's tree into the given folder
+BaseText = Callable[[str], str | None]  # a file's text on the base commit, None if absent
 
 
-def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile],
-               cache: Path) -> dict[str, StageResult]:
+def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text: BaseText,
+               settings: Settings) -> dict[str, StageResult]:
     results = {s: StageResult(s, "skipped", f"turned off by the base branch's policy "
                                             f"(`stages.{s}: false`)")
                for s in STAGES if not getattr(policy.stages, s)}
@@ -40,20 +41,34 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile],
             return results | _all(enabled, f"the sources were refused: {extraction.aborted}")
         refused = [Finding("gatekeeper", "workspace/unsafe-archive-member", line)
                    for line in extraction.refused]
+        source = extraction.root
         for stage in enabled:
-            if stage == "tests":
-                results[stage] = _tests(extraction.root, policy, cache, files, refused)
-            else:
-                results[stage] = StageResult(stage, "error", NOT_AVAILABLE.format(stage=stage))
+            try:
+                if stage == "tests":
+                    results[stage] = _tests(source, policy, settings.cache_dir, files, refused)
+                elif stage == "sast":
+                    results[stage] = run_sast(source, files, policy.scanners.block_on)
+                else:
+                    auditor = Auditor(settings.osv_url, settings.cache_dir,
+                                      settings.audit_cache_ttl)
+                    results[stage] = run_dependencies(
+                        files, lambda path: _read(source, path), base_text,
+                        policy.scanners.block_on, auditor, popular_packages())
+            except SandboxUnavailable as exc:
+                results[stage] = StageResult(stage, "error", f"the sandbox is not available: {exc}")
     return results
+
+
+def _read(root: Path, path: str) -> str | None:
+    file = root / path
+    if file.is_symlink() or not file.is_file():
+        return None
+    return file.read_text(errors="replace")
 
 
 def _tests(source: Path, policy: Policy, cache: Path, files: list[ChangedFile],
            refused: list[Finding]) -> StageResult:
-    try:
-        result = run_tests(source, policy, cache)
-    except SandboxUnavailable as exc:
-        return StageResult("tests", "error", f"the sandbox is not available: {exc}")
+    result = run_tests(source, policy, cache)
     status = "failed" if refused and result.status == "passed" else result.status
     findings = (*result.findings, *refused, *weakened_suite(files))
     return dataclasses.replace(result, status=status, findings=findings)

@@ -28,7 +28,7 @@ def version() -> str:
     done = subprocess.run([executable(), "--version"], capture_output=True, text=True, timeout=60,
                           env={"HOME": "/tmp", "PATH": "/usr/bin:/bin",
                                "SEMGREP_ENABLE_VERSION_CHECK": "0"})
-    return done.stdout.strip()
+    return f"semgrep {done.stdout.strip()}" if done.stdout.strip() else ""
 
 
 class Semgrep:

@@ -1,0 +1,77 @@
+"""A small OSV-compatible vulnerability service on loopback, answering from real PyPA advisories."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import yaml
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+ADVISORIES = Path(__file__).resolve().parent.parent / "fixtures" / "advisories"
+
+
+def affects(advisory: dict, name: str, version: str) -> bool:
+    for affected in advisory.get("affected", []):
+        package = affected.get("package", {})
+        if package.get("ecosystem") != "PyPI" or canonicalize_name(package.get("name", "")) != name:
+            continue
+        if version in affected.get("versions", []):
+            return True
+        for span in affected.get("ranges", []):
+            if span.get("type") == "ECOSYSTEM" and _in_range(span["events"], version):
+                return True
+    return False
+
+
+def _in_range(events: list[dict], version: str) -> bool:
+    try:
+        v = Version(version)
+        inside = False
+        for event in events:
+            if "introduced" in event:
+                inside = event["introduced"] == "0" or v >= Version(event["introduced"])
+            elif "fixed" in event and inside and v >= Version(event["fixed"]):
+                inside = False
+        return inside
+    except InvalidVersion:
+        return False
+
+
+class OSVServer:
+    def __init__(self, root: Path = ADVISORIES):
+        self.root = root
+        self.queries: list[tuple[str, str]] = []
+        self._server = None
+        self.url = ""
+
+    def start(self) -> OSVServer:
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/v1/query"
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+
+    def _wsgi(self, environ, start_response):
+        request = Request(environ)
+        if request.method != "POST" or request.path != "/v1/query":
+            return Response(status=404)(environ, start_response)
+        query = json.loads(request.get_data())
+        name = canonicalize_name(query["package"]["name"])
+        version = query["version"]
+        self.queries.append((name, version))
+        vulns = []
+        folder = self.root / name
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            advisory = yaml.safe_load(path.read_text())
+            if affects(advisory, name, version):
+                vulns.append(advisory)
+        body = json.dumps({"vulns": vulns} if vulns else {}, default=str)
+        return Response(body, mimetype="application/json")(environ, start_response)

@@ -1,0 +1,106 @@
+"""The sast stage with real semgrep and bandit runs on real git repositories."""
+
+import pytest
+from gitrepo import Repo
+
+from gatekeeper.gitlocal import changed_files, export_tree
+from gatekeeper.model import Finding
+from gatekeeper.sast import run_sast
+from gatekeeper.scanners import ScanResult
+
+BASE_APP = '''import subprocess
+
+
+def list_dir(path):
+    return subprocess.run(["ls", path], capture_output=True)
+'''
+AGENT_APP = '''import subprocess
+
+
+def list_dir(path):
+    return subprocess.run(["ls", path], capture_output=True)
+
+
+def search(request):
+    pattern = request.args.get("q")
+    return subprocess.run(f"grep -r {pattern} /srv/data", shell=True)
+'''
+
+
+def pull_request(tmp_path, base_files, head_files):
+    repo = Repo(tmp_path / "repo")
+    base = repo.commit(base_files, "base")
+    repo.branch("codex/search")
+    head = repo.commit(head_files, "agent change")
+    files = changed_files(repo.root, base, head)
+    tree = export_tree(repo.root, head, tmp_path / "tree")
+    assert tree.clean
+    return tree.root, files
+
+
+def test_new_shell_injection_is_blocked_with_an_annotation_on_its_line(tmp_path):
+    root, files = pull_request(tmp_path, {"app.py": BASE_APP}, {"app.py": AGENT_APP})
+    result = run_sast(root, files, "medium")
+    assert result.status == "failed", result.summary
+    blocking = [f for f in result.findings if f.blocking]
+    assert {(f.tool, f.path, f.start_line) for f in blocking} >= {
+        ("semgrep", "app.py", 10), ("bandit", "app.py", 10)}
+    assert all(f.new for f in blocking)
+    assert "semgrep 1." in result.summary and "bandit 1." in result.summary
+
+
+def test_the_same_pattern_already_on_the_base_is_pre_existing_and_does_not_block(tmp_path):
+    edited = AGENT_APP + "\n\ndef version():\n    return '1.0'\n"
+    root, files = pull_request(tmp_path, {"app.py": AGENT_APP}, {"app.py": edited})
+    result = run_sast(root, files, "medium")
+    assert result.status == "passed", result.summary
+    old = [f for f in result.findings if f.start_line == 10]
+    assert old and all(not f.new and not f.blocking for f in old)
+    assert "pre-existing" in result.summary
+
+
+def test_a_new_file_is_new_in_every_line(tmp_path):
+    root, files = pull_request(tmp_path, {"app.py": BASE_APP},
+                               {"app.py": BASE_APP, "tools.py": AGENT_APP})
+    result = run_sast(root, files, "medium")
+    assert any(f.path == "tools.py" and f.new and f.blocking for f in result.findings)
+
+
+def test_threshold_high_lets_medium_findings_through(tmp_path):
+    weak = "import random\n\n\ndef new_session():\n    session_token = random.getrandbits(64)\n"
+    root, files = pull_request(tmp_path, {"app.py": BASE_APP},
+                               {"app.py": BASE_APP, "auth.py": weak})
+    assert run_sast(root, files, "medium").status == "failed"
+    assert run_sast(root, files, "high").status == "passed"
+
+
+class Crashing:
+    name = "crashing"
+
+    def scan(self, target):
+        return ScanResult("crashing", "0", [], error="segmentation fault")
+
+
+class Finds:
+    name = "finds"
+
+    def scan(self, target):
+        return ScanResult("finds", "1", [Finding("finds", "x", "m", path="app.py", start_line=1)])
+
+
+def test_a_scanner_crash_turns_the_stage_red(tmp_path):
+    root, files = pull_request(tmp_path, {"app.py": BASE_APP}, {"app.py": AGENT_APP})
+    result = run_sast(root, files, "medium", [Finds(), Crashing()])
+    assert result.status == "error" and "crashing: segmentation fault" in result.summary
+
+
+@pytest.mark.parametrize("garbage", ["", "not json", '{"results": [], "errors": [{"level": '
+                                                        '"error", "message": "rule crashed"}]}'])
+def test_semgrep_output_that_cannot_be_read_is_an_error(garbage, tmp_path):
+    from gatekeeper.sandbox import SandboxResult
+    from gatekeeper.scanners import ScanTarget
+    from gatekeeper.scanners.semgrep import parse
+
+    run = SandboxResult([], 2, 1.0, None, garbage, "Fatal error", False)
+    result = parse(run, ScanTarget(tmp_path, ["a.py"], {}))
+    assert result.error and result.findings == []
