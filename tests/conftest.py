@@ -25,6 +25,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 APP_ID = 4242
 INSTALLATION_ID = 77
 SECRET = "test-webhook-secret"
+collect_ignore = ["sast_cases"]  # labelled snippets for the rules, not tests to run
 
 
 def free_port() -> int:
@@ -105,6 +106,7 @@ def env(app_key, fake_github, wheel_cache):
     """Environment for a gatekeeper process: embedded queue unless REDIS_URL is added."""
     return {
         "GATEKEEPER_CACHE_DIR": str(wheel_cache),
+        "GATEKEEPER_OSV_URL": "http://127.0.0.1:9/v1/query",  # never the internet from tests
         "GITHUB_APP_ID": str(APP_ID),
         "GITHUB_PRIVATE_KEY": app_key[0],
         "GITHUB_WEBHOOK_SECRET": SECRET,

@@ -221,3 +221,36 @@ def test_failing_test_is_an_annotation_on_its_file_and_line(gate, fake_github):
         ("test_calc.py", 5, "failure")
     assert "assert 5 == 4" in note["message"]
     assert check(fake_github, "gatekeeper")["conclusion"] == "failure"
+
+
+def test_every_stage_for_real_then_green_once_approved(gate, fake_github):
+    repo, send = gate
+    repo.tarballs[HEAD] = tree_tarball(PROJECT)
+    repo.files[2] = [{"filename": name, "status": "added"} for name in PROJECT]
+    send("pull_request", pr_event("opened"))
+    for stage in ("tests", "sast", "dependencies"):
+        run = check(fake_github, f"gatekeeper/{stage}")
+        assert run["conclusion"] == "success", (stage, run["output"])
+    assert "2 changed files scanned" in check(fake_github, "gatekeeper/sast")["output"]["summary"]
+    assert check(fake_github, "gatekeeper")["conclusion"] == "failure"  # no approval yet
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request_review", review_event())
+    assert check(fake_github, "gatekeeper")["conclusion"] == "success"
+
+
+def test_agent_adding_shell_injection_is_blocked_on_its_line(gate, fake_github):
+    repo, send = gate
+    tool = ("import subprocess\n\n\ndef grep(request):\n"
+            "    return subprocess.run('grep ' + request.args['q'], shell=True)\n")
+    repo.tarballs[HEAD] = tree_tarball({**PROJECT, "tool.py": tool})
+    repo.files[2] = [{"filename": "tool.py", "status": "added"}]
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request", pr_event("opened"))
+    sast = check(fake_github, "gatekeeper/sast")
+    assert sast["conclusion"] == "failure"
+    notes = fake_github.check_runs[sast["id"]]["output"]["annotations"]
+    assert ("tool.py", 5, "failure") in {(n["path"], n["start_line"], n["annotation_level"])
+                                         for n in notes}
+    assert any("shell-injection" in n["title"] for n in notes)
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure" and "gatekeeper/sast" in overall["output"]["title"]

@@ -1,0 +1,107 @@
+"""The dependencies stage: real pip-audit against a loopback OSV server of real PyPA advisories."""
+
+import pytest
+from gitrepo import Repo
+from support.osv import OSVServer
+
+from gatekeeper.depaudit import Auditor, edit_distance_one, pins_of, run_dependencies
+from gatekeeper.gitlocal import changed_files, file_at
+from gatekeeper.rules import popular_packages
+
+
+@pytest.fixture(scope="module")
+def osv():
+    server = OSVServer().start()
+    yield server
+    server.stop()
+
+
+def stage(tmp_path, osv, base_files, head_files, block_on="medium", url=None):
+    repo = Repo(tmp_path / "repo")
+    base = repo.commit(base_files, "base")
+    repo.branch("copilot/deps")
+    head = repo.commit(head_files, "agent change")
+    files = changed_files(repo.root, base, head)
+    auditor = Auditor(url or osv.url, tmp_path / "cache", 3600)
+    return run_dependencies(files, lambda p: file_at(repo.root, head, p),
+                            lambda p: file_at(repo.root, base, p), block_on, auditor,
+                            popular_packages())
+
+
+def test_pinning_a_vulnerable_version_is_blocked_with_the_advisory_id(tmp_path, osv):
+    result = stage(tmp_path, osv, {"requirements.txt": "six==1.16.0\n"},
+                   {"requirements.txt": "six==1.16.0\nrequests==2.2.0\n"})
+    assert result.status == "failed", result.summary
+    ids = {f.rule for f in result.findings if f.blocking}
+    assert "PYSEC-2014-13" in ids  # netrc password leak, fixed in 2.3.0
+    hit = next(f for f in result.findings if f.rule == "PYSEC-2014-13")
+    assert (hit.path, hit.start_line, hit.new) == ("requirements.txt", 2, True)
+    assert "requests==2.2.0" in hit.message and "2.3.0" in hit.message
+
+
+def test_known_vulnerability_on_an_untouched_dependency_is_pre_existing(tmp_path, osv):
+    result = stage(tmp_path, osv, {"requirements.txt": "requests==2.2.0\n"},
+                   {"requirements.txt": "requests==2.2.0\nsix==1.16.0\n"})
+    assert result.status == "passed", result.summary
+    old = [f for f in result.findings if f.rule.startswith("PYSEC")]
+    assert old and not any(f.new or f.blocking for f in old)
+
+
+def test_pyproject_dependencies_are_audited_too(tmp_path, osv):
+    pyproject = '[project]\nname = "x"\nversion = "1"\ndependencies = [\n  "pyyaml==5.3",\n]\n'
+    result = stage(tmp_path, osv, {"README": "x\n"}, {"README": "x\n", "pyproject.toml": pyproject})
+    assert result.status == "failed"
+    hit = next(f for f in result.findings if f.rule.startswith("PYSEC"))
+    assert (hit.path, hit.start_line) == ("pyproject.toml", 5)
+
+
+def test_unpinned_new_requirement_is_a_finding(tmp_path, osv):
+    result = stage(tmp_path, osv, {"requirements.txt": "six==1.16.0\n"},
+                   {"requirements.txt": "six==1.16.0\nrequests>=2.31\n"})
+    assert result.status == "failed"
+    [unpinned] = [f for f in result.findings if f.rule == "unpinned-requirement"]
+    assert unpinned.start_line == 2 and "requests>=2.31" in unpinned.message
+
+
+def test_typosquat_of_a_popular_name_is_flagged(tmp_path, osv):
+    result = stage(tmp_path, osv, {"requirements.txt": "six==1.16.0\n"},
+                   {"requirements.txt": "six==1.16.0\nreqeusts==2.31.0\n"})
+    [typo] = [f for f in result.findings if f.rule == "possible-typosquat"]
+    assert "'requests'" in typo.message and typo.blocking
+
+
+def test_unreachable_vulnerability_service_turns_the_stage_red(tmp_path, osv):
+    from conftest import free_port
+
+    result = stage(tmp_path, osv, {"requirements.txt": "six==1.16.0\n"},
+                   {"requirements.txt": "six==1.16.0\nrequests==2.31.0\n"},
+                   url=f"http://127.0.0.1:{free_port()}/v1/query")
+    assert result.status == "error"
+    assert "did not complete" in result.summary
+
+
+def test_answers_are_cached_per_name_and_version(tmp_path, osv):
+    auditor = Auditor(osv.url, tmp_path / "cache", 3600)
+    before = len(osv.queries)
+    first = auditor.vulnerabilities({"requests": "2.2.0", "six": "1.16.0"})
+    second = auditor.vulnerabilities({"requests": "2.2.0", "six": "1.16.0"})
+    assert first == second and "requests" in first and "six" not in first
+    assert len(osv.queries) - before == 2
+
+
+def test_no_manifest_changed_passes_without_asking_anyone(tmp_path, osv):
+    before = len(osv.queries)
+    result = stage(tmp_path, osv, {"app.py": "x = 1\n"}, {"app.py": "x = 2\n"})
+    assert result.status == "passed" and len(osv.queries) == before
+
+
+@pytest.mark.parametrize("a,b,expected", [("reqeusts", "requests", True), ("request", "requests", True),
+                                          ("requestss", "requests", True), ("flask", "flask", False),
+                                          ("numpyy", "numpy", True), ("django", "flask", False)])
+def test_edit_distance_one(a, b, expected):
+    assert edit_distance_one(a, b) is expected
+
+
+def test_requirement_options_in_a_manifest_are_refused_not_followed():
+    pins, refused = pins_of("requirements.txt", "--extra-index-url http://evil.invalid\nsix==1\n")
+    assert list(pins) == ["six"] and "'--extra-index-url'" in refused[0]
