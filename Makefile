@@ -4,9 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test system-deps lint clean
+.PHONY: run serve test system-deps lint clean
 
-run: $(STAMP)
+run: system-deps $(STAMP)
+	@$(BIN)/gatekeeper demo
+
+serve: $(STAMP)
 	@$(BIN)/python scripts/dev_env.py .dev
 	@set -a && . ./.dev/env && set +a && exec $(BIN)/gatekeeper serve
 

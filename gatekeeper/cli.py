@@ -1,50 +1,69 @@
-"""`gatekeeper serve|worker`."""
+"""`gatekeeper serve|worker|check|replay|manifest|doctor|demo|osv-mirror`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+from pathlib import Path
 
-from .settings import SettingsError, load_settings
+from .settings import SettingsError, load_settings, load_stage_config
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gatekeeper", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="gatekeeper", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="embedded web server (production: gunicorn app:app)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     worker = sub.add_parser("worker", help="RQ worker on the gatekeeper queues (needs REDIS_URL)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    args = parser.parse_args(argv)
+    check = sub.add_parser("check", help="run the whole gate on a local git checkout")
+    check.add_argument("path", nargs="?", default=".")
+    check.add_argument("--base", required=True, help="the branch or commit the change targets")
+    check.add_argument("--head", default="HEAD")
+    check.add_argument("--format", choices=["text", "json", "markdown", "sarif"], default="text")
+    replay = sub.add_parser("replay", help="send a recorded webhook delivery, signed")
+    replay.add_argument("file", type=Path)
+    replay.add_argument("--event", required=True, help="the X-GitHub-Event, e.g. pull_request")
+    replay.add_argument("--against", help="URL of a running instance; default: in-process")
+    sub.add_parser("manifest", help="print the GitHub App manifest")
+    sub.add_parser("doctor", help="check this installation and say how to fix what is wrong")
+    sub.add_parser("demo", help="the gate on an example agent-authored change")
+    mirror = sub.add_parser("osv-mirror", help="serve OSV advisories from a folder")
+    mirror.add_argument("folder", type=Path)
+    mirror.add_argument("--host", default="127.0.0.1")
+    mirror.add_argument("--port", type=int, default=8090)
+    return root
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.command in ("check", "demo") else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = load_settings()
+        return COMMANDS[args.command](args)
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.command == "serve":
-        return _serve(settings, args.host, args.port)
-    return _worker(settings, args.burst)
 
 
-def _serve(settings, host: str, port: int) -> int:
+def _serve(args) -> int:
     from werkzeug.serving import make_server
 
     from . import jobs
     from .queue import make_backend
     from .web import create_app
 
+    settings = load_settings()
     backend = make_backend(settings.redis_url, settings.delivery_ttl_seconds)
     jobs.configure(settings, backend)  # embedded jobs and the web share one store
-    app = create_app(settings, backend)
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(args.host, args.port, create_app(settings, backend), threaded=True)
     queue = "redis" if settings.redis_url else "embedded (in-process; set REDIS_URL for production)"
-    print(f"Gatekeeper listening on http://{host}:{server.server_port}/webhook  queue: {queue}",
-          flush=True)
+    print(f"Gatekeeper listening on http://{args.host}:{server.server_port}/webhook  "
+          f"queue: {queue}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -52,7 +71,8 @@ def _serve(settings, host: str, port: int) -> int:
     return 0
 
 
-def _worker(settings, burst: bool) -> int:
+def _worker(args) -> int:
+    settings = load_settings()
     if not settings.redis_url:
         print("gatekeeper worker needs REDIS_URL; without it `gatekeeper serve` runs jobs "
               "in-process", file=sys.stderr)
@@ -63,11 +83,100 @@ def _worker(settings, burst: bool) -> int:
     from . import jobs
     from .queue import QUEUE_NAMES, RedisBackend
 
-    jobs.configure(settings)
     backend = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds)
     if not backend.healthy():
         print("gatekeeper worker: Redis at REDIS_URL is not reachable", file=sys.stderr)
         return 2
-    worker = Worker(QUEUE_NAMES, connection=backend.connection, serializer=JSONSerializer)
-    worker.work(burst=burst)
+    jobs.configure(settings, backend)
+    Worker(QUEUE_NAMES, connection=backend.connection, serializer=JSONSerializer).work(
+        burst=args.burst)
     return 0
+
+
+def _check(args) -> int:
+    from . import localreport
+    from .gitlocal import file_at
+    from .local import check, exit_code
+
+    repo = Path(args.path)
+    if not (repo / ".git").exists() and not repo.joinpath("HEAD").exists():
+        print(f"gatekeeper check: {repo} is not a git checkout", file=sys.stderr)
+        return 2
+    config = load_stage_config()
+    show = sys.stderr.isatty()
+
+    def progress(stage: str, status: str) -> None:
+        if show:
+            print(f"  {stage}: {status}", file=sys.stderr, flush=True)
+
+    try:
+        report = check(repo, args.base, args.head, config, progress)
+    except RuntimeError as exc:  # git could not answer: unknown ref, not a repository
+        print(f"gatekeeper check: {exc}", file=sys.stderr)
+        return 2
+
+    def line_of(path: str, number: int) -> str:
+        lines = (file_at(repo, args.head, path) or "").splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+    render = {"text": lambda r: localreport.text(r, line_of), "json": localreport.as_json,
+              "markdown": localreport.markdown, "sarif": localreport.sarif}[args.format]
+    sys.stdout.write(render(report))
+    if any(r.status == "error" for r in report.stages.values()):
+        return 2 if not any(r.status == "failed" for r in report.stages.values()) else 1
+    return exit_code(report)
+
+
+def _replay(args) -> int:
+    from .replay import replay
+
+    if not args.file.is_file():
+        print(f"gatekeeper replay: {args.file} does not exist", file=sys.stderr)
+        return 2
+    try:
+        status, body = replay(args.file, args.event, load_settings(), args.against)
+    except ValueError as exc:
+        print(f"gatekeeper replay: {args.file} is not JSON: {exc}", file=sys.stderr)
+        return 2
+    print(f"{status} {body.strip()}")
+    return 0 if status < 300 else 1
+
+
+def _manifest(args) -> int:
+    from .manifest import manifest
+
+    print(json.dumps(manifest(os.environ.get("GATEKEEPER_PUBLIC_URL")), indent=2))
+    return 0
+
+
+def _doctor(args) -> int:
+    from .doctor import report
+
+    return report()
+
+
+def _demo(args) -> int:
+    from .demo import main as demo
+
+    return demo()
+
+
+def _osv_mirror(args) -> int:
+    from .osvmirror import OSVServer
+
+    if not args.folder.is_dir():
+        print(f"gatekeeper osv-mirror: {args.folder} is not a folder", file=sys.stderr)
+        return 2
+    server = OSVServer(args.folder).start(args.host, args.port)
+    print(f"OSV mirror of {args.folder} at {server.url}", flush=True)
+    try:
+        import threading
+
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _replay,
+            "manifest": _manifest, "doctor": _doctor, "demo": _demo, "osv-mirror": _osv_mirror}

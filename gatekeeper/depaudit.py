@@ -142,8 +142,8 @@ def run_dependencies(files: list[ChangedFile], head_text: Callable[[str], str | 
                                     new=name in touched))
     findings = [f if blocks(f, block_on) else _not_blocking(f) for f in findings]
     status = "failed" if any(f.blocking for f in findings) else "passed"
-    summary = (f"{len(touched)} dependencies added or changed, {len(pinned)} pinned ones "
-               f"audited ({audit.describe()}), {len(findings)} findings")
+    summary = (f"dependencies added or changed: {len(touched)}; pinned and audited: {len(pinned)} "
+               f"({audit.describe()}); findings: {len(findings)}")
     return StageResult("dependencies", status, summary, tuple(findings))
 
 

@@ -79,9 +79,8 @@ def _commit_signals(commit: Commit, rules: AgentRules, known: set[str], agents: 
     short = commit.sha[:7]
     found: list[Signal] = []
     humans: set[str] = set()
-    for who in (commit.author, commit.committer):
-        if who is None:
-            continue
+    accounts = {w.login.lower(): w for w in (commit.author, commit.committer) if w is not None}
+    for who in accounts.values():
         if _is_agent_account(who, known):
             agents.add(who.login.lower())
             # commit attribution follows the email, which anyone can set: a hint

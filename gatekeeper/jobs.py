@@ -121,7 +121,7 @@ def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) 
         def base_text(path: str) -> str | None:
             return github.file_text(target.repo, path, pr.base_sha)
 
-        stages = run_stages(policy, fetch, files, base_text, ctx.settings)
+        stages = run_stages(policy, fetch, files, base_text, ctx.settings.stages)
         ctx.store.save(key, {k: v.to_dict() for k, v in stages.items()}, STAGE_RESULTS_TTL)
 
     reviews = github.reviews(target.repo, target.number)

@@ -27,6 +27,33 @@ class SettingsError(Exception):
 
 
 @dataclass(frozen=True)
+class StageConfig:
+    """What the stages need from the environment; the local `check` needs nothing more."""
+
+    cache_dir: Path
+    osv_url: str
+    audit_cache_ttl: int
+
+
+def load_stage_config(environ: Mapping[str, str] | None = None) -> StageConfig:
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+    config = _stage_config(env, problems)
+    if problems:
+        raise SettingsError(problems)
+    return config
+
+
+def _stage_config(env: Mapping[str, str], problems: list[str]) -> StageConfig:
+    cache = env.get("GATEKEEPER_CACHE_DIR", "").strip()
+    return StageConfig(
+        cache_dir=Path(cache) if cache else Path.home() / ".cache" / "gatekeeper",
+        osv_url=_url(env, "GATEKEEPER_OSV_URL", problems, default="https://api.osv.dev/v1/query"),
+        audit_cache_ttl=_positive_int(env, "GATEKEEPER_AUDIT_CACHE_TTL", 6 * 3600, problems),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     github_app_id: int
     private_key_pem: str = field(repr=False)
@@ -37,9 +64,7 @@ class Settings:
     public_url: str | None = None
     max_body_bytes: int = GITHUB_MAX_PAYLOAD
     delivery_ttl_seconds: int = 7 * 24 * 3600
-    cache_dir: Path = Path.home() / ".cache" / "gatekeeper"
-    osv_url: str = "https://api.osv.dev/v1/query"
-    audit_cache_ttl: int = 6 * 3600
+    stages: StageConfig = field(default_factory=lambda: load_stage_config({}))
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs, audit records or check runs."""
@@ -71,9 +96,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "the window in which GitHub lets a delivery be redelivered"
         )
 
-    cache = Path(env.get("GATEKEEPER_CACHE_DIR", "").strip() or Path.home() / ".cache" / "gatekeeper")
-    osv = _url(env, "GATEKEEPER_OSV_URL", problems, default="https://api.osv.dev/v1/query")
-    audit_ttl = _positive_int(env, "GATEKEEPER_AUDIT_CACHE_TTL", 6 * 3600, problems)
+    stages = _stage_config(env, problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -86,9 +109,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=public,
         max_body_bytes=max_body,
         delivery_ttl_seconds=ttl,
-        cache_dir=cache,
-        osv_url=osv,
-        audit_cache_ttl=audit_ttl,
+        stages=stages,
     )
 
 

@@ -15,7 +15,7 @@ from .policy import Policy
 from .rules import popular_packages
 from .sandbox import SandboxUnavailable
 from .sast import run_sast
-from .settings import Settings
+from .settings import StageConfig
 from .testrun import run_tests, weakened_suite
 from .workspace import Extraction, workspace
 
@@ -23,8 +23,12 @@ Fetch = Callable[[Path], Extraction]  # puts the head commit's tree into the giv
 BaseText = Callable[[str], str | None]  # a file's text on the base commit, None if absent
 
 
+Progress = Callable[[str, str], None]  # (stage, "running" or its status)
+
+
 def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text: BaseText,
-               settings: Settings) -> dict[str, StageResult]:
+               config: StageConfig, progress: Progress | None = None) -> dict[str, StageResult]:
+    tell = progress or (lambda stage, status: None)
     results = {s: StageResult(s, "skipped", f"turned off by the base branch's policy "
                                             f"(`stages.{s}: false`)")
                for s in STAGES if not getattr(policy.stages, s)}
@@ -43,19 +47,20 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text
                    for line in extraction.refused]
         source = extraction.root
         for stage in enabled:
+            tell(stage, "running")
             try:
                 if stage == "tests":
-                    results[stage] = _tests(source, policy, settings.cache_dir, files, refused)
+                    results[stage] = _tests(source, policy, config.cache_dir, files, refused)
                 elif stage == "sast":
                     results[stage] = run_sast(source, files, policy.scanners.block_on)
                 else:
-                    auditor = Auditor(settings.osv_url, settings.cache_dir,
-                                      settings.audit_cache_ttl)
+                    auditor = Auditor(config.osv_url, config.cache_dir, config.audit_cache_ttl)
                     results[stage] = run_dependencies(
                         files, lambda path: _read(source, path), base_text,
                         policy.scanners.block_on, auditor, popular_packages())
             except SandboxUnavailable as exc:
                 results[stage] = StageResult(stage, "error", f"the sandbox is not available: {exc}")
+            tell(stage, results[stage].status)
     return results
 
 

@@ -1,17 +1,19 @@
 """The dependencies stage: real pip-audit against a loopback OSV server of real PyPA advisories."""
 
+from pathlib import Path
+
 import pytest
 from gitrepo import Repo
-from support.osv import OSVServer
 
 from gatekeeper.depaudit import Auditor, edit_distance_one, pins_of, run_dependencies
 from gatekeeper.gitlocal import changed_files, file_at
+from gatekeeper.osvmirror import OSVServer
 from gatekeeper.rules import popular_packages
 
 
 @pytest.fixture(scope="module")
 def osv():
-    server = OSVServer().start()
+    server = OSVServer(Path(__file__).parent / "fixtures" / "advisories").start()
     yield server
     server.stop()
 

@@ -1,4 +1,8 @@
-"""A small OSV-compatible vulnerability service on loopback, answering from real PyPA advisories."""
+"""An OSV-compatible vulnerability service answering from a folder of OSV advisories.
+
+For air-gapped organisations (point GATEKEEPER_OSV_URL at it), for the demo and for tests.
+The folder holds PACKAGE/ID.yaml files, as the PyPA advisory database does.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,6 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
-
-ADVISORIES = Path(__file__).resolve().parent.parent / "fixtures" / "advisories"
 
 
 def affects(advisory: dict, name: str, version: str) -> bool:
@@ -43,14 +45,14 @@ def _in_range(events: list[dict], version: str) -> bool:
 
 
 class OSVServer:
-    def __init__(self, root: Path = ADVISORIES):
+    def __init__(self, root: Path):
         self.root = root
         self.queries: list[tuple[str, str]] = []
         self._server = None
         self.url = ""
 
-    def start(self) -> OSVServer:
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> OSVServer:
+        self._server = make_server(host, port, self._wsgi, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}/v1/query"
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
@@ -63,12 +65,18 @@ class OSVServer:
         request = Request(environ)
         if request.method != "POST" or request.path != "/v1/query":
             return Response(status=404)(environ, start_response)
-        query = json.loads(request.get_data())
-        name = canonicalize_name(query["package"]["name"])
-        version = query["version"]
+        try:
+            query = json.loads(request.get_data())
+            name = canonicalize_name(query["package"]["name"])
+            version = str(query["version"])
+        except (ValueError, KeyError, TypeError):
+            return Response('{"message": "expected {package: {name}, version}"}', status=400,
+                            mimetype="application/json")(environ, start_response)
         self.queries.append((name, version))
         vulns = []
         folder = self.root / name
+        if "/" in name or name.startswith("."):
+            folder = self.root / "-"  # never outside the advisory folder
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
             advisory = yaml.safe_load(path.read_text())
             if affects(advisory, name, version):

@@ -1,0 +1,97 @@
+"""The whole gate on a local git checkout: the same stages as the worker, no GitHub needed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .detect import NOREPLY_RE, Detection, detect
+from .gitlocal import changed_files, export_tree, file_at, git
+from .model import Commit, PullRequest, StageResult, User
+from .policy import POLICY_PATH, PolicyError, parse_policy, with_additions
+from .rules import agent_rules, default_policy_text
+from .settings import StageConfig
+from .stages import Progress, run_stages
+
+FIELD = "\x1f"
+RECORD = "\x1e"
+
+
+@dataclass(frozen=True)
+class LocalReport:
+    repo: str
+    base: str
+    head: str
+    detection: Detection | None
+    gated: bool
+    stages: dict[str, StageResult]
+    policy_error: PolicyError | None = None
+
+    @property
+    def blocked(self) -> bool:
+        if self.policy_error is not None:
+            return True
+        return self.gated and any(r.status not in ("passed", "skipped")
+                                  for r in self.stages.values())
+
+
+def account(name: str, email: str) -> User:
+    """The GitHub account a commit's email maps to, as far as it can be known offline."""
+    noreply = NOREPLY_RE.match(email) or re.match(
+        r"^(?:\d+\+)?(?P<login>[\w.-]+\[bot\])@users\.noreply\.github\.com$", email, re.IGNORECASE)
+    login = noreply.group("login") if noreply else (email.split("@")[0] or name)
+    return User(login, "Bot" if login.lower().endswith("[bot]") else "User")
+
+
+def local_commits(repo: Path, base: str, head: str) -> list[Commit]:
+    log = git(repo, "log", f"--format=%H{FIELD}%an{FIELD}%ae{FIELD}%cn{FIELD}%ce{FIELD}%B{RECORD}",
+              f"{base}..{head}")
+    commits = []
+    for record in log.split(RECORD):
+        parts = record.strip("\n").split(FIELD)
+        if len(parts) < 6:
+            continue
+        sha, author_name, author_email, committer_name, committer_email, message = parts
+        commits.append(Commit(sha, message, author_email, account(author_name, author_email),
+                              account(committer_name, committer_email)))
+    return commits
+
+
+def check(repo: Path, base: str, head: str, config: StageConfig,
+          progress: Progress | None = None) -> LocalReport:
+    base_sha = git(repo, "rev-parse", "--verify", f"{base}^{{commit}}").strip()
+    head_sha = git(repo, "rev-parse", "--verify", f"{head}^{{commit}}").strip()
+    merge_base = git(repo, "merge-base", base_sha, head_sha).strip()
+    name = repo.resolve().name
+    try:
+        policy = parse_policy(file_at(repo, base_sha, POLICY_PATH), default_policy_text())
+    except PolicyError as err:
+        return LocalReport(name, base, head, None, True, {}, err)
+    commits = local_commits(repo, merge_base, head_sha)
+    detection = detect(_pull_request(repo, name, head, head_sha, merge_base, commits), commits,
+                       with_additions(agent_rules(), policy.agents))
+    if policy.gate == "agents" and not detection.is_agent:
+        return LocalReport(name, base, head, detection, False, {})
+    stages = run_stages(
+        policy,
+        lambda dest: export_tree(repo, head_sha, dest),
+        changed_files(repo, merge_base, head_sha),
+        lambda path: file_at(repo, merge_base, path),
+        config,
+        progress,
+    )
+    return LocalReport(name, base, head, detection, True, stages)
+
+
+def _pull_request(repo: Path, name: str, head: str, head_sha: str, base_sha: str,
+                  commits: list[Commit]) -> PullRequest:
+    branch = head if head != "HEAD" else git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    author = commits[-1].author if commits and commits[-1].author else User("unknown")
+    return PullRequest(repo=f"local/{name}", number=0, head_sha=head_sha, head_ref=branch,
+                       base_ref="", base_sha=base_sha, author=author)
+
+
+def exit_code(report: LocalReport) -> int:
+    return 1 if report.blocked else 0
+

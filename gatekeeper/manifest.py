@@ -1,0 +1,27 @@
+"""The GitHub App manifest, for GitHub's manifest registration flow."""
+
+from __future__ import annotations
+
+PERMISSIONS = {
+    "checks": "write",  # the gatekeeper check runs
+    "pull_requests": "write",
+    "contents": "read",  # policy file and tarball of the head commit
+    "metadata": "read",
+    "members": "read",  # team rules in the policy
+}
+EVENTS = ["pull_request", "pull_request_review", "check_run", "check_suite"]
+
+
+def manifest(public_url: str | None, name: str = "Gatekeeper") -> dict:
+    base = (public_url or "https://gatekeeper.example.com").rstrip("/")
+    return {
+        "name": name,
+        "url": base,
+        "description": "Keeps agent-authored pull requests from merging until tests, scans and "
+                       "a qualified human's approval of the exact commit are in.",
+        "hook_attributes": {"url": f"{base}/webhook", "active": True},
+        "redirect_url": f"{base}/",
+        "public": False,
+        "default_permissions": PERMISSIONS,
+        "default_events": EVENTS,
+    }

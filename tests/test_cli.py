@@ -1,0 +1,148 @@
+"""The command line: check, replay, manifest, doctor and the demo, run for real."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import APP_ID, FIXTURES, INSTALLATION_ID
+from gitrepo import Repo
+
+from gatekeeper import demo, localreport
+from gatekeeper.local import check
+from gatekeeper.osvmirror import OSVServer
+from gatekeeper.settings import load_stage_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def gatekeeper(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "gatekeeper", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory, wheel_cache):
+    repo = tmp_path_factory.mktemp("demo") / "log-search"
+    demo.build(repo)
+    mirror = OSVServer(ROOT / "demo" / "advisories").start()
+    try:
+        config = load_stage_config({"GATEKEEPER_CACHE_DIR": str(wheel_cache),
+                                    "GATEKEEPER_OSV_URL": mirror.url})
+        seen = []
+        report = check(repo, "main", "copilot/add-log-grep", config,
+                       lambda stage, status: seen.append((stage, status)))
+    finally:
+        mirror.stop()
+    return repo, report, seen
+
+
+def test_demo_shows_the_three_problems_and_the_blocked_verdict(wheel_cache):
+    done = gatekeeper("demo", env={"GATEKEEPER_CACHE_DIR": str(wheel_cache)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "semgrep/shell-injection" in out  # the vulnerability
+    assert "pip-audit/PYSEC-2014-13" in out  # the vulnerable pin
+    assert "semgrep/test-assert-true" in out and "test-skip-added" in out  # the weakened test
+    assert "BLOCKED: sast, dependencies" in out
+    assert "| return subprocess.run(f\"grep {pattern}" in out  # the offending line is shown
+
+
+def test_local_check_reports_progress_per_stage(demo_report):
+    _, report, seen = demo_report
+    assert report.blocked
+    assert [s for s, status in seen if status == "running"] == ["tests", "sast", "dependencies"]
+
+
+def test_json_and_markdown_formats(demo_report):
+    _, report, _ = demo_report
+    data = json.loads(localreport.as_json(report))
+    assert data["verdict"] == "blocked" and data["review"] == "not evaluated locally"
+    assert data["stages"]["dependencies"]["status"] == "failed"
+    assert "## Gatekeeper: BLOCKED" in localreport.markdown(report)
+
+
+def test_sarif_is_2_1_0_with_located_results(demo_report):
+    _, report, _ = demo_report
+    document = json.loads(localreport.sarif(report))
+    assert document["version"] == "2.1.0"
+    results = [(run["tool"]["driver"]["name"], r) for run in document["runs"]
+               for r in run["results"]]
+    shell = [r for tool, r in results if r["ruleId"] == "shell-injection"]
+    assert shell and shell[0]["level"] == "error"
+    location = shell[0]["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "app.py" and location["region"]["startLine"] == 11
+    for run in document["runs"]:  # every result points at a rule its driver declares
+        rules = [rule["id"] for rule in run["tool"]["driver"]["rules"]]
+        assert all(rules[r["ruleIndex"]] == r["ruleId"] for r in run["results"])
+
+
+def test_human_change_is_not_gated(tmp_path, wheel_cache):
+    repo = Repo(tmp_path / "repo")
+    repo.commit({"a.py": "x = 1\n"})
+    repo.branch("feature")
+    repo.commit({"a.py": "x = 2\n"})
+    done = gatekeeper("check", str(repo.root), "--base", "main",
+                      env={"GATEKEEPER_CACHE_DIR": str(wheel_cache)})
+    assert done.returncode == 0 and "NOT GATED" in done.stdout
+
+
+def test_invalid_policy_on_the_base_blocks_with_its_line(tmp_path):
+    repo = Repo(tmp_path / "repo")
+    repo.commit({".github/gatekeeper.yml": "gate: all\napprovals: lots\n"})
+    repo.branch("feature")
+    repo.commit({"a.py": "x = 2\n"})
+    done = gatekeeper("check", str(repo.root), "--base", "main")
+    assert done.returncode == 1
+    assert ".github/gatekeeper.yml:2: approvals" in done.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["check", "/nonexistent", "--base", "main"], "is not a git checkout"),
+    (["check", ".", "--base", "no-such-branch-xyz"], "failed"),
+])
+def test_check_errors_exit_2_with_a_message(args, message):
+    done = gatekeeper(*args)
+    assert done.returncode == 2 and message in done.stderr
+
+
+def test_manifest_asks_for_what_the_app_needs():
+    done = gatekeeper("manifest", env={"GATEKEEPER_PUBLIC_URL": "https://gk.example.org"})
+    manifest = json.loads(done.stdout)
+    assert manifest["hook_attributes"]["url"] == "https://gk.example.org/webhook"
+    assert manifest["default_permissions"]["checks"] == "write"
+    assert manifest["default_permissions"]["members"] == "read"
+    assert "pull_request_review" in manifest["default_events"]
+
+
+def test_replay_in_process_runs_the_gate_against_github(env, fake_github):
+    repo = fake_github.add_repo("Codertocat/Hello-World", 186853002)
+    fake_github.add_installation(INSTALLATION_ID, APP_ID, ["Codertocat/Hello-World"])
+    head = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+    repo.add_pull(2, head, author="Codertocat", head_ref="feature")
+    data = json.loads((FIXTURES / "webhooks/pull_request/opened.json").read_text())
+    data["installation"] = {"id": INSTALLATION_ID}
+    delivery = Path(env["GATEKEEPER_CACHE_DIR"]) / "opened.json"
+    delivery.write_text(json.dumps(data))
+    done = gatekeeper("replay", str(delivery), "--event", "pull_request", env=env)
+    assert done.returncode == 0 and done.stdout.startswith("202 "), done.stdout + done.stderr
+    [run] = fake_github.runs_for("Codertocat/Hello-World", head, "gatekeeper")
+    assert run["conclusion"] == "neutral"  # a human's pull request under `gate: agents`
+
+
+def test_replay_of_a_file_that_is_not_json(env, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    done = gatekeeper("replay", str(bad), "--event", "pull_request", env=env)
+    assert done.returncode == 2 and "is not JSON" in done.stderr
+
+
+def test_doctor_names_what_is_wrong_and_how_to_fix_it(env, fake_github):
+    done = gatekeeper("doctor", env=env)  # the OSV URL in `env` is a closed port
+    assert done.returncode == 1
+    assert "[ok] sandbox (bubblewrap)" in done.stdout
+    assert "[ok] GitHub app key: the key signs for app 'gatekeeper-4242'" in done.stdout
+    assert "[FAIL] vulnerability service" in done.stdout and "fix: set GATEKEEPER_OSV_URL" in \
+        done.stdout
