@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 TOKEN_MARGIN = 300  # renew an installation token this many seconds before it expires
 JWT_LIFETIME = 540  # GitHub accepts at most 10 minutes; leave room for clock skew
 HTTP_TIMEOUT = 30
+ANNOTATION_BATCH = 50  # GitHub's limit per request
 MAX_PAGES = 30  # GitHub itself stops listing a pull request's files at 3,000
 
 
@@ -228,20 +229,22 @@ class Installation:
         return int(data["id"])
 
     def complete_check_run(self, repo: str, run_id: int, conclusion: str, output: CheckOutput,
-                           actions: list[dict] | None = None) -> None:
-        body: dict = {
-            "status": "completed",
-            "conclusion": conclusion,
-            "completed_at": _now(),
-            "output": {"title": output.title, "summary": output.summary},
-        }
+                           actions: list[dict] | None = None) -> int:
+        """Complete the run; annotations go 50 to a request, GitHub's limit. Returns requests."""
+        batches = [output.annotations[i:i + ANNOTATION_BATCH]
+                   for i in range(0, len(output.annotations), ANNOTATION_BATCH)] or [[]]
+        text = {"title": output.title, "summary": output.summary}
         if output.text:
-            body["output"]["text"] = output.text
-        if output.annotations:
-            body["output"]["annotations"] = output.annotations
+            text["text"] = output.text
+        body: dict = {"status": "completed", "conclusion": conclusion, "completed_at": _now(),
+                      "output": {**text, **({"annotations": batches[0]} if batches[0] else {})}}
         if actions:
             body["actions"] = actions
         self._request("PATCH", f"/repos/{repo}/check-runs/{run_id}", input=body)
+        for batch in batches[1:]:  # GitHub appends each batch to the run's annotations
+            self._request("PATCH", f"/repos/{repo}/check-runs/{run_id}",
+                          input={"output": {**text, "annotations": batch}})
+        return len(batches)
 
 
 def _chunks(response: requests.Response) -> Iterator[bytes]:

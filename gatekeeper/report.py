@@ -7,7 +7,7 @@ from .verdict import CheckVerdict
 
 MAX_TEXT = 65535  # GitHub's limit for output.summary and output.text
 MAX_TITLE = 255
-MAX_ANNOTATIONS = 50  # per request
+MAX_ANNOTATIONS = 1000  # kept per check run; github.py sends them 50 to a request
 LISTED = 30
 CUT_NOTE = "\n\n… (cut at GitHub's 65,535-character limit)"
 

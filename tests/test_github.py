@@ -130,3 +130,25 @@ def test_other_installations_repositories_are_not_found(settings, fake_github, i
     with pytest.raises(GithubException) as err:
         GitHubApp(settings).installation(INSTALLATION_ID).pull_request("someone/else", 1)
     assert err.value.status == 404
+
+
+def test_120_annotations_go_in_three_batches_and_the_summary_stays_within_limits(
+        settings, fake_github, installed):
+    from gatekeeper.model import Finding
+    from gatekeeper.report import MAX_TEXT, check_output
+    from gatekeeper.verdict import CheckVerdict
+
+    findings = tuple(Finding("semgrep", "shell-injection", "message " * 2000, path="app.py",
+                             start_line=i + 1) for i in range(120))
+    output = check_output(CheckVerdict("gatekeeper/sast", "failure", "x" * 300, "s" * 70000,
+                                       findings))
+    assert len(output.summary) <= MAX_TEXT and output.summary.endswith("65,535-character limit)")
+    assert len(output.title) == 255
+    github = GitHubApp(settings).installation(INSTALLATION_ID)
+    run_id = github.start_check_run(REPO, HEAD, "gatekeeper/sast")
+    before = fake_github.count("PATCH", f"/repos/{REPO}/check-runs/{run_id}")
+    assert github.complete_check_run(REPO, run_id, "failure", output) == 3
+    assert fake_github.count("PATCH", f"/repos/{REPO}/check-runs/{run_id}") - before == 3
+    run = fake_github.check_runs[run_id]
+    assert [a["start_line"] for a in run["output"]["annotations"]] == list(range(1, 121))
+    assert run["conclusion"] == "failure"
