@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path)
     replay.add_argument("--event", required=True, help="the X-GitHub-Event, e.g. pull_request")
     replay.add_argument("--against", help="URL of a running instance; default: in-process")
+    audit = sub.add_parser("audit", help="print a pull request's audit trail (needs REDIS_URL)")
+    audit.add_argument("--repo", required=True, help="owner/name")
+    audit.add_argument("--pr", type=int, required=True)
     sub.add_parser("manifest", help="print the GitHub App manifest")
     sub.add_parser("doctor", help="check this installation and say how to fix what is wrong")
     sub.add_parser("demo", help="the gate on an example agent-authored change")
@@ -142,6 +145,24 @@ def _replay(args) -> int:
     return 0 if status < 300 else 1
 
 
+def _audit(args) -> int:
+    from .audit import AuditTrail
+    from .queue import RedisBackend
+
+    settings = load_settings()
+    if not settings.redis_url:
+        print("gatekeeper audit reads the trail from Redis: set REDIS_URL (the embedded store "
+              "lives only as long as `gatekeeper serve`)", file=sys.stderr)
+        return 2
+    records = AuditTrail(RedisBackend(settings.redis_url, settings.delivery_ttl_seconds)).records(
+        args.repo, args.pr)
+    for record in records:
+        print(json.dumps(record, sort_keys=True))
+    if not records:
+        print(f"no audit records for {args.repo}#{args.pr}", file=sys.stderr)
+    return 0 if records else 1
+
+
 def _manifest(args) -> int:
     from .manifest import manifest
 
@@ -178,5 +199,5 @@ def _osv_mirror(args) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _replay,
+COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _replay, "audit": _audit,
             "manifest": _manifest, "doctor": _doctor, "demo": _demo, "osv-mirror": _osv_mirror}

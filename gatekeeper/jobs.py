@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import metrics
+from . import metrics, sandbox
+from .audit import AuditTrail
 from .detect import detect
 from .github import GitHubApp, Installation
 from .model import CheckOutput, Review, StageResult
@@ -58,13 +61,20 @@ def context() -> Context:
 def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """The one function the queue calls."""
     handlers = {"gate": gate, "review": review, "installation": installation_added}
+    ctx = context()
+    started = time.monotonic()
+    outcome = "error"
     try:
-        result = handlers[kind](context(), args)
-    except Exception:
-        metrics.JOBS.labels(kind=kind, outcome="error").inc()
-        raise
-    metrics.JOBS.labels(kind=kind, outcome="ok").inc()
-    return result
+        result = handlers[kind](ctx, args)
+        outcome = "ok"
+        return result
+    finally:
+        try:
+            ctx.store.add_counts({
+                metrics.key("gatekeeper_jobs_total", kind=kind, outcome=outcome): 1,
+                **metrics.timing("gatekeeper_job_seconds", time.monotonic() - started, kind=kind)})
+        except Exception:  # noqa: BLE001 - metrics never decide a job's fate
+            log.warning("job metrics not stored")
 
 
 def gate(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
@@ -93,46 +103,86 @@ def _guarded(ctx: Context, target: Target, rescan: bool) -> dict[str, Any]:
 
 
 def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -> dict[str, Any]:
+    audit = AuditTrail(ctx.store)
     pr = github.pull_request(target.repo, target.number)
     if pr.head_sha != target.head_sha:
         superseded = CheckVerdict(GATE, "cancelled", f"Superseded by {pr.head_sha[:7]}",
                                   f"A newer commit {pr.head_sha} is the pull request's head; "
                                   "this commit is no longer evaluated.")
-        return _publish(github, target, [superseded])
+        return _publish(ctx, github, target, [superseded])
+    policy_text = github.file_text(target.repo, POLICY_PATH, pr.base_ref)
+    audit.record("policy", target.repo, target.number, sha=target.head_sha,
+                 source=f"{POLICY_PATH}@{pr.base_ref}" if policy_text else "organisation default",
+                 sha256=hashlib.sha256((policy_text or "").encode()).hexdigest())
     try:
-        policy = parse_policy(github.file_text(target.repo, POLICY_PATH, pr.base_ref),
-                              default_policy_text())
+        policy = parse_policy(policy_text, default_policy_text())
     except PolicyError as err:
-        return _publish(github, target, invalid_policy(err))
+        return _publish(ctx, github, target, invalid_policy(err))
     commits = github.commits(target.repo, target.number)
     files = github.changed_files(target.repo, target.number)
     detection = detect(pr, commits, with_additions(agent_rules(), policy.agents))
-    if policy.gate == "agents" and not detection.is_agent:
-        return _publish(github, target, [not_gated(detection)])
+    gated = policy.gate == "all" or detection.is_agent
+    audit.record("classification", target.repo, target.number, sha=target.head_sha,
+                 agent=detection.is_agent, strong=detection.strong, gated=gated,
+                 signals=[str(s) for s in detection.signals],
+                 requesters=sorted(detection.requesters))
+    if not gated:
+        return _publish(ctx, github, target, [not_gated(detection)])
 
     key = f"stages-{target.repo_id}-{target.head_sha}"
     stored = None if rescan else ctx.store.load(key)
     stages = {k: StageResult.from_dict(v) for k, v in (stored or {}).items()}
     if rescan:
-        def fetch(dest: Path) -> Extraction:
-            chunks = github.tarball(target.repo, target.head_sha)
-            return extract(CappedReader(chunks, ExtractLimits().max_archive_bytes), dest)
-
-        def base_text(path: str) -> str | None:
-            return github.file_text(target.repo, path, pr.base_sha)
-
-        stages = run_stages(policy, fetch, files, base_text, ctx.settings.stages)
+        stages = _run_stages(ctx, github, target, pr.base_sha, policy, files, audit)
         ctx.store.save(key, {k: v.to_dict() for k, v in stages.items()}, STAGE_RESULTS_TTL)
 
     reviews = github.reviews(target.repo, target.number)
     facts = _reviewer_facts(github, target.repo, reviews, policy)
     result = evaluate_review(pr, reviews, files, commits, detection, policy, facts)
+    audit.record("review", target.repo, target.number, sha=target.head_sha,
+                 satisfied=result.satisfied, approved=result.approved, required=result.required,
+                 sensitive_paths=list(result.sensitive_paths), missing=list(result.missing),
+                 reviewers=[[r.login, r.state, r.counted, r.reason] for r in result.reviewers])
     verdicts = decide(detection, stages, result)
     if not rescan:
         verdicts = [v for v in verdicts if v.name == REVIEW or (stored and v.name == GATE)]
         if not stored:  # results gone or not there yet: a gate (never two at once) decides
             ctx.store.submit(JobRequest("gate", target.key("gate"), {"target": target.__dict__}))
-    return _publish(github, target, verdicts)
+    return _publish(ctx, github, target, verdicts)
+
+
+def _run_stages(ctx: Context, github: Installation, target: Target, base_sha: str,
+                policy: Policy, files: list, audit: AuditTrail) -> dict[str, StageResult]:
+    started: dict[str, float] = {}
+
+    def fetch(dest: Path) -> Extraction:
+        chunks = github.tarball(target.repo, target.head_sha)
+        return extract(CappedReader(chunks, ExtractLimits().max_archive_bytes), dest)
+
+    def base_text(path: str) -> str | None:
+        return github.file_text(target.repo, path, base_sha)
+
+    def progress(stage: str, status: str) -> None:
+        if status == "running":
+            started[stage] = time.monotonic()
+            return
+        ctx.store.add_counts({
+            **metrics.timing("gatekeeper_stage_seconds", time.monotonic() - started[stage],
+                             stage=stage),
+            metrics.key("gatekeeper_stage_results_total", stage=stage, status=status): 1})
+
+    with sandbox.recording() as runs:
+        stages = run_stages(policy, fetch, files, base_text, ctx.settings.stages, progress)
+    for run in runs:
+        audit.sandbox(target.repo, target.number, run)
+        if run.limit:
+            ctx.store.add_counts({metrics.key("gatekeeper_sandbox_limit_hits_total",
+                                              limit=run.limit): 1})
+    audit.record("stages", target.repo, target.number, sha=target.head_sha, results={
+        name: {"status": r.status, "findings": len(r.findings),
+               "blocking": sum(1 for f in r.findings if f.blocking)}
+        for name, r in stages.items()})
+    return stages
 
 
 def _reviewer_facts(github: Installation, repo: str, reviews: list[Review],
@@ -151,14 +201,19 @@ def _reviewer_facts(github: Installation, repo: str, reviews: list[Review],
     return ReviewerFacts(permission, membership)
 
 
-def _publish(github: Installation, target: Target, verdicts: list[CheckVerdict]) -> dict[str, Any]:
+def _publish(ctx: Context, github: Installation, target: Target,
+             verdicts: list[CheckVerdict]) -> dict[str, Any]:
     for verdict in verdicts:
         run_id = github.ensure_check_run(target.repo, target.head_sha, verdict.name)
         actions = [RERUN_BUTTON] if verdict.name == GATE else None
         github.complete_check_run(target.repo, run_id, verdict.conclusion, check_output(verdict),
                                   actions)
     conclusions = {v.name: v.conclusion for v in verdicts}
-    log.info("%s#%s@%s: %s", target.repo, target.number, target.head_sha[:12], conclusions)
+    AuditTrail(ctx.store).record("verdict", target.repo, target.number, sha=target.head_sha,
+                                 conclusions=conclusions)
+    if GATE in conclusions:
+        ctx.store.add_counts({metrics.key("gatekeeper_verdicts_total",
+                                          conclusion=conclusions[GATE]): 1})
     return {"conclusions": conclusions}
 
 

@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -32,6 +33,8 @@ FAILURE_TTL = 7 * 24 * 3600
 ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 DELIVERY_PREFIX = "gatekeeper:delivery:"
 RESULT_PREFIX = "gatekeeper:result:"
+AUDIT_PREFIX = "gatekeeper:audit:"
+COUNTS_KEY = "gatekeeper:counts"
 
 
 class QueueUnavailable(Exception):
@@ -52,6 +55,19 @@ class Backend(Protocol):
         """Keep a JSON-able result (stage results of a head commit) for `ttl` seconds."""
 
     def load(self, key: str) -> dict | None: ...
+
+    def append_record(self, stream: str, record: dict, maxlen: int) -> None:
+        """Append to a capped, append-only stream of records (the audit trail)."""
+
+    def read_records(self, stream: str) -> list[dict]: ...
+
+    def add_counts(self, values: dict[str, float]) -> None:
+        """Add to shared counters (metrics that workers report and the web serves)."""
+
+    def counts(self) -> dict[str, float]: ...
+
+    def depth(self) -> dict[str, int]:
+        """Jobs waiting, per queue."""
 
     def healthy(self) -> bool: ...
 
@@ -127,6 +143,26 @@ class RedisBackend:
         raw = self.connection.get(RESULT_PREFIX + key)
         return json.loads(raw) if raw is not None else None
 
+    def append_record(self, stream: str, record: dict, maxlen: int) -> None:
+        self.connection.xadd(AUDIT_PREFIX + stream, {"record": json.dumps(record)},
+                             maxlen=maxlen, approximate=True)
+
+    def read_records(self, stream: str) -> list[dict]:
+        return [json.loads(fields[b"record"])
+                for _, fields in self.connection.xrange(AUDIT_PREFIX + stream)]
+
+    def add_counts(self, values: dict[str, float]) -> None:
+        pipe = self.connection.pipeline()
+        for key, value in values.items():
+            pipe.hincrbyfloat(COUNTS_KEY, key, value)
+        pipe.execute()
+
+    def counts(self) -> dict[str, float]:
+        return {k.decode(): float(v) for k, v in self.connection.hgetall(COUNTS_KEY).items()}
+
+    def depth(self) -> dict[str, int]:
+        return {name: len(queue) for name, queue in self.queues.items()}
+
     def healthy(self) -> bool:
         try:
             return bool(self.connection.ping())
@@ -141,6 +177,8 @@ class MemoryBackend:
         self.delivery_ttl = delivery_ttl
         self._seen: dict[str, float] = {}
         self._results: dict[str, str] = {}
+        self._streams: dict[str, deque] = {}
+        self._counts: dict[str, float] = {}
         self._active: set[str] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gatekeeper-job")
@@ -189,6 +227,27 @@ class MemoryBackend:
         with self._lock:
             raw = self._results.get(key)
         return json.loads(raw) if raw is not None else None
+
+    def append_record(self, stream: str, record: dict, maxlen: int) -> None:
+        with self._lock:
+            self._streams.setdefault(stream, deque(maxlen=maxlen)).append(json.dumps(record))
+
+    def read_records(self, stream: str) -> list[dict]:
+        with self._lock:
+            return [json.loads(r) for r in self._streams.get(stream, ())]
+
+    def add_counts(self, values: dict[str, float]) -> None:
+        with self._lock:
+            for key, value in values.items():
+                self._counts[key] = self._counts.get(key, 0.0) + value
+
+    def counts(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._counts)
+
+    def depth(self) -> dict[str, int]:
+        with self._lock:
+            return {"embedded": len(self._active)}
 
     def wait_idle(self, timeout: float) -> bool:
         """For tests and shutdown: wait until no job is active."""

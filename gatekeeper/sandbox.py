@@ -16,6 +16,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +32,19 @@ RESULT_FD = 3
 COPY_AND_RUN = ('cp -a /src/. /work/ && cd /work && "$@"; code=$?; '
                 'if [ -n "$GATEKEEPER_COLLECT" ] && [ -f "$GATEKEEPER_COLLECT" ]; then '
                 'cat "$GATEKEEPER_COLLECT" >&3; fi; exit $code')
+
+
+_recorded: ContextVar[list | None] = ContextVar("sandbox_runs", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[list]:
+    """Collect every SandboxResult of this thread's work, for the audit trail."""
+    token = _recorded.set([])
+    try:
+        yield _recorded.get()
+    finally:
+        _recorded.reset(token)
 
 
 class SandboxUnavailable(Exception):
@@ -152,7 +168,11 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         if collect:
             extra_env["GATEKEEPER_COLLECT"] = collect
         argv = build_argv(source, command, limits, Path(tmp), extra_env, binds or [])
-        return _execute(argv, limits, cgroup)
+        result = _execute(argv, limits, cgroup)
+    runs = _recorded.get()
+    if runs is not None:
+        runs.append(result)
+    return result
 
 
 def _execute(argv: list[str], limits: Limits, cgroup: CgroupLimits | None) -> SandboxResult:

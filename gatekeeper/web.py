@@ -6,10 +6,11 @@ import logging
 import time
 
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import metrics, webhooks
+from .audit import AuditTrail
 from .queue import Backend, QueueUnavailable, make_backend
 from .settings import Settings, load_settings
 
@@ -23,6 +24,9 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     # one byte over the cap: a chunked body is cut there, not refused, so we look at the length
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["gatekeeper"] = {"settings": settings, "backend": backend}
+    audit = AuditTrail(backend)
+    shared = CollectorRegistry()
+    shared.register(metrics.SharedCollector(backend))
 
     @app.post("/webhook")
     def webhook() -> tuple[Response, int]:
@@ -31,8 +35,9 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         status, body = _intake(settings, backend, event)
         metrics.DELIVERIES.labels(event=event or "none", outcome=body["status"]).inc()
         metrics.INTAKE_SECONDS.observe(time.perf_counter() - started)
-        log.info("delivery %s event=%s -> %s %s", request.headers.get("X-GitHub-Delivery"),
-                 event, status, body.get("reason", ""))
+        audit.record("delivery", delivery=request.headers.get("X-GitHub-Delivery"), event=event,
+                     status=status, outcome=body["status"], reason=body.get("reason", "")[:300],
+                     jobs=body.get("jobs", []))
         return jsonify(body), status
 
     @app.get("/healthz")
@@ -45,7 +50,12 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+        try:
+            from_workers = generate_latest(shared)
+        except Exception:  # noqa: BLE001 - the store is down: serve what this process knows
+            log.warning("shared metrics unavailable")
+            from_workers = b""
+        return Response(generate_latest(REGISTRY) + from_workers, mimetype=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -254,3 +254,32 @@ def test_agent_adding_shell_injection_is_blocked_on_its_line(gate, fake_github):
     assert any("shell-injection" in n["title"] for n in notes)
     overall = check(fake_github, "gatekeeper")
     assert overall["conclusion"] == "failure" and "gatekeeper/sast" in overall["output"]["title"]
+
+
+def test_one_full_gate_leaves_an_audit_trail_and_metrics(gate, fake_github, env, app_key):
+    from gatekeeper.audit import AuditTrail
+
+    repo, send = gate
+    repo.tarballs[HEAD] = tree_tarball(PROJECT)
+    repo.files[2] = [{"filename": name, "status": "added"} for name in PROJECT]
+    send("pull_request", pr_event("opened"))
+    store = jobs.context().store
+    records = AuditTrail(store).records(REPO, 2)
+    kinds = [r["kind"] for r in records]
+    assert kinds[:2] == ["policy", "classification"] and kinds[-2:] == ["review", "verdict"]
+    sandboxed = [r for r in records if r["kind"] == "sandbox"]
+    assert len(sandboxed) == 3  # the test suite, semgrep, bandit
+    for run in sandboxed:
+        assert run["exit"] is not None and run["duration"] > 0 and len(run["output_sha256"]) == 64
+        assert run["limits"]["wall_seconds"] > 0 and run["argv"][:2] == ["/bin/sh", "-c"]
+    assert records[-1]["conclusions"]["gatekeeper"] == "failure"
+    text = "\n".join(map(str, records))
+    assert env["GITHUB_WEBHOOK_SECRET"] not in text and "PRIVATE KEY" not in text
+    client = create_app(load_settings(env), store).test_client()
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'gatekeeper_verdicts_total{conclusion="failure"} 1.0' in metrics
+    assert 'gatekeeper_stage_seconds_count{stage="tests"} 1.0' in metrics
+    assert 'gatekeeper_stage_results_total{stage="sast",status="passed"} 1.0' in metrics
+    assert 'gatekeeper_jobs_total{kind="gate",outcome="ok"} 1.0' in metrics
+    assert 'gatekeeper_queue_depth{queue="embedded"} 0.0' in metrics
+    assert 'gatekeeper_webhook_deliveries_total{event="pull_request",outcome="queued"}' in metrics

@@ -1,6 +1,7 @@
 """Jobs run for real: an RQ worker process, the embedded pool, and gunicorn in front."""
 
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -70,6 +71,11 @@ def test_rq_worker_runs_the_queued_gate(env, redis_url, fake_github, hello_world
                     serializer=JSONSerializer)
     assert job.get_status() == "finished"
     assert job.return_value()["conclusions"]["gatekeeper"] == "failure"
+    trail = subprocess.run([sys.executable, "-m", "gatekeeper", "audit", "--repo", REPO, "--pr",
+                            "2"], capture_output=True, text=True, env={**os.environ, **env},
+                           timeout=60)
+    kinds = [json.loads(line)["kind"] for line in trail.stdout.splitlines()]
+    assert trail.returncode == 0 and "classification" in kinds and kinds[-1] == "verdict"
 
 
 def test_worker_runs_installation_jobs(env, redis_url, fake_github, hello_world):

@@ -1,0 +1,59 @@
+"""Append-only audit trail: deliveries, classifications, policies, sandbox commands, verdicts.
+
+Each record goes to a capped stream in the queue's store (a Redis stream in production) and,
+as one JSON line, to the `gatekeeper.audit` log for existing log pipelines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+from .queue import Backend
+from .sandbox import SandboxResult
+
+log = logging.getLogger("gatekeeper.audit")
+
+PER_PULL = 2000  # records kept per pull request
+DELIVERIES = 100_000
+
+
+def stream_of(repo: str, number: int) -> str:
+    return f"pull:{repo}#{number}"
+
+
+class AuditTrail:
+    def __init__(self, store: Backend):
+        self.store = store
+
+    def record(self, kind: str, repo: str | None = None, number: int | None = None,
+               **fields: Any) -> dict:
+        entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "kind": kind,
+                 "repo": repo, "pr": number, **fields}
+        log.info(json.dumps(entry, sort_keys=True, default=str))
+        stream, cap = (stream_of(repo, number), PER_PULL) if repo and number else \
+            ("deliveries", DELIVERIES)
+        try:
+            self.store.append_record(stream, entry, cap)
+        except Exception:  # noqa: BLE001 - the log line above still has it; never fail a gate
+            log.warning("audit record not stored: %s", kind)
+        return entry
+
+    def sandbox(self, repo: str, number: int, run: SandboxResult) -> None:
+        output = (run.stdout + "\0" + run.stderr).encode()
+        self.record("sandbox", repo, number, argv=_short_argv(run.argv), exit=run.exit_code,
+                    limit=run.limit, duration=round(run.duration, 3),
+                    limits=run.limits.__dict__, output_sha256=hashlib.sha256(output).hexdigest())
+
+    def records(self, repo: str, number: int) -> list[dict]:
+        return self.store.read_records(stream_of(repo, number))
+
+
+def _short_argv(argv: list[str]) -> list[str]:
+    """The sandboxed command after bwrap's own options (those are fixed and long)."""
+    if "--remount-ro" in argv:
+        return argv[argv.index("--remount-ro") + 2:]
+    return argv
