@@ -206,6 +206,15 @@ class Installation:
                 return int(run["id"])
         return None
 
+    def check_run_conclusion(self, repo: str, head_sha: str, name: str) -> str | None:
+        """Conclusion of our latest check run of this name ("" while running), None if none."""
+        data = self._request("GET", f"/repos/{repo}/commits/{head_sha}/check-runs",
+                             parameters={"check_name": name, "filter": "latest"})
+        for run in data.get("check_runs", []):
+            if str((run.get("app") or {}).get("id")) == str(self.app.auth.app_id):
+                return run.get("conclusion") or ""
+        return None
+
     def start_check_run(self, repo: str, head_sha: str, name: str) -> int:
         """Create the check run in progress, or put our existing one back in progress."""
         existing = self.find_check_run(repo, head_sha, name)

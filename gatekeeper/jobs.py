@@ -14,6 +14,7 @@ from .audit import AuditTrail
 from .detect import detect
 from .github import GitHubApp, Installation
 from .model import CheckOutput, Review, StageResult
+from .notify import Alert, Slack, pull_url
 from .policy import POLICY_PATH, Policy, PolicyError, parse_policy, with_additions
 from .queue import Backend, make_backend
 from .report import check_output
@@ -60,7 +61,8 @@ def context() -> Context:
 
 def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """The one function the queue calls."""
-    handlers = {"gate": gate, "review": review, "installation": installation_added}
+    handlers = {"gate": gate, "review": review, "installation": installation_added,
+                "merged": merged}
     ctx = context()
     started = time.monotonic()
     outcome = "error"
@@ -144,6 +146,8 @@ def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) 
                  sensitive_paths=list(result.sensitive_paths), missing=list(result.missing),
                  reviewers=[[r.login, r.state, r.counted, r.reason] for r in result.reviewers])
     verdicts = decide(detection, stages, result)
+    if rescan:
+        _alert_if_blocked(ctx, target, verdicts, policy)
     if not rescan:
         verdicts = [v for v in verdicts if v.name == REVIEW or (stored and v.name == GATE)]
         if not stored:  # results gone or not there yet: a gate (never two at once) decides
@@ -183,6 +187,44 @@ def _run_stages(ctx: Context, github: Installation, target: Target, base_sha: st
                "blocking": sum(1 for f in r.findings if f.blocking)}
         for name, r in stages.items()})
     return stages
+
+
+def _alert_if_blocked(ctx: Context, target: Target, verdicts: list[CheckVerdict],
+                      policy: Policy) -> None:
+    """Slack, when stages (not just a pending review) block the gate."""
+    failing = [v for v in verdicts if v.name not in (GATE, REVIEW) and v.conclusion == "failure"]
+    if not ctx.settings.slack_webhook_url or not failing:
+        return
+    findings = tuple(f for v in failing for f in v.findings)
+    high = any(f.blocking and f.severity == "high" for f in findings)
+    headline = ("High-severity finding in an agent pull request" if high
+                else "Gatekeeper blocked an agent pull request")
+    alert = Alert(headline, target.repo, target.number, target.head_sha,
+                  "blocked: " + ", ".join(v.name for v in failing),
+                  pull_url(ctx.settings.github_api_url, target.repo, target.number), findings)
+    Slack(ctx.settings.slack_webhook_url).send(alert, policy.slack.channel)
+
+
+def merged(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """A pull request merged: alert when it was gated and did not have a green gatekeeper."""
+    target = Target(**args["target"])
+    github = ctx.app.installation(target.installation_id)
+    conclusion = github.check_run_conclusion(target.repo, target.head_sha, GATE)
+    if conclusion in ("success", "neutral"):
+        return {"alert": False, "conclusion": conclusion}
+    if conclusion is None:  # never gated: was it an agent's?
+        pr = github.pull_request(target.repo, target.number)
+        rules = agent_rules()
+        if not detect(pr, github.commits(target.repo, target.number), rules).is_agent:
+            return {"alert": False, "conclusion": None}
+    AuditTrail(ctx.store).record("merged-without-green", target.repo, target.number,
+                                 sha=target.head_sha, conclusion=conclusion)
+    if ctx.settings.slack_webhook_url:
+        alert = Alert("Agent pull request merged without Gatekeeper's green check", target.repo,
+                      target.number, target.head_sha, f"gatekeeper: {conclusion or 'never ran'}",
+                      pull_url(ctx.settings.github_api_url, target.repo, target.number))
+        Slack(ctx.settings.slack_webhook_url).send(alert)
+    return {"alert": True, "conclusion": conclusion}
 
 
 def _reviewer_facts(github: Installation, repo: str, reviews: list[Review],

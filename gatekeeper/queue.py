@@ -25,9 +25,10 @@ from .webhooks import JobRequest
 log = logging.getLogger(__name__)
 
 JOB_FUNC = "gatekeeper.jobs.run"
-QUEUE_OF = {"review": "gatekeeper-review", "gate": "gatekeeper-gate", "installation": "gatekeeper-gate"}
+QUEUE_OF = {"review": "gatekeeper-review", "merged": "gatekeeper-review", "gate": "gatekeeper-gate",
+            "installation": "gatekeeper-gate"}
 QUEUE_NAMES = ["gatekeeper-review", "gatekeeper-gate"]  # order is priority: reviews are quick
-TIMEOUT_OF = {"review": 120, "gate": 1800, "installation": 600}
+TIMEOUT_OF = {"review": 120, "merged": 120, "gate": 1800, "installation": 600}
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
 ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}

@@ -166,6 +166,8 @@ def _url(
         return default
     parsed = urlparse(raw)
     schemes = ("https",) if https_only else ("http", "https")
+    if https_only and parsed.hostname in ("127.0.0.1", "localhost"):
+        schemes = ("http", "https")  # a local relay or test receiver
     if parsed.scheme not in schemes or not parsed.netloc:
         shown = parsed.netloc if name == "SLACK_WEBHOOK_URL" else raw  # Slack URLs are secrets
         problems.append(f"{name} must be an {' or '.join(schemes)} URL, got {shown!r}")

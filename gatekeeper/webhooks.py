@@ -94,6 +94,7 @@ class _Head(BaseModel):
 class _Pull(BaseModel):
     number: int = Field(gt=0)
     head: _Head
+    merged: bool | None = None
 
 
 class _PullEvent(BaseModel):
@@ -153,6 +154,11 @@ def route(event: str, payload: dict[str, Any]) -> Routed | Ignored:
         return Ignored("pong")
     if event == "pull_request" and action in PR_ACTIONS:
         return _pull_jobs("gate", _parse(_PullEvent, payload, name), name)
+    if event == "pull_request" and action == "closed":
+        closed = _parse(_PullEvent, payload, name)
+        if not closed.pull_request.merged:
+            return Ignored(f"ignored: {name} without a merge")
+        return _pull_jobs("merged", closed, name)
     if event == "pull_request_review" and action in REVIEW_ACTIONS:
         return _pull_jobs("review", _parse(_PullEvent, payload, name), name)
     if event == "check_run" and action in ("rerequested", "requested_action"):

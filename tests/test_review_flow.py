@@ -283,3 +283,60 @@ def test_one_full_gate_leaves_an_audit_trail_and_metrics(gate, fake_github, env,
     assert 'gatekeeper_jobs_total{kind="gate",outcome="ok"} 1.0' in metrics
     assert 'gatekeeper_queue_depth{queue="embedded"} 0.0' in metrics
     assert 'gatekeeper_webhook_deliveries_total{event="pull_request",outcome="queued"}' in metrics
+
+
+@pytest.fixture
+def slack(env, fake_github):
+    from support.receiver import Receiver
+
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+
+
+def with_slack(env, slack):
+    settings = load_settings({**env, "SLACK_WEBHOOK_URL": slack.url})
+    jobs.configure(settings, jobs.context().store)
+
+
+def test_blocked_gate_alerts_slack_with_the_top_findings(gate, fake_github, env, slack):
+    repo, send = gate
+    with_slack(env, slack)
+    repo.contents[("main", ".github/gatekeeper.yml")] = b"slack:\n  channel: '#agents'\n"
+    tool = "import os\n\n\ndef clean(name):\n    os.system('rm -rf /tmp/' + name)\n"
+    repo.tarballs[HEAD] = tree_tarball({**PROJECT, "tool.py": tool})
+    repo.files[2] = [{"filename": "tool.py", "status": "added"}]
+    send("pull_request", pr_event("opened"))
+    [payload] = slack.payloads
+    assert payload["channel"] == "#agents"
+    assert payload["text"] == f"High-severity finding in an agent pull request: {REPO}#2"
+    top = payload["blocks"][2]["text"]["text"]
+    assert "`tool.py:5` *shell-injection* (high)" in top
+    # a review event does not alert again
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request_review", review_event())
+    assert len(slack.payloads) == 1
+
+
+def test_agent_pull_request_merged_without_green_alerts(gate, fake_github, env, slack):
+    repo, send = gate
+    with_slack(env, slack)
+    send("pull_request", pr_event("opened"))  # red: stages cannot fetch, no approval
+    merged = pr_event("closed")
+    merged["pull_request"]["merged"] = True
+    send("pull_request", merged)
+    alerts = [p for p in slack.payloads if "merged without" in p["text"]]
+    assert len(alerts) == 1 and "gatekeeper: failure" in str(alerts[0]["blocks"])
+
+
+def test_green_merge_does_not_alert(gate, fake_github, env, slack):
+    repo, send = gate
+    with_slack(env, slack)
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF.encode()
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request", pr_event("opened"))
+    assert check(fake_github, "gatekeeper")["conclusion"] == "success"
+    merged = pr_event("closed")
+    merged["pull_request"]["merged"] = True
+    send("pull_request", merged)
+    assert slack.payloads == []

@@ -102,3 +102,11 @@ def test_payload_with_bad_head_sha_is_malformed():
 def test_body_that_is_not_a_json_object_is_malformed(body):
     with pytest.raises(Malformed):
         parse_body(body)
+
+
+def test_merged_pull_request_becomes_a_merged_job_and_unmerged_is_ignored():
+    data = payload("pull_request", "closed")
+    assert "without a merge" in route("pull_request", data).reason
+    data["pull_request"]["merged"] = True
+    [job] = route("pull_request", data).jobs
+    assert job.kind == "merged" and job.args["target"]["number"] == data["pull_request"]["number"]
