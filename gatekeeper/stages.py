@@ -5,8 +5,11 @@ Each stage returns a StageResult; a stage that cannot run is an error, never a p
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .depaudit import Auditor, run_dependencies
@@ -18,6 +21,8 @@ from .sast import run_sast
 from .settings import StageConfig
 from .testrun import run_tests, weakened_suite
 from .workspace import Extraction, workspace
+
+log = logging.getLogger(__name__)
 
 Fetch = Callable[[Path], Extraction]  # puts the head commit's tree into the given folder
 BaseText = Callable[[str], str | None]  # a file's text on the base commit, None if absent
@@ -46,22 +51,38 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text
         refused = [Finding("gatekeeper", "workspace/unsafe-archive-member", line)
                    for line in extraction.refused]
         source = extraction.root
-        for stage in enabled:
+
+        def one(stage: str) -> StageResult:
             tell(stage, "running")
             try:
-                if stage == "tests":
-                    results[stage] = _tests(source, policy, config.cache_dir, files, refused)
-                elif stage == "sast":
-                    results[stage] = run_sast(source, files, policy.scanners.block_on)
-                else:
-                    auditor = Auditor(config.osv_url, config.cache_dir, config.audit_cache_ttl)
-                    results[stage] = run_dependencies(
-                        files, lambda path: _read(source, path), base_text,
-                        policy.scanners.block_on, auditor, popular_packages())
+                result = _stage(stage, source, policy, files, base_text, config, refused)
             except SandboxUnavailable as exc:
-                results[stage] = StageResult(stage, "error", f"the sandbox is not available: {exc}")
-            tell(stage, results[stage].status)
+                result = StageResult(stage, "error", f"the sandbox is not available: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a crashed stage is red, never missing
+                log.exception("stage %s crashed", stage)
+                result = StageResult(stage, "error", f"the {stage} stage crashed: "
+                                                     f"{exc.__class__.__name__}: {exc}")
+            tell(stage, result.status)
+            return result
+
+        # the stages are independent: run them side by side, each in this thread's context
+        # (so the audit trail's sandbox recording sees every command)
+        with ThreadPoolExecutor(max_workers=len(enabled), thread_name_prefix="stage") as pool:
+            futures = {s: pool.submit(contextvars.copy_context().run, one, s) for s in enabled}
+            for stage, future in futures.items():
+                results[stage] = future.result()
     return results
+
+
+def _stage(stage: str, source: Path, policy: Policy, files: list[ChangedFile],
+           base_text: BaseText, config: StageConfig, refused: list[Finding]) -> StageResult:
+    if stage == "tests":
+        return _tests(source, policy, config.cache_dir, files, refused)
+    if stage == "sast":
+        return run_sast(source, files, policy.scanners.block_on)
+    auditor = Auditor(config.osv_url, config.cache_dir, config.audit_cache_ttl)
+    return run_dependencies(files, lambda path: _read(source, path), base_text,
+                            policy.scanners.block_on, auditor, popular_packages())
 
 
 def _read(root: Path, path: str) -> str | None:
