@@ -81,15 +81,22 @@ class SandboxResult:
         return self.exit_code == 0 and self.limit is None
 
 
+_available: set[str] = set()  # bwrap paths that have worked in this process
+
+
 def check_available() -> None:
     """Raise SandboxUnavailable with how to fix it, unless a trivial sandbox runs."""
-    if shutil.which("bwrap") is None:
+    path = shutil.which("bwrap")
+    if path in _available:
+        return
+    if path is None:
         raise SandboxUnavailable("bubblewrap is not installed: apt-get install bubblewrap")
     probe = subprocess.run(["bwrap", *_namespaces(), "--ro-bind", "/", "/", "true"],
                            capture_output=True, text=True, timeout=30)
     if probe.returncode != 0:
         raise SandboxUnavailable(f"bwrap cannot create its namespaces here: "
                                  f"{probe.stderr.strip()[:300]}")
+    _available.add(path)
 
 
 def _namespaces() -> list[str]:
@@ -210,14 +217,18 @@ def _execute(argv: list[str], limits: Limits, cgroup: CgroupLimits | None) -> Sa
     limit = None
     try:
         deadline = started + limits.wall_seconds
-        while proc.poll() is None:
+        while True:
+            try:
+                proc.wait(timeout=0.05)  # returns as soon as the command ends
+                break
+            except subprocess.TimeoutExpired:
+                pass
             if time.monotonic() > deadline:
                 limit = "wall-clock timeout"
                 break
             if overflow.is_set():
                 limit = "output"
                 break
-            time.sleep(0.02)
     finally:
         _kill(proc, cgroup)
         for reader in readers:
