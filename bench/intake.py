@@ -95,6 +95,16 @@ def blast(port: int, work: list[tuple[bytes, dict]], pace: float | None = None) 
     return time.perf_counter() - started, latencies, errors
 
 
+def peak_rss(master: int) -> float:
+    """Largest VmHWM among the gunicorn master's workers, in MiB."""
+    peaks = []
+    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks, default=0.0)
+
+
 def serve(target: str, env: dict) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{port}",
@@ -138,7 +148,7 @@ def main() -> None:
                 _, latencies, failed = blast(port, deliveries(1000), pace=200)
                 errors += failed
                 p99 = sorted(latencies)[int(len(latencies) * 0.99) - 1] * 1000
-                results[name] = (statistics.median(rates), p99, errors)
+                results[name] = (statistics.median(rates), p99, errors, peak_rss(proc.pid))
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
@@ -147,8 +157,9 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{count} signed deliveries x {runs} runs, {CONCURRENCY} connections, gunicorn "
           f"{' '.join(GUNICORN)}")
-    for name, (rate, p99, errors) in results.items():
-        print(f"{name:<34} {rate:8.0f} req/s   p99 at 200 req/s: {p99:6.1f} ms   errors: {errors}")
+    for name, (rate, p99, errors, rss) in results.items():
+        print(f"{name:<34} {rate:8.0f} req/s   p99 at 200 req/s: {p99:6.1f} ms   errors: {errors}"
+              f"   peak RSS per worker: {rss:.0f} MiB")
     base, ours = list(results.values())
     print(f"throughput ratio (gatekeeper / baseline): {ours[0] / base[0]:.2f}  (target >= 0.85)")
 

@@ -112,7 +112,8 @@ def toolchain_paths() -> list[str]:
 
 
 def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
-               env: dict[str, str], binds: list[str]) -> list[str]:
+               env: dict[str, str], binds: list[str], writable: list[str] | None = None
+               ) -> list[str]:
     argv = ["bwrap", *_namespaces(), "--clearenv"]
     base_env = {"PATH": INSIDE_PATH, "HOME": "/tmp/home", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
                 "PYTHONDONTWRITEBYTECODE": "1", "PIP_NO_INDEX": "1",
@@ -133,6 +134,8 @@ def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
              "--size", str(limits.disk_bytes), "--perms", "0777", "--tmpfs", "/work"]
     for path in toolchain_paths() + binds:  # after the tmpfs mounts, which would hide them
         argv += ["--perms", "0755", "--dir", os.path.dirname(path), "--ro-bind", path, path]
+    for path in writable or []:
+        argv += ["--perms", "0755", "--dir", os.path.dirname(path), "--bind", path, path]
     argv += ["--ro-bind", str(source), "/src", "--chdir", "/work", "--remount-ro", "/",
              "/bin/sh", "-c", COPY_AND_RUN, "sandbox", *command]
     return argv
@@ -157,11 +160,13 @@ def _etc(folder: Path) -> None:
 
 def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         collect: str | None = None, env: dict[str, str] | None = None,
-        binds: list[str] | None = None) -> SandboxResult:
+        binds: list[str] | None = None, writable: list[str] | None = None) -> SandboxResult:
     """Run `command` inside the sandbox over a read-only copy of `source`.
 
     `collect`: a file the command writes inside (e.g. /tmp/junit.xml), returned as bytes.
     `binds`: extra host paths bound read-only at the same place (a wheelhouse, rules).
+    `writable`: host folders bound read-write; only for trusted work such as building a
+    virtualenv from wheels, never while pull request code runs.
     """
     check_available()
     cgroup = cgroup_limits(limits.processes, limits.memory_bytes)
@@ -174,7 +179,7 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         extra_env = dict(env or {})
         if collect:
             extra_env["GATEKEEPER_COLLECT"] = collect
-        argv = build_argv(source, command, limits, Path(tmp), extra_env, binds or [])
+        argv = build_argv(source, command, limits, Path(tmp), extra_env, binds or [], writable)
         result = _execute(argv, limits, cgroup)
     runs = _recorded.get()
     if runs is not None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shlex
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -16,7 +19,7 @@ from .policy import Policy, path_matches
 from .wheelhouse import LIST_FILE, DependencyError, declared_requirements, ensure_wheelhouse, names
 
 REPORT = "/tmp/gatekeeper-junit.xml"
-INSTALL_FAILED = 90
+READY = ".gatekeeper-ready"
 PYTEST_FLAGS = ["-p", "no:cacheprovider", "-o", "junit_family=xunit1", f"--junitxml={REPORT}"]
 TEST_FILES = ("test_*.py", "*_test.py")
 CONFIG_FILES = ("**/conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")
@@ -55,14 +58,44 @@ def run_tests(source: Path, policy: Policy, cache: Path,
         wheels = ensure_wheelhouse(requirements, cache)
     except DependencyError as exc:
         return StageResult("tests", "error", f"dependencies cannot be provided offline: {exc}")
-    python = os.path.realpath(sys.base_prefix) + "/bin/python3"
-    script = (f"{python} -m venv /tmp/venv >/dev/null && /tmp/venv/bin/pip install -q --no-index "
-              f"--find-links {wheels} -r {wheels}/{LIST_FILE} || exit {INSTALL_FAILED}\n"
-              f"export PATH=/tmp/venv/bin:$PATH VIRTUAL_ENV=/tmp/venv\n{shell}")
+    try:
+        venv = ensure_venv(wheels, cache)
+    except DependencyError as exc:
+        return StageResult("tests", "error", str(exc))
+    script = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{shell}"
     run = sandbox.run(source, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
-                      collect=REPORT if is_pytest else None, binds=[str(wheels)])
+                      collect=REPORT if is_pytest else None, binds=[str(venv)])
     notes = [f"- requirement not installed: {r}" for r in refused]
     return interpret(run, is_pytest, notes)
+
+
+def ensure_venv(wheels: Path, cache: Path) -> Path:
+    """A virtualenv with exactly the wheelhouse's requirements, built once, in the sandbox.
+
+    Pull request code never runs while it is writable: afterwards it is bound read-only.
+    """
+    venv = cache / "venvs" / wheels.name
+    if (venv / READY).exists():
+        return venv
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{wheels.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per venv; the others wait and reuse it
+        if (venv / READY).exists():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        venv.mkdir()
+        python = os.path.realpath(sys.base_prefix) + "/bin/python3"
+        build = (f"{python} -m venv {venv} && {venv}/bin/python -m pip install -q --no-index "
+                 f"--find-links {wheels} -r {wheels}/{LIST_FILE} && touch {venv}/{READY}")
+        with tempfile.TemporaryDirectory() as empty:
+            run = sandbox.run(Path(empty), ["/bin/sh", "-c", build],
+                              sandbox.Limits(wall_seconds=600), binds=[str(wheels)],
+                              writable=[str(venv)])
+        if not run.ok or not (venv / READY).exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            raise DependencyError(f"dependencies did not install in the sandbox\n\n"
+                                  f"{_tail(run.stdout + run.stderr)}")
+    return venv
 
 
 def interpret(run: sandbox.SandboxResult, is_pytest: bool, notes: list[str]) -> StageResult:
@@ -70,8 +103,6 @@ def interpret(run: sandbox.SandboxResult, is_pytest: bool, notes: list[str]) -> 
     if run.limit:
         return StageResult("tests", "error", f"stopped by the sandbox's {run.limit} limit after "
                                              f"{run.duration:.1f} s\n\n{tail}")
-    if run.exit_code == INSTALL_FAILED:
-        return StageResult("tests", "error", f"dependencies did not install in the sandbox\n\n{tail}")
     if not is_pytest:
         status = "passed" if run.exit_code == 0 else "failed"
         return StageResult("tests", status, f"test command exited {run.exit_code} in "
