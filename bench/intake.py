@@ -61,7 +61,8 @@ def deliveries(count: int) -> list[tuple[bytes, dict]]:
     return out
 
 
-def blast(port: int, work: list[tuple[bytes, dict]], pace: float | None = None) -> tuple[float, list[float], int]:
+def blast(port: int, work: list[tuple[bytes, dict]],
+          pace: float | None = None) -> tuple[float, list[float], int]:
     """Send everything with CONCURRENCY connections; paced to `pace` requests/s if given."""
     latencies: list[float] = []
     errors = 0
