@@ -15,18 +15,34 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from github import Auth, Github, GithubException, GithubIntegration
+from github import Auth, Github, GithubException, GithubIntegration, GithubRetry
+from requests.adapters import HTTPAdapter
 
+from . import redact
 from .model import ChangedFile, CheckOutput, Commit, PullRequest, Review, User
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
+PERMANENT = {401, 404, 410}  # repository gone, installation removed: retrying cannot help
 TOKEN_MARGIN = 300  # renew an installation token this many seconds before it expires
 JWT_LIFETIME = 540  # GitHub accepts at most 10 minutes; leave room for clock skew
 HTTP_TIMEOUT = 30
 ANNOTATION_BATCH = 50  # GitHub's limit per request
 MAX_PAGES = 30  # GitHub itself stops listing a pull request's files at 3,000
+
+
+def retry_policy() -> GithubRetry:
+    """Transient errors (5xx, connection resets) and rate limits are retried with backoff;
+    Retry-After and X-RateLimit-Reset are honoured, up to 15 minutes."""
+    return GithubRetry(total=6, backoff_factor=0.5, max_rate_limit_wait=900)
+
+
+def is_permanent(exc: Exception) -> bool:
+    if not isinstance(exc, GithubException):
+        return False
+    suspended = exc.status == 403 and "suspended" in str(exc.data).lower()
+    return exc.status in PERMANENT or suspended
 
 
 def _b64url(data: bytes) -> str:
@@ -70,12 +86,13 @@ class GitHubApp:
             if cached and cached[1] - self._clock() > TOKEN_MARGIN:
                 return cached[0]
             integration = GithubIntegration(auth=self.auth, base_url=self.api_url,
-                                            timeout=HTTP_TIMEOUT)
+                                            timeout=HTTP_TIMEOUT, retry=retry_policy())
             grant = integration.get_access_token(installation_id)
             expires = grant.expires_at
             if expires.tzinfo is None:
                 expires = expires.replace(tzinfo=UTC)
             self._tokens[installation_id] = (grant.token, expires.timestamp())
+            redact.add(grant.token)
             log.info("installation %s: new token, expires %s", installation_id,
                      expires.isoformat())
             return grant.token
@@ -94,7 +111,7 @@ class Installation:
     def _client(self) -> Github:
         token = self.app.installation_token(self.installation_id)
         return Github(auth=Auth.Token(token), base_url=self.app.api_url, timeout=HTTP_TIMEOUT,
-                      lazy=True)
+                      lazy=True, retry=retry_policy())
 
     def _request(self, verb: str, url: str, **kwargs) -> dict | list:
         _, data = self._client().requester.requestJsonAndCheck(verb, url, **kwargs)
@@ -129,10 +146,12 @@ class Installation:
     def tarball(self, repo: str, ref: str) -> Iterator[bytes]:
         """The tree at `ref` as .tar.gz chunks. The token stays here, in the worker."""
         token = self.app.installation_token(self.installation_id)
-        response = requests.get(f"{self.app.api_url}/repos/{repo}/tarball/{ref}", stream=True,
-                                timeout=HTTP_TIMEOUT,
-                                headers={"Authorization": f"token {token}",
-                                         "Accept": "application/vnd.github+json"})
+        session = requests.Session()
+        session.mount(self.app.api_url, HTTPAdapter(max_retries=retry_policy()))
+        response = session.get(f"{self.app.api_url}/repos/{repo}/tarball/{ref}", stream=True,
+                               timeout=HTTP_TIMEOUT,
+                               headers={"Authorization": f"token {token}",
+                                        "Accept": "application/vnd.github+json"})
         response.raise_for_status()  # here, not on the first chunk: a missing tree is an error
         return _chunks(response)
 

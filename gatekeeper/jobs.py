@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import metrics, sandbox
+from . import metrics, redact, sandbox
 from .audit import AuditTrail
 from .detect import detect
-from .github import GitHubApp, Installation
+from .github import GitHubApp, Installation, is_permanent
 from .model import CheckOutput, Review, StageResult
 from .notify import Alert, Slack, pull_url
 from .policy import POLICY_PATH, Policy, PolicyError, parse_policy, with_additions
@@ -49,6 +49,7 @@ _context: Context | None = None
 def configure(settings: Settings, store: Backend | None = None) -> Context:
     """Set the process-wide context; a forked RQ work horse inherits it."""
     global _context
+    redact.add(*settings.secrets())
     default_policy_text()  # a broken org default stops the process here, not every gate
     store = store or make_backend(settings.redis_url, settings.delivery_ttl_seconds)
     _context = Context(settings, GitHubApp(settings), store)
@@ -70,6 +71,15 @@ def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
         result = handlers[kind](ctx, args)
         outcome = "ok"
         return result
+    except Exception as exc:
+        if not is_permanent(exc):
+            raise  # RQ retries it with backoff
+        outcome = "permanent"  # repository or installation gone: retrying cannot help
+        target = args.get("target", {})
+        AuditTrail(ctx.store).record("permanent-failure", target.get("repo"),
+                                     target.get("number"), job=kind,
+                                     error=f"{exc.__class__.__name__} {getattr(exc, 'status', '')}")
+        return {"permanent": True}
     finally:
         try:
             ctx.store.add_counts({
@@ -96,12 +106,30 @@ def _guarded(ctx: Context, target: Target, rescan: bool) -> dict[str, Any]:
     try:
         return _evaluate(ctx, github, target, rescan)
     except Exception as exc:
-        output = CheckOutput("Gate did not complete",
-                             f"gate did not complete: {exc.__class__.__name__}. "
-                             "Re-run to try again.")
+        fail_gate(github, target, f"{exc.__class__.__name__}", run_id)
+        raise
+
+
+def fail_gate(github: Installation, target: Target, reason: str, run_id: int | None = None) -> None:
+    """Complete the gate check red with the reason and a Re-run button; best effort."""
+    output = CheckOutput("Gate did not complete",
+                         f"gate did not complete: {reason}. Re-run to try again.")
+    try:
         run_id = run_id or github.ensure_check_run(target.repo, target.head_sha, GATE)
         github.complete_check_run(target.repo, run_id, "failure", output, [RERUN_BUTTON])
-        raise
+    except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+        log.warning("could not mark the gate red on %s: %s", target.head_sha[:12],
+                    exc.__class__.__name__)
+
+
+def on_failure(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ calls this when a job fails for good (retries spent, or its worker died)."""
+    kind, args = job.args
+    if kind not in ("gate", "review") or "target" not in args:
+        return
+    target = Target(**args["target"])
+    fail_gate(context().app.installation(target.installation_id), target,
+              getattr(exc_type, "__name__", "the job failed"))
 
 
 def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import redis
-from rq import Queue
+from rq import Callback, Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
@@ -29,6 +29,7 @@ QUEUE_OF = {"review": "gatekeeper-review", "merged": "gatekeeper-review", "gate"
             "installation": "gatekeeper-gate"}
 QUEUE_NAMES = ["gatekeeper-review", "gatekeeper-gate"]  # order is priority: reviews are quick
 TIMEOUT_OF = {"review": 120, "merged": 120, "gate": 1800, "installation": 600}
+RETRY_INTERVALS = [30, 120, 600]  # seconds before the 2nd, 3rd and 4th try
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
 ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
@@ -135,6 +136,8 @@ class RedisBackend:
             result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
             description=job.key,
+            retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+            on_failure=Callback("gatekeeper.jobs.on_failure"),
         )
 
     def save(self, key: str, value: dict, ttl: int) -> None:

@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import metrics, webhooks
+from . import metrics, redact, webhooks
 from .audit import AuditTrail
 from .queue import Backend, QueueUnavailable, make_backend
 from .settings import Settings, load_settings
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None, backend: Backend | None = None) -> Flask:
     settings = settings or load_settings()
+    redact.add(*settings.secrets())
     backend = backend or make_backend(settings.redis_url, settings.delivery_ttl_seconds)
     app = Flask(__name__)
     # one byte over the cap: a chunked body is cut there, not refused, so we look at the length
