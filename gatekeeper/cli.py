@@ -25,6 +25,8 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--base", required=True, help="the branch or commit the change targets")
     check.add_argument("--head", default="HEAD")
     check.add_argument("--format", choices=["text", "json", "markdown", "sarif"], default="text")
+    check.add_argument("--no-cache", action="store_true",
+                       help="run every stage even if these exact commits were checked before")
     replay = sub.add_parser("replay", help="send a recorded webhook delivery, signed")
     replay.add_argument("file", type=Path)
     replay.add_argument("--event", required=True, help="the X-GitHub-Event, e.g. pull_request")
@@ -113,7 +115,7 @@ def _check(args) -> int:
             print(f"  {stage}: {status}", file=sys.stderr, flush=True)
 
     try:
-        report = check(repo, args.base, args.head, config, progress)
+        report = check(repo, args.base, args.head, config, progress, not args.no_cache)
     except RuntimeError as exc:  # git could not answer: unknown ref, not a repository
         print(f"gatekeeper check: {exc}", file=sys.stderr)
         return 2

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import __version__
 from .detect import NOREPLY_RE, Detection, detect
 from .gitlocal import changed_files, export_tree, file_at, git
 from .model import Commit, PullRequest, StageResult, User
 from .policy import POLICY_PATH, PolicyError, parse_policy, with_additions
-from .rules import agent_rules, default_policy_text
+from .rules import agent_rules, default_policy_text, rules_dir
 from .settings import StageConfig
 from .stages import Progress, run_stages
 
@@ -59,7 +63,9 @@ def local_commits(repo: Path, base: str, head: str) -> list[Commit]:
 
 
 def check(repo: Path, base: str, head: str, config: StageConfig,
-          progress: Progress | None = None) -> LocalReport:
+          progress: Progress | None = None, use_cache: bool = True) -> LocalReport:
+    """The gate on local commits. Identical inputs (commits, policy, rules, version) give the
+    stored result of the last complete run instead of running again."""
     base_sha = git(repo, "rev-parse", "--verify", f"{base}^{{commit}}").strip()
     head_sha = git(repo, "rev-parse", "--verify", f"{head}^{{commit}}").strip()
     merge_base = git(repo, "merge-base", base_sha, head_sha).strip()
@@ -73,15 +79,45 @@ def check(repo: Path, base: str, head: str, config: StageConfig,
                        with_additions(agent_rules(), policy.agents))
     if policy.gate == "agents" and not detection.is_agent:
         return LocalReport(name, base, head, detection, False, {})
-    stages = run_stages(
-        policy,
-        lambda dest: export_tree(repo, head_sha, dest),
-        changed_files(repo, merge_base, head_sha),
-        lambda path: file_at(repo, merge_base, path),
-        config,
-        progress,
-    )
+    key = _result_key(head_sha, merge_base, policy)
+    stages = _cached(config, key) if use_cache else None
+    if stages is None:
+        stages = run_stages(
+            policy,
+            lambda dest: export_tree(repo, head_sha, dest),
+            changed_files(repo, merge_base, head_sha),
+            lambda path: file_at(repo, merge_base, path),
+            config,
+            progress,
+        )
+        if not any(r.status == "error" for r in stages.values()):  # errors may be passing
+            _store(config, key, stages)
     return LocalReport(name, base, head, detection, True, stages)
+
+
+def _result_key(head_sha: str, base_sha: str, policy) -> str:
+    digest = hashlib.sha256()
+    for part in (__version__, head_sha, base_sha, policy.model_dump_json()):
+        digest.update(part.encode() + b"\0")
+    for path in sorted(p for p in rules_dir().rglob("*") if p.is_file()):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:40]
+
+
+def _cached(config: StageConfig, key: str) -> dict[str, StageResult] | None:
+    try:
+        data = json.loads((config.cache_dir / "results" / f"{key}.json").read_text())
+        return {name: StageResult.from_dict(r) for name, r in data.items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store(config: StageConfig, key: str, stages: dict[str, StageResult]) -> None:
+    folder = config.cache_dir / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = folder / f".{key}.{os.getpid()}"
+    staging.write_text(json.dumps({n: r.to_dict() for n, r in stages.items()}))
+    staging.rename(folder / f"{key}.json")
 
 
 def _pull_request(repo: Path, name: str, head: str, head_sha: str, base_sha: str,

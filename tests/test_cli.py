@@ -149,3 +149,24 @@ def test_doctor_names_what_is_wrong_and_how_to_fix_it(env, fake_github):
     assert "[ok] GitHub app key: the key signs for app 'gatekeeper-4242'" in done.stdout
     assert "[FAIL] vulnerability service" in done.stdout and "fix: set GATEKEEPER_OSV_URL" in \
         done.stdout
+
+
+def test_same_commits_again_are_answered_from_the_stored_result(tmp_path, wheel_cache):
+    import time as clock
+
+    repo = Repo(tmp_path / "repo")
+    repo.commit({"calc.py": "def add(a, b):\n    return a + b\n"})
+    repo.branch("codex/x")
+    repo.commit({"test_calc.py": "from calc import add\n\n\ndef test_add():\n"
+                                 "    assert add(1, 1) == 2\n"})
+    env = {"GATEKEEPER_CACHE_DIR": str(wheel_cache),
+           "GATEKEEPER_OSV_URL": "http://127.0.0.1:9/v1/query"}
+    first = gatekeeper("check", str(repo.root), "--base", "main", "--format", "json", env=env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    started = clock.monotonic()
+    again = gatekeeper("check", str(repo.root), "--base", "main", "--format", "json", env=env)
+    assert clock.monotonic() - started < 3  # the stages did not run again
+    assert json.loads(first.stdout)["stages"] == json.loads(again.stdout)["stages"]
+    assert json.loads(again.stdout)["stages"]["tests"]["status"] == "passed"
+    fresh = gatekeeper("check", str(repo.root), "--base", "main", "--no-cache", env=env)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
