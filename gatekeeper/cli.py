@@ -20,6 +20,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     worker = sub.add_parser("worker", help="RQ worker on the gatekeeper queues (needs REDIS_URL)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--no-reconcile", action="store_true",
+                        help="do not look for ungated open pull requests at start-up")
+    sub.add_parser("reconcile", help="gate every open pull request that has no finished gate")
     check = sub.add_parser("check", help="run the whole gate on a local git checkout")
     check.add_argument("path", nargs="?", default=".")
     check.add_argument("--base", required=True, help="the branch or commit the change targets")
@@ -87,12 +90,15 @@ def _worker(args) -> int:
 
     from . import jobs
     from .queue import QUEUE_NAMES, RedisBackend
+    from .webhooks import JobRequest
 
     backend = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds)
     if not backend.healthy():
         print("gatekeeper worker: Redis at REDIS_URL is not reachable", file=sys.stderr)
         return 2
     jobs.configure(settings, backend)
+    if not args.no_reconcile:  # deliveries lost while nothing was running are found here
+        backend.submit(JobRequest("reconcile-all", "reconcile-all", {}))
     Worker(QUEUE_NAMES, connection=backend.connection, serializer=JSONSerializer).work(
         burst=args.burst)
     return 0
@@ -145,6 +151,24 @@ def _replay(args) -> int:
         return 2
     print(f"{status} {body.strip()}")
     return 0 if status < 300 else 1
+
+
+def _reconcile(args) -> int:
+    from . import jobs
+    from .queue import MemoryBackend, make_backend
+    from .webhooks import JobRequest
+
+    settings = load_settings()
+    backend = make_backend(settings.redis_url, settings.delivery_ttl_seconds)
+    jobs.configure(settings, backend)
+    if isinstance(backend, MemoryBackend):  # no queue to hand it to: do it here and wait
+        result = jobs.run("reconcile-all", {})
+        backend.wait_idle(3600)
+        print(f"reconciled installations {result['installations']}")
+        return 0
+    backend.submit(JobRequest("reconcile-all", "reconcile-all", {}))
+    print("queued a reconcile of every installation")
+    return 0
 
 
 def _audit(args) -> int:
@@ -202,4 +226,5 @@ def _osv_mirror(args) -> int:
 
 
 COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _replay, "audit": _audit,
+            "reconcile": _reconcile,
             "manifest": _manifest, "doctor": _doctor, "demo": _demo, "osv-mirror": _osv_mirror}

@@ -100,6 +100,11 @@ class GitHubApp:
     def installation(self, installation_id: int) -> Installation:
         return Installation(self, installation_id)
 
+    def installation_ids(self) -> list[int]:
+        integration = GithubIntegration(auth=self.auth, base_url=self.api_url,
+                                        timeout=HTTP_TIMEOUT, retry=retry_policy())
+        return [i.id for i in integration.get_installations()]
+
 
 class Installation:
     """GitHub as one installation sees it. Each call gets a fresh token from the cache."""
@@ -117,11 +122,12 @@ class Installation:
         _, data = self._client().requester.requestJsonAndCheck(verb, url, **kwargs)
         return data
 
-    def _pages(self, url: str, key: str | None = None) -> list:
+    def _pages(self, url: str, key: str | None = None, params: dict | None = None) -> list:
         """Every item of a paginated list (or of the list under `key`)."""
         items: list = []
         for page in range(1, MAX_PAGES + 1):
-            data = self._request("GET", url, parameters={"per_page": 100, "page": page})
+            data = self._request("GET", url,
+                                 parameters={**(params or {}), "per_page": 100, "page": page})
             batch = data.get(key, []) if key else data
             items.extend(batch)
             if len(batch) < 100:
@@ -129,7 +135,11 @@ class Installation:
         return items
 
     def repositories(self) -> list[str]:
-        return [r["full_name"] for r in self._pages("/installation/repositories", "repositories")]
+        return list(self.repository_ids())
+
+    def repository_ids(self) -> dict[str, int]:
+        return {r["full_name"]: r["id"]
+                for r in self._pages("/installation/repositories", "repositories")}
 
     def file_text(self, repo: str, path: str, ref: str) -> str | None:
         """A file's text at a ref, or None when it does not exist there."""
@@ -227,12 +237,22 @@ class Installation:
 
     def check_run_conclusion(self, repo: str, head_sha: str, name: str) -> str | None:
         """Conclusion of our latest check run of this name ("" while running), None if none."""
+        run = self.check_run(repo, head_sha, name)
+        return None if run is None else run.get("conclusion") or ""
+
+    def check_run(self, repo: str, head_sha: str, name: str) -> dict | None:
+        """Our latest check run of this name on this commit, as GitHub describes it."""
         data = self._request("GET", f"/repos/{repo}/commits/{head_sha}/check-runs",
                              parameters={"check_name": name, "filter": "latest"})
         for run in data.get("check_runs", []):
             if str((run.get("app") or {}).get("id")) == str(self.app.auth.app_id):
-                return run.get("conclusion") or ""
+                return run
         return None
+
+    def open_pulls(self, repo: str) -> list[dict]:
+        """Number and head SHA of every open pull request."""
+        return [{"number": p["number"], "head_sha": p["head"]["sha"]}
+                for p in self._pages(f"/repos/{repo}/pulls", params={"state": "open"})]
 
     def start_check_run(self, repo: str, head_sha: str, name: str) -> int:
         """Create the check run in progress, or put our existing one back in progress."""

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from .github import GitHubApp, Installation, is_permanent
 from .model import CheckOutput, Review, StageResult
 from .notify import Alert, Slack, pull_url
 from .policy import POLICY_PATH, Policy, PolicyError, parse_policy, with_additions
-from .queue import Backend, make_backend
+from .queue import TIMEOUT_OF, Backend, make_backend
 from .report import check_output
 from .review import ReviewerFacts, evaluate_review, latest_reviews, teams_of
 from .rules import agent_rules, default_policy_text
@@ -63,7 +64,7 @@ def context() -> Context:
 def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """The one function the queue calls."""
     handlers = {"gate": gate, "review": review, "installation": installation_added,
-                "merged": merged}
+                "merged": merged, "reconcile-all": reconcile_all}
     ctx = context()
     started = time.monotonic()
     outcome = "error"
@@ -288,7 +289,48 @@ def _publish(ctx: Context, github: Installation, target: Target,
 
 
 def installation_added(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    """A new installation or new repositories: confirm access and list what is covered."""
-    repos = ctx.app.installation(args["installation_id"]).repositories()
-    log.info("installation %s covers %d repositories", args["installation_id"], len(repos))
-    return {"repositories": repos}
+    """A new installation or new repositories: gate what is already open there."""
+    return reconcile(ctx, args)
+
+
+def reconcile(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """Gate every open pull request of an installation whose head has no finished gate.
+
+    Recovers deliveries lost while the queue was down and gates stuck in progress past the
+    job timeout; the queue's dedupe keeps this from running a gate twice at once.
+    """
+    installation_id = args["installation_id"]
+    github = ctx.app.installation(installation_id)
+    queued, repos = [], github.repository_ids()
+    for repo, repo_id in repos.items():
+        for pull in github.open_pulls(repo):
+            run = github.check_run(repo, pull["head_sha"], GATE)
+            if run is not None and not _stuck(run):
+                continue
+            target = Target(installation_id, repo_id, repo, pull["number"], pull["head_sha"])
+            if ctx.store.submit(JobRequest("gate", target.key("gate"),
+                                           {"target": target.__dict__})):
+                queued.append(f"{repo}#{pull['number']}")
+    AuditTrail(ctx.store).record("reconcile", installation=installation_id,
+                                 repositories=len(repos), queued=queued)
+    return {"repositories": sorted(repos), "queued": queued}
+
+
+def reconcile_all(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """Queue a reconcile for every installation of the app."""
+    ids = ctx.app.installation_ids()
+    for installation_id in ids:
+        ctx.store.submit(JobRequest("installation", f"reconcile-{installation_id}",
+                                    {"installation_id": installation_id}))
+    return {"installations": ids}
+
+
+def _stuck(run: dict) -> bool:
+    """In progress for longer than a gate may run: its worker is gone."""
+    if run.get("status") == "completed":
+        return False
+    started = run.get("started_at")
+    if not started:
+        return True
+    began = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return (datetime.now(UTC) - began).total_seconds() > TIMEOUT_OF["gate"] + 300

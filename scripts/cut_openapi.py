@@ -13,6 +13,8 @@ from pathlib import Path
 
 OPERATIONS = [
     ("get", "/app"),
+    ("get", "/app/installations"),
+    ("get", "/repos/{owner}/{repo}/pulls"),
     ("post", "/app/installations/{installation_id}/access_tokens"),
     ("get", "/installation/repositories"),
     ("get", "/repos/{owner}/{repo}"),

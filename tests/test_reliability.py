@@ -81,3 +81,59 @@ def test_no_secret_in_logs_audit_records_or_check_runs(env, fake_github, ctx, ca
     for text in outputs:
         for secret in secrets:
             assert secret not in text
+
+
+def test_reconcile_gates_open_pull_requests_whose_delivery_was_lost(ctx, fake_github):
+    context, repo = ctx
+    repo.add_pull(5, "f" * 40, author="Codertocat", head_ref="feature")  # not an agent's
+    result = jobs.run("reconcile-all", {})
+    assert result == {"installations": [INSTALLATION_ID]}
+    assert context.store.wait_idle(60)
+    assert fake_github.runs_for(REPO, HEAD, "gatekeeper")[0]["status"] == "completed"
+    assert fake_github.runs_for(REPO, "f" * 40, "gatekeeper")[0]["conclusion"] == "neutral"
+    # a second pass finds nothing left to do
+    second = jobs.run("installation", {"installation_id": INSTALLATION_ID})
+    assert second["queued"] == []
+
+
+def test_reconcile_regates_a_check_stuck_in_progress(ctx, fake_github):
+    context, _ = ctx
+    github = context.app.installation(INSTALLATION_ID)
+    run_id = github.start_check_run(REPO, HEAD, "gatekeeper")
+    fake_github.check_runs[run_id]["started_at"] = "2020-01-01T00:00:00Z"  # its worker died
+    assert jobs.run("installation", {"installation_id": INSTALLATION_ID})["queued"] == \
+        [f"{REPO}#4"]
+    assert context.store.wait_idle(60)
+    assert fake_github.check_runs[run_id]["status"] == "completed"
+
+
+def test_redis_outage_deliveries_are_recovered_by_the_reconciler(env, fake_github, tmp_path):
+    from conftest import RedisServer, delivery, payload
+
+    from gatekeeper.web import create_app
+
+    repo = fake_github.add_repo("Codertocat/Hello-World", 186853002)
+    fake_github.add_installation(INSTALLATION_ID, APP_ID, ["Codertocat/Hello-World"])
+    head = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+    repo.add_pull(2, head, author="copilot-swe-agent[bot]", author_type="Bot")
+    server = RedisServer(tmp_path)
+    settings = load_settings({**env, "REDIS_URL": server.url})
+    app = create_app(settings)
+    server.stop()  # Redis goes down: the delivery is answered 503
+    body, headers = delivery("pull_request", payload("pull_request", "opened"))
+    assert app.test_client().post("/webhook", data=body, headers=headers).status_code == 503
+    # back up, a worker starts: its start-up reconcile finds the ungated pull request
+    server = RedisServer(tmp_path)
+    try:
+        import os
+        import subprocess
+        import sys
+
+        worker_env = {**os.environ, **env, "REDIS_URL": server.url}
+        done = subprocess.run([sys.executable, "-m", "gatekeeper", "worker", "--burst"],
+                              env=worker_env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        server.stop()
+    [run] = fake_github.runs_for("Codertocat/Hello-World", head, "gatekeeper")
+    assert run["status"] == "completed"

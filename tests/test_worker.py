@@ -34,7 +34,8 @@ def hello_world(fake_github):
 
 
 def run_worker(env: dict, burst: bool = True) -> subprocess.Popen:
-    args = [sys.executable, "-m", "gatekeeper", "worker"] + (["--burst"] if burst else [])
+    args = [sys.executable, "-m", "gatekeeper", "worker", "--no-reconcile"] + \
+        (["--burst"] if burst else [])
     return subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -89,6 +90,8 @@ def test_worker_runs_installation_jobs(env, redis_url, fake_github, hello_world)
     output, _ = worker.communicate(timeout=90)
     assert worker.returncode == 0, output
     assert fake_github.count("GET", "/installation/repositories") == 1
+    # the installation's open pull request was gated
+    assert fake_github.runs_for(REPO, HEAD, "gatekeeper")
 
 
 def test_worker_refuses_to_start_without_redis(env):

@@ -22,7 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from .openapi import OpenAPIValidator
 
-APP_ROUTES = {"/app", "/app/installations/{installation_id}/access_tokens",
+APP_ROUTES = {"/app", "/app/installations", "/app/installations/{installation_id}/access_tokens",
               "/repos/{owner}/{repo}/installation"}
 MAX_ANNOTATIONS = 50  # per request, GitHub's documented limit
 
@@ -206,6 +206,9 @@ class FakeGitHub:
     def _app_route(self, op, app_id: int, data: dict) -> Response:
         if op.template == "/app":
             return _json({"id": app_id, "slug": f"gatekeeper-{app_id}", "name": "Gatekeeper"})
+        if op.template == "/app/installations":
+            return _json([{"id": i, "app_id": app_id} for i, inst in self.installations.items()
+                          if inst["app_id"] == app_id])
         if op.template == "/repos/{owner}/{repo}/installation":
             name = f"{op.params['owner']}/{op.params['repo']}"
             for inst_id, inst in self.installations.items():
@@ -255,6 +258,12 @@ class FakeGitHub:
             raise Reject(404, "Not Found", violation=False)
         return pull
 
+    def _r_pulls(self, repo, params, query, data):
+        state = query.get("state", "open")
+        pulls = [p for _, p in sorted(repo.pulls.items())
+                 if state == "all" or p["state"] == state]
+        return _json(_page(pulls, query))
+
     def _r_pulls_pull_number(self, repo, params, query, data):
         return _json(self._pull(repo, params))
 
@@ -300,7 +309,7 @@ class FakeGitHub:
             raise Reject(422, f"more than {MAX_ANNOTATIONS} annotations in one request")
         run_id = next(self._ids)
         app_id = self.installations_app(repo)
-        run = {"id": run_id, "repo": repo.full_name, "name": data["name"],
+        run = {"id": run_id, "repo": repo.full_name, "name": data["name"], "started_at": None,
                "head_sha": data["head_sha"], "status": data.get("status", "queued"),
                "conclusion": data.get("conclusion"), "app": {"id": app_id},
                "output": {"annotations": []}, "updates": 0}
