@@ -8,12 +8,14 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 import redis
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support.fakegithub import FakeGitHub
@@ -139,3 +141,38 @@ def delivery(event: str, data: dict | bytes, secret: str = SECRET,
         "Content-Type": "application/json",
     }
     return body, headers
+
+
+@pytest.fixture
+def gunicorn(env, redis_url):
+    port = free_port()
+    env = {**env, "REDIS_URL": redis_url, "GATEKEEPER_MAX_BODY_BYTES": "100000"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "app:app", "-b", f"127.0.0.1:{port}", "-w", "2",
+         "-k", "gthread", "--threads", "8"],
+        env={**os.environ, **env}, cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _up(url), timeout=30)
+        yield url, env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def wait_for(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def _up(url: str) -> bool:
+    try:
+        return requests.get(url + "/healthz", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False

@@ -5,13 +5,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import redis
 import requests
-from conftest import APP_ID, INSTALLATION_ID, delivery, free_port, payload
+from conftest import APP_ID, INSTALLATION_ID, delivery, payload, wait_for
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -38,16 +37,6 @@ def run_worker(env: dict, burst: bool = True) -> subprocess.Popen:
         (["--burst"] if burst else [])
     return subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def assert_gate_failed_closed(fake_github):
@@ -131,30 +120,6 @@ def test_embedded_queue_runs_jobs_in_process(env, fake_github, hello_world):
     assert client.post("/webhook", data=body, headers=headers).json["status"] == "duplicate"
     assert backend.wait_idle(30)
     assert_gate_failed_closed(fake_github)
-
-
-@pytest.fixture
-def gunicorn(env, redis_url):
-    port = free_port()
-    env = {**env, "REDIS_URL": redis_url, "GATEKEEPER_MAX_BODY_BYTES": "100000"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "app:app", "-b", f"127.0.0.1:{port}", "-w", "2"],
-        env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _up(url), timeout=30)
-        yield url, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url + "/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 def test_end_to_end_under_gunicorn_with_a_real_worker(gunicorn, fake_github, hello_world):
