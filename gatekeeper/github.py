@@ -277,7 +277,8 @@ class Installation:
         return int(data["id"])
 
     def complete_check_run(self, repo: str, run_id: int, conclusion: str, output: CheckOutput,
-                           actions: list[dict] | None = None) -> int:
+                           actions: list[dict] | None = None,
+                           details_url: str | None = None) -> int:
         """Complete the run; annotations go 50 to a request, GitHub's limit. Returns requests."""
         batches = [output.annotations[i:i + ANNOTATION_BATCH]
                    for i in range(0, len(output.annotations), ANNOTATION_BATCH)] or [[]]
@@ -288,6 +289,8 @@ class Installation:
                       "output": {**text, **({"annotations": batches[0]} if batches[0] else {})}}
         if actions:
             body["actions"] = actions
+        if details_url:
+            body["details_url"] = details_url
         self._request("PATCH", f"/repos/{repo}/check-runs/{run_id}", input=body)
         for batch in batches[1:]:  # GitHub appends each batch to the run's annotations
             self._request("PATCH", f"/repos/{repo}/check-runs/{run_id}",
@@ -308,3 +311,43 @@ def _user(data: dict | None) -> User | None:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def web_url(api_url: str) -> str:
+    """The GitHub web host for an API URL: github.com, or the Enterprise Server's own host."""
+    if "api.github.com" in api_url:
+        return "https://github.com"
+    return api_url.removesuffix("/api/v3").rstrip("/")
+
+
+class OAuthUser:
+    """A person signed in with GitHub (the app's OAuth client), for the details pages."""
+
+    def __init__(self, api_url: str, token: str):
+        self.api_url, self.token = api_url, token
+
+    @classmethod
+    def from_code(cls, api_url: str, client_id: str, client_secret: str, code: str) -> OAuthUser:
+        response = requests.post(f"{web_url(api_url)}/login/oauth/access_token", timeout=HTTP_TIMEOUT,
+                                 data={"client_id": client_id, "client_secret": client_secret,
+                                       "code": code}, headers={"Accept": "application/json"})
+        response.raise_for_status()
+        token = response.json().get("access_token")
+        if not token:
+            raise PermissionError("GitHub did not grant a token for this sign-in")
+        redact.add(token)
+        return cls(api_url, token)
+
+    def _get(self, path: str) -> requests.Response:
+        return requests.get(f"{self.api_url}{path}", timeout=HTTP_TIMEOUT,
+                            headers={"Authorization": f"token {self.token}",
+                                     "Accept": "application/vnd.github+json"})
+
+    def login(self) -> str:
+        response = self._get("/user")
+        response.raise_for_status()
+        return response.json()["login"]
+
+    def can_read(self, repo: str) -> bool:
+        """GitHub answers 404 for a repository this person cannot see."""
+        return self._get(f"/repos/{repo}").status_code == 200

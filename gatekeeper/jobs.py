@@ -12,6 +12,7 @@ from typing import Any
 
 from . import metrics, redact, sandbox
 from .audit import AuditTrail
+from .details import report_key
 from .detect import detect
 from .github import GitHubApp, Installation, is_permanent
 from .model import CheckOutput, Review, StageResult
@@ -274,11 +275,21 @@ def _reviewer_facts(github: Installation, repo: str, reviews: list[Review],
 
 def _publish(ctx: Context, github: Installation, target: Target,
              verdicts: list[CheckVerdict]) -> dict[str, Any]:
+    details = None
+    if ctx.settings.public_url:
+        details = (f"{ctx.settings.public_url}/pulls/{target.repo}/{target.number}/"
+                   f"{target.head_sha}")
+    key = report_key(target.repo, target.number, target.head_sha)
+    report = ctx.store.load(key) or {"checks": {}}
     for verdict in verdicts:
         run_id = github.ensure_check_run(target.repo, target.head_sha, verdict.name)
         actions = [RERUN_BUTTON] if verdict.name == GATE else None
-        github.complete_check_run(target.repo, run_id, verdict.conclusion, check_output(verdict),
-                                  actions)
+        output = check_output(verdict)
+        github.complete_check_run(target.repo, run_id, verdict.conclusion, output, actions,
+                                  details)
+        report["checks"][verdict.name] = {"name": verdict.name, "conclusion": verdict.conclusion,
+                                          "title": output.title, "summary": output.summary}
+    ctx.store.save(key, report, STAGE_RESULTS_TTL)  # what the details page shows
     conclusions = {v.name: v.conclusion for v in verdicts}
     AuditTrail(ctx.store).record("verdict", target.repo, target.number, sha=target.head_sha,
                                  conclusions=conclusions)

@@ -62,13 +62,16 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     slack_webhook_url: str | None = field(default=None, repr=False)
     public_url: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = field(default=None, repr=False)
     max_body_bytes: int = GITHUB_MAX_PAYLOAD
     delivery_ttl_seconds: int = 7 * 24 * 3600
     stages: StageConfig = field(default_factory=lambda: load_stage_config({}))
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs, audit records or check runs."""
-        values = [self.private_key_pem, self.webhook_secret.decode(), self.slack_webhook_url]
+        values = [self.private_key_pem, self.webhook_secret.decode(), self.slack_webhook_url,
+                  self.oauth_client_secret]
         return [v for v in values if v]
 
 
@@ -97,6 +100,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
 
     stages = _stage_config(env, problems)
+    client_id = env.get("GITHUB_CLIENT_ID", "").strip() or None
+    client_secret = env.get("GITHUB_CLIENT_SECRET", "").strip() or None
+    if bool(client_id) != bool(client_secret):
+        problems.append("set both GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the app's OAuth "
+                        "credentials, for sign-in to the details pages), or neither")
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -110,6 +118,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=max_body,
         delivery_ttl_seconds=ttl,
         stages=stages,
+        oauth_client_id=client_id,
+        oauth_client_secret=client_secret,
     )
 
 

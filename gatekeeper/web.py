@@ -11,6 +11,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import metrics, redact, webhooks
 from .audit import AuditTrail
+from .details import bp as details_bp
+from .details import session_secret
 from .queue import Backend, QueueUnavailable, make_backend
 from .settings import Settings, load_settings
 
@@ -22,6 +24,10 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     redact.add(*settings.secrets())
     backend = backend or make_backend(settings.redis_url, settings.delivery_ttl_seconds)
     app = Flask(__name__)
+    app.secret_key = session_secret(settings.webhook_secret)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=(settings.public_url or "").startswith("https://"))
+    app.register_blueprint(details_bp)
     # one byte over the cap: a chunked body is cut there, not refused, so we look at the length
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["gatekeeper"] = {"settings": settings, "backend": backend}

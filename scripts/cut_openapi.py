@@ -17,6 +17,7 @@ OPERATIONS = [
     ("get", "/repos/{owner}/{repo}/pulls"),
     ("post", "/app/installations/{installation_id}/access_tokens"),
     ("get", "/installation/repositories"),
+    ("get", "/user"),
     ("get", "/repos/{owner}/{repo}"),
     ("get", "/repos/{owner}/{repo}/installation"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}"),

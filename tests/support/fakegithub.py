@@ -42,6 +42,7 @@ class FakeRepo:
     commits: dict[int, list[dict]] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)
     contents: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    readers: set[str] = field(default_factory=set)  # people who may read it (OAuth sign-in)
     tarballs: dict[str, bytes] = field(default_factory=dict)
 
     def add_pull(self, number: int, head_sha: str, *, author: str = "Codertocat",
@@ -93,6 +94,9 @@ class FakeGitHub:
         self.violations: list[str] = []
         self.injected: list[tuple[str, str, int, dict]] = []
         self.teams: dict[str, set[str]] = {}  # "org/slug" -> logins
+        self.browser_user: str | None = None  # who signs in through /login/oauth/authorize
+        self.oauth_codes: dict[str, str] = {}
+        self.user_tokens: dict[str, str] = {}
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
         self._server = None
@@ -143,6 +147,8 @@ class FakeGitHub:
     def _handle(self, request: Request) -> Response:
         if request.path.startswith("/_codeload/"):
             return self._codeload(request.path)
+        if request.path.startswith("/login/oauth/"):
+            return self._oauth(request)
         for i, (method, path, status, headers) in enumerate(self.injected):
             if method == request.method and path == request.path:
                 del self.injected[i]
@@ -157,6 +163,9 @@ class FakeGitHub:
             return self._reject(request, Reject(422, "; ".join(problems)))
         try:
             data = json.loads(body) if body else {}
+            user = self.user_tokens.get(request.headers.get("Authorization", "").partition(" ")[2])
+            if user is not None:
+                return self._as_user(op, user)
             if op.template in APP_ROUTES:
                 app_id = self._app_from_jwt(request)
                 return self._app_route(op, app_id, data)
@@ -169,6 +178,35 @@ class FakeGitHub:
         if exc.violation:
             self.violations.append(f"{request.method} {request.full_path}: {exc.message}")
         return _json({"message": exc.message}, exc.status)
+
+    # --- sign-in with GitHub (the web flow, outside the REST API) ---------------------
+    def _oauth(self, request: Request) -> Response:
+        if request.path == "/login/oauth/authorize":
+            if not self.browser_user:
+                return Response("nobody signed in", status=401)
+            code = secrets.token_hex(10)
+            self.oauth_codes[code] = self.browser_user
+            target = request.args["redirect_uri"]
+            joiner = "&" if "?" in target else "?"
+            return Response(status=302, headers={
+                "Location": f"{target}{joiner}code={code}&state={request.args.get('state', '')}"})
+        if request.path == "/login/oauth/access_token" and request.method == "POST":
+            login = self.oauth_codes.pop(request.form.get("code", ""), None)
+            if login is None or not request.form.get("client_secret"):
+                return _json({"error": "bad_verification_code"})
+            token = "ghu_" + secrets.token_hex(18)
+            self.user_tokens[token] = login
+            return _json({"access_token": token, "token_type": "bearer"})
+        return Response(status=404)
+
+    def _as_user(self, op, login: str) -> Response:
+        if op.template == "/user":
+            return _json({"login": login, "type": "User"})
+        if op.template == "/repos/{owner}/{repo}":
+            repo = self.repos.get(f"{op.params['owner']}/{op.params['repo']}")
+            if repo is not None and login in repo.readers:
+                return _json({"id": repo.id, "full_name": repo.full_name, "private": True})
+        raise Reject(404, "Not Found", violation=False)
 
     # --- credentials --------------------------------------------------------------------
     def _bearer(self, request: Request) -> str:

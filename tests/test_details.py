@@ -1,0 +1,92 @@
+"""The details page: shown to a signed-in reader of the repository, refused to an outsider."""
+
+import re
+
+import pytest
+from conftest import APP_ID, INSTALLATION_ID, delivery, payload
+
+from gatekeeper import jobs
+from gatekeeper.queue import MemoryBackend
+from gatekeeper.settings import load_settings
+from gatekeeper.web import create_app
+
+REPO = "Codertocat/Hello-World"
+HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+PAGE = f"/pulls/{REPO}/2/{HEAD}"
+
+
+@pytest.fixture
+def site(env, fake_github):
+    repo = fake_github.add_repo(REPO, 186853002)
+    fake_github.add_installation(INSTALLATION_ID, APP_ID, [REPO])
+    repo.add_pull(2, HEAD, author="copilot-swe-agent[bot]", author_type="Bot",
+                  head_ref="copilot/fix")
+    repo.contents[("main", ".github/gatekeeper.yml")] = \
+        b"stages:\n  tests: false\n  sast: false\n  dependencies: false\n"
+    repo.readers.add("alice")
+    settings = load_settings({**env, "GITHUB_CLIENT_ID": "Iv1.test", "GITHUB_CLIENT_SECRET": "cs",
+                              "GATEKEEPER_PUBLIC_URL": "http://localhost"})
+    backend = MemoryBackend(settings.delivery_ttl_seconds)
+    jobs.configure(settings, backend)
+    app = create_app(settings, backend)
+    body, headers = delivery("pull_request", payload("pull_request", "opened"))
+    assert app.test_client().post("/webhook", data=body, headers=headers).status_code == 202
+    assert backend.wait_idle(60)
+    return app
+
+
+def sign_in(client, fake_github, who):
+    """Follow the real redirects: page → /login → GitHub authorize → /oauth/callback → page."""
+    fake_github.browser_user = who
+    response = client.get(PAGE)
+    assert response.status_code == 302 and "/login" in response.location
+    response = client.get(response.location)
+    authorize = response.location
+    assert authorize.startswith(fake_github.url + "/login/oauth/authorize?")
+    import requests
+
+    to_callback = requests.get(authorize, allow_redirects=False, timeout=5).headers["Location"]
+    response = client.get(to_callback.replace("http://localhost", ""))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client.get(response.location)
+
+
+def test_check_runs_link_to_the_details_page(site, fake_github):
+    [run] = fake_github.runs_for(REPO, HEAD, "gatekeeper")
+    assert run["details_url"] == f"http://localhost{PAGE}"
+
+
+def test_a_reader_sees_verdict_evidence_review_and_audit_trail(site, fake_github):
+    page = sign_in(site.test_client(), fake_github, "alice")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "gatekeeper: failure" in html and "signed in as alice" in html
+    assert "opened by @copilot-swe-agent[bot] (agent account)" in html
+    assert "gatekeeper/review: failure" in html and "Still needed" in html
+    assert re.search(r"<td>classification</td>", html) and "<td>verdict</td>" in html
+
+
+def test_an_outsider_is_refused(site, fake_github):
+    page = sign_in(site.test_client(), fake_github, "mallory")
+    assert page.status_code == 403
+    assert "copilot-swe-agent" not in page.get_data(as_text=True)
+
+
+def test_nobody_signed_in_is_sent_to_sign_in_and_no_open_redirect(site):
+    client = site.test_client()
+    assert client.get(PAGE).status_code == 302
+    response = client.get("/login?next=//evil.example/x")
+    with client.session_transaction() as session:
+        assert session["next"] == "/"
+    assert response.status_code == 302
+
+
+def test_forged_callback_state_is_refused(site):
+    client = site.test_client()
+    client.get("/login")
+    assert client.get("/oauth/callback?code=x&state=forged").status_code == 400
+
+
+def test_without_oauth_settings_pages_are_not_served(env, fake_github):
+    app = create_app(load_settings(env))
+    assert app.test_client().get(PAGE).status_code == 503
