@@ -7,14 +7,14 @@ The folder holds PACKAGE/ID.yaml files, as the PyPA advisory database does.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import yaml
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from .httpserver import BackgroundServer
 
 
 def affects(advisory: dict, name: str, version: str) -> bool:
@@ -48,18 +48,15 @@ class OSVServer:
     def __init__(self, root: Path):
         self.root = root
         self.queries: list[tuple[str, str]] = []
-        self._server = None
+        self._server = BackgroundServer(self._wsgi)
         self.url = ""
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> OSVServer:
-        self._server = make_server(host, port, self._wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/v1/query"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = self._server.start(host, port) + "/v1/query"
         return self
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
+        self._server.stop()
 
     def _wsgi(self, environ, start_response):
         request = Request(environ)

@@ -6,6 +6,7 @@ empty list of findings.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +35,20 @@ class Scanner(Protocol):
     name: str
 
     def scan(self, target: ScanTarget) -> ScanResult: ...
+
+
+def json_report(tool: str, version: str, run) -> dict | ScanResult:
+    """The JSON a tool printed in the sandbox, or the error that stands in for it."""
+    if run.limit:
+        return ScanResult(tool, version, error=f"{tool} stopped by the {run.limit} limit")
+    try:
+        report = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        return ScanResult(tool, version, error=f"{tool} exited {run.exit_code} without a report: "
+                                               f"{run.stderr.strip()[-500:]}")
+    if not isinstance(report, dict):
+        return ScanResult(tool, version, error=f"{tool} printed JSON that is not a report")
+    return report
 
 
 def blocks(finding: Finding, block_on: str) -> bool:

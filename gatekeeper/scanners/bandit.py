@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from functools import lru_cache
@@ -10,7 +9,7 @@ from functools import lru_cache
 from .. import sandbox
 from ..diff import is_new
 from ..model import Finding
-from . import ScanResult, ScanTarget
+from . import ScanResult, ScanTarget, json_report
 
 
 def command() -> list[str]:
@@ -46,13 +45,9 @@ def _is_test_file(path: str) -> bool:
 
 
 def parse(run: sandbox.SandboxResult, target: ScanTarget) -> ScanResult:
-    if run.limit:
-        return ScanResult("bandit", version(), error=f"bandit stopped by the {run.limit} limit")
-    try:
-        report = json.loads(run.stdout)
-    except json.JSONDecodeError:
-        return ScanResult("bandit", version(), error=f"bandit exited {run.exit_code} without a "
-                                                    f"report: {run.stderr.strip()[-500:]}")
+    report = json_report("bandit", version(), run)
+    if isinstance(report, ScanResult):
+        return report
     if run.exit_code not in (0, 1):  # 1 means issues were found
         return ScanResult("bandit", version(), error=f"bandit exited {run.exit_code}")
     findings = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from functools import lru_cache
@@ -12,7 +11,7 @@ from .. import sandbox
 from ..diff import is_new
 from ..model import Finding
 from ..rules import rules_dir
-from . import ScanResult, ScanTarget
+from . import ScanResult, ScanTarget, json_report
 
 FLAGS = ["scan", "--metrics=off", "--disable-version-check", "--json", "--quiet",
          "--no-git-ignore", "--timeout", "30"]
@@ -50,13 +49,9 @@ class Semgrep:
 
 
 def parse(run: sandbox.SandboxResult, target: ScanTarget) -> ScanResult:
-    if run.limit:
-        return ScanResult("semgrep", version(), error=f"semgrep stopped by the {run.limit} limit")
-    try:
-        report = json.loads(run.stdout)
-    except json.JSONDecodeError:
-        return ScanResult("semgrep", version(), error=f"semgrep exited {run.exit_code} without a "
-                                                      f"report: {run.stderr.strip()[-500:]}")
+    report = json_report("semgrep", version(), run)
+    if isinstance(report, ScanResult):
+        return report
     fatal = [e for e in report.get("errors", []) if e.get("level") == "error"]
     if run.exit_code not in (0, 1) or fatal:
         messages = "; ".join(str(e.get("message", e))[:200] for e in fatal) or run.stderr[-500:]

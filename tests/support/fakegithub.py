@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from gatekeeper.httpserver import BackgroundServer
 
 from .openapi import OpenAPIValidator
 
@@ -128,14 +129,13 @@ class FakeGitHub:
 
     # --- server -------------------------------------------------------------------------
     def start(self) -> FakeGitHub:
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server = BackgroundServer(self._wsgi)
+        self.url = self._server.start()
         return self
 
     def stop(self) -> None:
         if self._server:
-            self._server.shutdown()
+            self._server.stop()
 
     def _wsgi(self, environ, start_response):
         request = Request(environ)

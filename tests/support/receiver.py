@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from gatekeeper.httpserver import BackgroundServer
 
 
 class Receiver:
@@ -14,16 +14,14 @@ class Receiver:
         self.payloads: list[dict] = []
         self.failures_left = 0
         self.url = ""
-        self._server = None
+        self._server = BackgroundServer(self._wsgi)
 
     def start(self) -> Receiver:
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/services/T0/B0/secretpart"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = self._server.start() + "/services/T0/B0/secretpart"
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        self._server.stop()
 
     def _wsgi(self, environ, start_response):
         request = Request(environ)
