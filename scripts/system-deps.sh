@@ -4,6 +4,7 @@ set -euo pipefail
 missing=()
 [ -x "$(command -v redis-server || echo /usr/bin/redis-server)" ] || missing+=(redis-server)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the details page test
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -90,3 +90,41 @@ def test_forged_callback_state_is_refused(site):
 def test_without_oauth_settings_pages_are_not_served(env, fake_github):
     app = create_app(load_settings(env))
     assert app.test_client().get(PAGE).status_code == 503
+
+
+CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync"]
+
+
+def browse(tmp_path, url, *flags):
+    """A real headless Chromium, signing in by following the redirects as a person would."""
+    import shutil
+    import subprocess
+
+    assert shutil.which("chromium"), "chromium is not installed: run `make test`"
+    profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
+    done = subprocess.run([*CHROMIUM, f"--user-data-dir={profile}", *flags, url],
+                          capture_output=True, text=True, timeout=60)
+    return done.stdout
+
+
+def test_details_page_in_chromium_for_a_reader_and_an_outsider(site, fake_github, tmp_path):
+    from gatekeeper.httpserver import BackgroundServer
+
+    server = BackgroundServer(site)
+    base = server.start()
+    try:
+        fake_github.browser_user = "alice"
+        dom = browse(tmp_path, base + PAGE, "--dump-dom")
+        assert "signed in as alice" in dom and "gatekeeper: failure" in dom
+        assert "opened by @copilot-swe-agent[bot] (agent account)" in dom
+        shot = tmp_path / "details.png"
+        browse(tmp_path, base + PAGE, f"--screenshot={shot}", "--window-size=1200,1400")
+        data = shot.read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 20_000  # a rendered page, not blank
+        fake_github.browser_user = "mallory"
+        refused = browse(tmp_path, base + PAGE, "--dump-dom")
+        assert "mallory cannot read" in refused and "copilot-swe-agent" not in refused
+    finally:
+        server.stop()
