@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from datetime import UTC
 from pathlib import Path
 
 from .settings import SettingsError, load_settings, load_stage_config
@@ -23,6 +24,8 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--no-reconcile", action="store_true",
                         help="do not look for ungated open pull requests at start-up")
     sub.add_parser("reconcile", help="gate every open pull request that has no finished gate")
+    redeliver = sub.add_parser("redeliver", help="ask GitHub to redeliver failed deliveries")
+    redeliver.add_argument("--since", required=True, help="how far back: 90m, 6h, 3d")
     check = sub.add_parser("check", help="run the whole gate on a local git checkout")
     check.add_argument("path", nargs="?", default=".")
     check.add_argument("--base", required=True, help="the branch or commit the change targets")
@@ -99,8 +102,9 @@ def _worker(args) -> int:
     jobs.configure(settings, backend)
     if not args.no_reconcile:  # deliveries lost while nothing was running are found here
         backend.submit(JobRequest("reconcile-all", "reconcile-all", {}))
+    # the scheduler is what brings retried jobs back after their backoff interval
     Worker(QUEUE_NAMES, connection=backend.connection, serializer=JSONSerializer).work(
-        burst=args.burst)
+        burst=args.burst, with_scheduler=True)
     return 0
 
 
@@ -171,6 +175,23 @@ def _reconcile(args) -> int:
     return 0
 
 
+def _redeliver(args) -> int:
+    from datetime import datetime, timedelta
+
+    from .github import GitHubApp
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    since = args.since.strip().lower()
+    if len(since) < 2 or since[-1] not in units or not since[:-1].isdigit():
+        print("gatekeeper redeliver: --since takes a number and a unit, e.g. 90m, 6h, 3d",
+              file=sys.stderr)
+        return 2
+    cutoff = datetime.now(UTC) - timedelta(seconds=int(since[:-1]) * units[since[-1]])
+    asked = GitHubApp(load_settings()).redeliver_failed(cutoff)
+    print(f"asked GitHub to redeliver {len(asked)} failed deliveries: {', '.join(asked) or '-'}")
+    return 0
+
+
 def _audit(args) -> int:
     from .audit import AuditTrail
     from .queue import RedisBackend
@@ -226,5 +247,5 @@ def _osv_mirror(args) -> int:
 
 
 COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _replay, "audit": _audit,
-            "reconcile": _reconcile,
+            "reconcile": _reconcile, "redeliver": _redeliver,
             "manifest": _manifest, "doctor": _doctor, "demo": _demo, "osv-mirror": _osv_mirror}

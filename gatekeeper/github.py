@@ -100,6 +100,39 @@ class GitHubApp:
     def installation(self, installation_id: int) -> Installation:
         return Installation(self, installation_id)
 
+    def _as_app(self, verb: str, path: str, **kwargs) -> requests.Response:
+        session = requests.Session()
+        session.mount(self.api_url, HTTPAdapter(max_retries=retry_policy()))
+        response = session.request(verb, f"{self.api_url}{path}", timeout=HTTP_TIMEOUT,
+                                   headers={"Authorization": f"Bearer {self.auth.token}",
+                                            "Accept": "application/vnd.github+json"}, **kwargs)
+        response.raise_for_status()
+        return response
+
+    def redeliver_failed(self, since: datetime) -> list[str]:
+        """Ask GitHub to redeliver each delivery (by GUID) that never succeeded since `since`."""
+        attempts: dict[str, list[dict]] = {}
+        url, params = "/app/hook/deliveries", {"per_page": 100}
+        for _ in range(MAX_PAGES):
+            response = self._as_app("GET", url, params=params)
+            page = response.json()
+            for delivery in page:
+                attempts.setdefault(delivery["guid"], []).append(delivery)
+            cursor = response.links.get("next", {}).get("url")
+            oldest = min((_when(d["delivered_at"]) for d in page), default=since)
+            if not cursor or oldest < since:
+                break
+            url, params = cursor.removeprefix(self.api_url), None
+        asked = []
+        for guid, tries in attempts.items():
+            latest = max(tries, key=lambda d: _when(d["delivered_at"]))
+            if _when(latest["delivered_at"]) < since or any(
+                    200 <= (t.get("status_code") or 0) < 300 for t in tries):
+                continue
+            self._as_app("POST", f"/app/hook/deliveries/{latest['id']}/attempts")
+            asked.append(guid)
+        return asked
+
     def installation_ids(self) -> list[int]:
         integration = GithubIntegration(auth=self.auth, base_url=self.api_url,
                                         timeout=HTTP_TIMEOUT, retry=retry_policy())
@@ -296,6 +329,10 @@ class Installation:
             self._request("PATCH", f"/repos/{repo}/check-runs/{run_id}",
                           input={"output": {**text, "annotations": batch}})
         return len(batches)
+
+
+def _when(stamp: str) -> datetime:
+    return datetime.strptime(stamp.replace("Z", "+0000")[:24], "%Y-%m-%dT%H:%M:%S%z")
 
 
 def _chunks(response: requests.Response) -> Iterator[bytes]:

@@ -14,6 +14,8 @@ from pathlib import Path
 OPERATIONS = [
     ("get", "/app"),
     ("get", "/app/installations"),
+    ("get", "/app/hook/deliveries"),
+    ("post", "/app/hook/deliveries/{delivery_id}/attempts"),
     ("get", "/repos/{owner}/{repo}/pulls"),
     ("post", "/app/installations/{installation_id}/access_tokens"),
     ("get", "/installation/repositories"),

@@ -137,3 +137,33 @@ def test_redis_outage_deliveries_are_recovered_by_the_reconciler(env, fake_githu
         server.stop()
     [run] = fake_github.runs_for("Codertocat/Hello-World", head, "gatekeeper")
     assert run["status"] == "completed"
+
+
+def test_redeliver_asks_again_for_failed_deliveries_only(env, fake_github):
+    import os
+    import subprocess
+    import sys
+    from datetime import datetime, timedelta, timezone
+
+    def ago(**delta):
+        return (datetime.now(timezone.utc) - timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def attempt(number, guid, when, status):
+        return {"id": number, "guid": guid, "delivered_at": when, "redelivery": False,
+                "duration": 0.1, "status": "x", "status_code": status, "event": "pull_request",
+                "action": "opened", "installation_id": INSTALLATION_ID, "repository_id": 9}
+
+    fake_github.hook_deliveries = [
+        attempt(4, "g2", ago(minutes=5), 202),  # a redelivery of g2 went through
+        attempt(3, "g1", ago(minutes=10), 503),  # failed: queue was down
+        attempt(2, "g2", ago(minutes=20), 503),
+        attempt(1, "g3", ago(days=3), 500),  # too old for --since 6h
+    ]
+    done = subprocess.run([sys.executable, "-m", "gatekeeper", "redeliver", "--since", "6h"],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert fake_github.redelivered == [3]
+    assert "redeliver 1 failed deliveries: g1" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "gatekeeper", "redeliver", "--since", "soon"],
+                         env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "e.g. 90m, 6h, 3d" in bad.stderr

@@ -24,6 +24,7 @@ from gatekeeper.httpserver import BackgroundServer
 from .openapi import OpenAPIValidator
 
 APP_ROUTES = {"/app", "/app/installations", "/app/installations/{installation_id}/access_tokens",
+              "/app/hook/deliveries", "/app/hook/deliveries/{delivery_id}/attempts",
               "/repos/{owner}/{repo}/installation"}
 MAX_ANNOTATIONS = 50  # per request, GitHub's documented limit
 
@@ -95,6 +96,8 @@ class FakeGitHub:
         self.violations: list[str] = []
         self.injected: list[tuple[str, str, int, dict]] = []
         self.teams: dict[str, set[str]] = {}  # "org/slug" -> logins
+        self.hook_deliveries: list[dict] = []  # the app's webhook delivery log, newest first
+        self.redelivered: list[int] = []
         self.browser_user: str | None = None  # who signs in through /login/oauth/authorize
         self.oauth_codes: dict[str, str] = {}
         self.user_tokens: dict[str, str] = {}
@@ -244,6 +247,11 @@ class FakeGitHub:
     def _app_route(self, op, app_id: int, data: dict) -> Response:
         if op.template == "/app":
             return _json({"id": app_id, "slug": f"gatekeeper-{app_id}", "name": "Gatekeeper"})
+        if op.template == "/app/hook/deliveries":
+            return _json(self.hook_deliveries)
+        if op.template == "/app/hook/deliveries/{delivery_id}/attempts":
+            self.redelivered.append(int(op.params["delivery_id"]))
+            return _json({}, 202)
         if op.template == "/app/installations":
             return _json([{"id": i, "app_id": app_id} for i, inst in self.installations.items()
                           if inst["app_id"] == app_id])
