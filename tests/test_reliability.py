@@ -2,6 +2,7 @@
 
 import logging
 import time
+from datetime import UTC
 from types import SimpleNamespace
 
 import pytest
@@ -143,10 +144,10 @@ def test_redeliver_asks_again_for_failed_deliveries_only(env, fake_github):
     import os
     import subprocess
     import sys
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     def ago(**delta):
-        return (datetime.now(timezone.utc) - timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (datetime.now(UTC) - timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def attempt(number, guid, when, status):
         return {"id": number, "guid": guid, "delivered_at": when, "redelivery": False,
