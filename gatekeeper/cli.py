@@ -88,7 +88,6 @@ def _worker(args) -> int:
         print("gatekeeper worker needs REDIS_URL; without it `gatekeeper serve` runs jobs "
               "in-process", file=sys.stderr)
         return 2
-    from rq import Worker
     from rq.serializers import JSONSerializer
 
     from . import jobs
@@ -103,8 +102,8 @@ def _worker(args) -> int:
     if not args.no_reconcile:  # deliveries lost while nothing was running are found here
         backend.submit(JobRequest("reconcile-all", "reconcile-all", {}))
     # the scheduler is what brings retried jobs back after their backoff interval
-    Worker(QUEUE_NAMES, connection=backend.connection, serializer=JSONSerializer).work(
-        burst=args.burst, with_scheduler=True)
+    jobs.GatekeeperWorker(QUEUE_NAMES, connection=backend.connection,
+                          serializer=JSONSerializer).work(burst=args.burst, with_scheduler=True)
     return 0
 
 

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rq import Worker
+
 from . import metrics, redact, sandbox
 from .audit import AuditTrail
 from .details import report_key
@@ -122,6 +124,20 @@ def fail_gate(github: Installation, target: Target, reason: str, run_id: int | N
     except Exception as exc:  # noqa: BLE001 - the original error is the one to report
         log.warning("could not mark the gate red on %s: %s", target.head_sha[:12],
                     exc.__class__.__name__)
+
+
+class GatekeeperWorker(Worker):
+    """RQ's worker, plus: a job whose work horse was killed (OOM, SIGKILL) and has no retry
+    left still leaves its gate red rather than in progress."""
+
+    def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        if not job.should_retry:
+            on_failure(job, self.connection, WorkHorseKilled, None, None)
+
+
+class WorkHorseKilled(Exception):
+    """The process running the job died before it could report."""
 
 
 def on_failure(job, connection, exc_type, exc_value, traceback) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -30,7 +31,7 @@ QUEUE_OF = {"review": "gatekeeper-review", "merged": "gatekeeper-review", "gate"
 QUEUE_NAMES = ["gatekeeper-review", "gatekeeper-gate"]  # order is priority: reviews are quick
 TIMEOUT_OF = {"review": 120, "merged": 120, "gate": 1800, "installation": 600,
               "reconcile-all": 300}
-RETRY_INTERVALS = [30, 120, 600]  # seconds before the 2nd, 3rd and 4th try
+RETRY_INTERVALS = [30, 120, 600]  # seconds before the 2nd, 3rd and 4th try (default)
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
 ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
@@ -38,6 +39,13 @@ DELIVERY_PREFIX = "gatekeeper:delivery:"
 RESULT_PREFIX = "gatekeeper:result:"
 AUDIT_PREFIX = "gatekeeper:audit:"
 COUNTS_KEY = "gatekeeper:counts"
+
+
+def retry_intervals() -> list[int]:
+    """GATEKEEPER_RETRY_INTERVALS, e.g. "30,120,600": seconds before each retry of a job."""
+    raw = os.environ.get("GATEKEEPER_RETRY_INTERVALS", "")
+    values = [int(v) for v in raw.split(",") if v.strip().isdigit()]
+    return values or RETRY_INTERVALS
 
 
 class QueueUnavailable(Exception):
@@ -128,6 +136,7 @@ class RedisBackend:
         return True
 
     def _enqueue(self, job: JobRequest) -> None:
+        intervals = retry_intervals()
         self.queues[QUEUE_OF[job.kind]].enqueue_call(
             JOB_FUNC,
             args=(job.kind, job.args),
@@ -137,7 +146,7 @@ class RedisBackend:
             result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
             description=job.key,
-            retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+            retry=Retry(max=len(intervals), interval=intervals),
             on_failure=Callback("gatekeeper.jobs.on_failure"),
         )
 

@@ -157,3 +157,77 @@ def test_gunicorn_refuses_oversize_bodies_declared_or_chunked(gunicorn):
     except (BrokenPipeError, ConnectionResetError):
         pass  # the server may stop reading once it has seen enough
     assert conn.getresponse().status == 413
+
+
+def _tarball(files: dict[str, str]) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(f"top/{name}")
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return buffer.getvalue()
+
+
+def _sandbox_parent() -> int | None:
+    """The process (RQ's work horse) that started a sandboxed test run, if one is running."""
+    from pathlib import Path as P
+
+    for entry in P("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if argv[0].endswith(b"bwrap") and any(b"pytest" in a for a in argv):
+                status = (entry / "status").read_text()
+                return int(status.split("PPid:")[1].split()[0])
+        except (OSError, IndexError):
+            continue
+    return None
+
+
+@pytest.mark.timeout(200)
+def test_worker_killed_mid_gate_the_gate_completes_on_retry(env, redis_url, fake_github,
+                                                             hello_world, monkeypatch):
+    import signal
+
+    monkeypatch.setenv("GATEKEEPER_RETRY_INTERVALS", "1,1,1")
+    hello_world.contents[("master", ".github/gatekeeper.yml")] = \
+        b"stages:\n  sast: false\n  dependencies: false\n"
+    hello_world.pulls[2]["base"]["ref"] = "master"
+    calc = "def add(a, b):\n    return a + b\n"
+    hello_world.tarballs[HEAD] = _tarball({
+        "calc.py": calc, "test_calc.py": "import time\n\n\ndef test_slow():\n    time.sleep(300)\n"})
+    env = {**env, "REDIS_URL": redis_url, "GATEKEEPER_RETRY_INTERVALS": "1,1,1"}
+    client = create_app(load_settings(env)).test_client()
+    body, headers = delivery("pull_request", payload("pull_request", "opened"))
+    assert client.post("/webhook", data=body, headers=headers).status_code == 202
+    worker = run_worker(env, burst=False)
+    try:
+        wait_for(lambda: fake_github.runs_for(REPO, HEAD, "gatekeeper/tests") == [] and
+                 any(r["status"] == "in_progress"
+                     for r in fake_github.runs_for(REPO, HEAD, "gatekeeper")), 60)
+        horse = wait_for(lambda: _sandbox_parent(), 60)  # the suite sleeps in the sandbox
+        hello_world.tarballs[HEAD] = _tarball({
+            "calc.py": calc, "test_calc.py": "from calc import add\n\n\ndef test_add():\n"
+                                             "    assert add(2, 2) == 4\n"})
+        os.kill(horse, signal.SIGKILL)
+        try:
+            wait_for(lambda: any(r["status"] == "completed"
+                                 for r in fake_github.runs_for(REPO, HEAD, "gatekeeper/tests")),
+                     60)
+        except AssertionError:
+            worker.terminate()
+            raise AssertionError(worker.communicate(timeout=30)[0][-4000:]) from None
+        [tests] = fake_github.runs_for(REPO, HEAD, "gatekeeper/tests")
+        assert tests["conclusion"] == "success"  # the retry ran the suite to the end
+        wait_for(lambda: fake_github.runs_for(REPO, HEAD, "gatekeeper")[0]["status"] ==
+                 "completed", 30)
+        [gate] = fake_github.runs_for(REPO, HEAD, "gatekeeper")
+        assert gate["status"] == "completed" and gate["conclusion"] == "failure"  # no approval
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
