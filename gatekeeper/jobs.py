@@ -33,6 +33,7 @@ from .workspace import CappedReader, Extraction, ExtractLimits, extract
 log = logging.getLogger(__name__)
 
 STAGE_RESULTS_TTL = 30 * 24 * 3600
+DEFER_SECONDS = 15
 RERUN_BUTTON = {
     "label": "Re-run",
     "description": "Run Gatekeeper again on this commit",
@@ -94,8 +95,21 @@ def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def gate(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    """Run the stages on the head commit, then evaluate review and publish every check."""
-    return _guarded(ctx, Target(**args["target"]), rescan=True)
+    """Run the stages on the head commit, then evaluate review and publish every check.
+
+    At most GATEKEEPER_INSTALLATION_CAP gates of one installation run at once, so one
+    organisation's burst of agent pull requests cannot take every worker.
+    """
+    target = Target(**args["target"])
+    group, holder = f"installation-{target.installation_id}", target.key("gate")
+    if not ctx.store.acquire(group, holder, ctx.settings.installation_cap,
+                             TIMEOUT_OF["gate"] + 300):
+        ctx.store.defer(JobRequest("gate", holder, args), DEFER_SECONDS)
+        return {"deferred": True}
+    try:
+        return _guarded(ctx, target, rescan=True)
+    finally:
+        ctx.store.release(group, holder)
 
 
 def review(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:

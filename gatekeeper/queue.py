@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Protocol
 
 import redis
@@ -39,6 +40,17 @@ DELIVERY_PREFIX = "gatekeeper:delivery:"
 RESULT_PREFIX = "gatekeeper:result:"
 AUDIT_PREFIX = "gatekeeper:audit:"
 COUNTS_KEY = "gatekeeper:counts"
+SLOTS_PREFIX = "gatekeeper:slots:"
+ACQUIRE = """
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+  return 1
+end
+return 0
+"""
 
 
 def retry_intervals() -> list[int]:
@@ -79,6 +91,14 @@ class Backend(Protocol):
 
     def depth(self) -> dict[str, int]:
         """Jobs waiting, per queue."""
+
+    def acquire(self, group: str, holder: str, cap: int, ttl: int) -> bool:
+        """Take one of `cap` slots of a group (an installation's concurrent gates)."""
+
+    def release(self, group: str, holder: str) -> None: ...
+
+    def defer(self, job: JobRequest, seconds: int) -> None:
+        """Queue the job again after a delay (its installation is at its cap)."""
 
     def healthy(self) -> bool: ...
 
@@ -177,6 +197,20 @@ class RedisBackend:
     def depth(self) -> dict[str, int]:
         return {name: len(queue) for name, queue in self.queues.items()}
 
+    def acquire(self, group: str, holder: str, cap: int, ttl: int) -> bool:
+        # a sorted set of holders scored by expiry: a holder whose worker died expires
+        return bool(self.connection.eval(ACQUIRE, 1, SLOTS_PREFIX + group, holder, cap, ttl))
+
+    def release(self, group: str, holder: str) -> None:
+        self.connection.zrem(SLOTS_PREFIX + group, holder)
+
+    def defer(self, job: JobRequest, seconds: int) -> None:
+        later = JobRequest(job.kind, f"{job.key}-later-{time.time_ns()}", job.args)
+        self.queues[QUEUE_OF[job.kind]].enqueue_in(
+            timedelta(seconds=seconds), JOB_FUNC, job.kind, job.args, job_id=later.key,
+            job_timeout=TIMEOUT_OF[job.kind], result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+            on_failure=Callback("gatekeeper.jobs.on_failure"))
+
     def healthy(self) -> bool:
         try:
             return bool(self.connection.ping())
@@ -262,6 +296,15 @@ class MemoryBackend:
     def depth(self) -> dict[str, int]:
         with self._lock:
             return {"embedded": len(self._active)}
+
+    def acquire(self, group: str, holder: str, cap: int, ttl: int) -> bool:
+        return True  # one process, a pool of two: nothing to share out
+
+    def release(self, group: str, holder: str) -> None:
+        pass
+
+    def defer(self, job: JobRequest, seconds: int) -> None:
+        threading.Timer(seconds, self._pool.submit, (self._run, job)).start()
 
     def wait_idle(self, timeout: float) -> bool:
         """For tests and shutdown: wait until no job is active."""

@@ -62,6 +62,7 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     slack_webhook_url: str | None = field(default=None, repr=False)
     public_url: str | None = None
+    installation_cap: int = 4
     oauth_client_id: str | None = None
     oauth_client_secret: str | None = field(default=None, repr=False)
     max_body_bytes: int = GITHUB_MAX_PAYLOAD
@@ -100,6 +101,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
 
     stages = _stage_config(env, problems)
+    cap = _positive_int(env, "GATEKEEPER_INSTALLATION_CAP", 4, problems)
     client_id = env.get("GITHUB_CLIENT_ID", "").strip() or None
     client_secret = env.get("GITHUB_CLIENT_SECRET", "").strip() or None
     if bool(client_id) != bool(client_secret):
@@ -118,6 +120,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=max_body,
         delivery_ttl_seconds=ttl,
         stages=stages,
+        installation_cap=cap,
         oauth_client_id=client_id,
         oauth_client_secret=client_secret,
     )

@@ -168,3 +168,34 @@ def test_redeliver_asks_again_for_failed_deliveries_only(env, fake_github):
     bad = subprocess.run([sys.executable, "-m", "gatekeeper", "redeliver", "--since", "soon"],
                          env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "e.g. 90m, 6h, 3d" in bad.stderr
+
+
+def test_per_installation_cap_defers_gates_beyond_it(env, fake_github, redis_url):
+    import redis as redis_client
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+    from rq.serializers import JSONSerializer
+
+    from gatekeeper.queue import RedisBackend
+
+    backend = RedisBackend(redis_url, 3 * 24 * 3600)
+    assert backend.acquire("installation-1", "a", 2, 60)
+    assert backend.acquire("installation-1", "b", 2, 60)
+    assert not backend.acquire("installation-1", "c", 2, 60)  # the cap
+    assert backend.acquire("installation-2", "c", 2, 60)  # other organisations are not held up
+    backend.release("installation-1", "a")
+    assert backend.acquire("installation-1", "c", 2, 60)
+    assert backend.acquire("installation-3", "x", 1, 1) and not backend.acquire(
+        "installation-3", "y", 1, 1)
+    time.sleep(2.1)
+    assert backend.acquire("installation-3", "y", 1, 1)  # a dead holder's slot expires
+
+    settings = load_settings({**env, "REDIS_URL": redis_url, "GATEKEEPER_INSTALLATION_CAP": "1"})
+    jobs.configure(settings, backend)
+    assert backend.acquire(f"installation-{INSTALLATION_ID}", "another-gate", 1, 60)
+    assert jobs.run("gate", {"target": TARGET}) == {"deferred": True}
+    queue = Queue("gatekeeper-gate", connection=redis_client.Redis.from_url(redis_url),
+                  serializer=JSONSerializer)
+    [later] = ScheduledJobRegistry(queue=queue).get_job_ids()
+    assert later.startswith(f"gate-9-4-{HEAD}-later")
+    assert fake_github.runs_for(REPO, HEAD, "gatekeeper") == []  # nothing started yet
