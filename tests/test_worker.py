@@ -172,8 +172,15 @@ def _tarball(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def _sandbox_parent() -> int | None:
-    """The process (RQ's work horse) that started a sandboxed test run, if one is running."""
+def _parent(pid: int) -> int:
+    from pathlib import Path as P
+
+    return int(P(f"/proc/{pid}/status").read_text().split("PPid:")[1].split()[0])
+
+
+def _sandbox_parent(worker: int) -> int | None:
+    """The work horse of this worker that started a sandboxed test run, if one is running
+    (only this worker's: another test run on the machine must never be touched)."""
     from pathlib import Path as P
 
     for entry in P("/proc").iterdir():
@@ -182,9 +189,10 @@ def _sandbox_parent() -> int | None:
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
             if argv[0].endswith(b"bwrap") and any(b"pytest" in a for a in argv):
-                status = (entry / "status").read_text()
-                return int(status.split("PPid:")[1].split()[0])
-        except (OSError, IndexError):
+                horse = _parent(int(entry.name))
+                if _parent(horse) == worker:
+                    return horse
+        except (OSError, IndexError, ValueError):
             continue
     return None
 
@@ -210,7 +218,7 @@ def test_worker_killed_mid_gate_the_gate_completes_on_retry(env, redis_url, fake
         wait_for(lambda: fake_github.runs_for(REPO, HEAD, "gatekeeper/tests") == [] and
                  any(r["status"] == "in_progress"
                      for r in fake_github.runs_for(REPO, HEAD, "gatekeeper")), 60)
-        horse = wait_for(lambda: _sandbox_parent(), 60)  # the suite sleeps in the sandbox
+        horse = wait_for(lambda: _sandbox_parent(worker.pid), 60)  # the suite sleeps in the sandbox
         hello_world.tarballs[HEAD] = _tarball({
             "calc.py": calc, "test_calc.py": "from calc import add\n\n\ndef test_add():\n"
                                              "    assert add(2, 2) == 4\n"})
