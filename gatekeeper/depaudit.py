@@ -26,6 +26,7 @@ from .scanners import blocks
 from .wheelhouse import PASSED_ENV, sanitize
 
 MANIFESTS = ("**/requirements*.txt", "**/requirements/*.txt", "**/pyproject.toml")
+LOCKS = ("**/poetry.lock", "**/uv.lock", "**/pylock*.toml", "**/Pipfile.lock")
 AUDIT_TIMEOUT = 300
 
 
@@ -51,14 +52,19 @@ class Pin:
 
 def manifest_paths(files: list[ChangedFile]) -> list[str]:
     return [f.path for f in files if f.status != "removed"
-            and any(path_matches(p, f.path) for p in MANIFESTS)]
+            and any(path_matches(p, f.path) for p in MANIFESTS + LOCKS)]
 
 
 def pins_of(path: str, text: str | None) -> tuple[dict[str, Pin], list[str]]:
     """Requirements a manifest declares, by canonical name, and the lines refused with why."""
     if text is None:
         return {}, []
-    if path.endswith("pyproject.toml"):
+    if any(path_matches(p, path) for p in LOCKS):
+        try:
+            raw = _locked(path, text)
+        except (tomllib.TOMLDecodeError, ValueError, AttributeError) as exc:
+            return {}, [f"{path}: lock file not readable: {exc}"]
+    elif path.endswith("pyproject.toml"):
         try:
             project = tomllib.loads(text).get("project", {})
         except tomllib.TOMLDecodeError as exc:
@@ -75,6 +81,19 @@ def pins_of(path: str, text: str | None) -> tuple[dict[str, Pin], list[str]]:
             name = canonicalize_name(Requirement(spec).name)
             pins[name] = Pin(name, spec, where, line)
     return pins, refused
+
+
+def _locked(path: str, text: str) -> list[tuple[str, int, str]]:
+    """Exact pins from a lock file: poetry.lock, uv.lock, pylock.toml or Pipfile.lock."""
+    if path.endswith("Pipfile.lock"):
+        data = json.loads(text)
+        return [(path, _line_of(text, f'"{name}"'), f"{name}{info.get('version', '')}")
+                for section in ("default", "develop")
+                for name, info in data.get(section, {}).items() if info.get("version")]
+    key = "packages" if path.rsplit("/", 1)[-1].startswith("pylock") else "package"
+    packages = tomllib.loads(text).get(key, [])
+    return [(path, _line_of(text, f'name = "{p["name"]}"'), f"{p['name']}=={p['version']}")
+            for p in packages if p.get("name") and p.get("version")]
 
 
 def _line_of(text: str, needle: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -75,8 +76,11 @@ def check(repo: Path, base: str, head: str, config: StageConfig,
     except PolicyError as err:
         return LocalReport(name, base, head, None, True, {}, err)
     commits = local_commits(repo, merge_base, head_sha)
-    detection = detect(_pull_request(repo, name, head, head_sha, merge_base, commits), commits,
-                       with_additions(agent_rules(), policy.agents))
+    found = detect(_pull_request(repo, name, head, head_sha, merge_base, commits), commits,
+                   with_additions(agent_rules(), policy.agents))
+    # offline, an "account" is only a commit email that anyone can set: nothing is strong here
+    detection = dataclasses.replace(found, signals=tuple(
+        dataclasses.replace(s, strong=False) for s in found.signals))
     if policy.gate == "agents" and not detection.is_agent:
         return LocalReport(name, base, head, detection, False, {})
     key = _result_key(head_sha, merge_base, policy)

@@ -50,6 +50,7 @@ class Tests(_Strict):
 
 class Scanners(_Strict):
     block_on: Literal["low", "medium", "high"] = "medium"
+    whole_tree: bool = False  # scan every file, not only those the pull request changed
 
 
 class Slack(_Strict):

@@ -17,9 +17,11 @@ def default_scanners() -> list[Scanner]:
 
 
 def run_sast(source: Path, files: list[ChangedFile], block_on: str,
-             scanners: list[Scanner] | None = None) -> StageResult:
+             scanners: list[Scanner] | None = None, whole_tree: bool = False) -> StageResult:
     changed = changed_lines(files)
-    paths = sorted(p for p in changed
+    candidates = changed if not whole_tree else (
+        str(p.relative_to(source)) for p in source.rglob("*") if p.is_file())
+    paths = sorted(p for p in candidates
                    if (source / p).is_file() and not (source / p).is_symlink())
     if not paths:
         return StageResult("sast", "passed", "no changed files to scan")

@@ -79,7 +79,8 @@ def _stage(stage: str, source: Path, policy: Policy, files: list[ChangedFile],
     if stage == "tests":
         return _tests(source, policy, config.cache_dir, files, refused)
     if stage == "sast":
-        return run_sast(source, files, policy.scanners.block_on)
+        return run_sast(source, files, policy.scanners.block_on,
+                        whole_tree=policy.scanners.whole_tree)
     auditor = Auditor(config.osv_url, config.cache_dir, config.audit_cache_ttl)
     return run_dependencies(files, lambda path: _read(source, path), base_text,
                             policy.scanners.block_on, auditor, popular_packages())

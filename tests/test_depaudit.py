@@ -107,3 +107,24 @@ def test_edit_distance_one(a, b, expected):
 def test_requirement_options_in_a_manifest_are_refused_not_followed():
     pins, refused = pins_of("requirements.txt", "--extra-index-url http://evil.invalid\nsix==1\n")
     assert list(pins) == ["six"] and "'--extra-index-url'" in refused[0]
+
+
+@pytest.mark.parametrize("name,text,line", [
+    ("poetry.lock", '[[package]]\nname = "six"\nversion = "1.16.0"\n\n[[package]]\n'
+                    'name = "requests"\nversion = "2.2.0"\n', 6),
+    ("uv.lock", 'version = 1\n\n[[package]]\nname = "requests"\nversion = "2.2.0"\n', 4),
+    ("pylock.toml", 'lock-version = "1.0"\n\n[[packages]]\nname = "requests"\nversion = "2.2.0"\n',
+     4),
+    ("Pipfile.lock", '{\n "default": {\n  "requests": {\n   "version": "==2.2.0"\n  }\n },\n'
+                     ' "develop": {}\n}\n', 3),
+])
+def test_lock_files_are_audited(tmp_path, osv, name, text, line):
+    result = stage(tmp_path, osv, {"README": "x\n"}, {"README": "x\n", name: text})
+    assert result.status == "failed", result.summary
+    hit = next(f for f in result.findings if f.rule == "PYSEC-2014-13")
+    assert (hit.path, hit.start_line, hit.new) == (name, line, True)
+
+
+def test_unreadable_lock_file_is_a_finding_not_a_pass(tmp_path, osv):
+    result = stage(tmp_path, osv, {"README": "x\n"}, {"README": "x\n", "uv.lock": "[[package\n"})
+    assert any("lock file not readable" in f.message for f in result.findings)

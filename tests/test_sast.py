@@ -104,3 +104,13 @@ def test_semgrep_output_that_cannot_be_read_is_an_error(garbage, tmp_path):
     run = SandboxResult([], 2, 1.0, None, garbage, "Fatal error", False)
     result = parse(run, ScanTarget(tmp_path, ["a.py"], {}))
     assert result.error and result.findings == []
+
+
+def test_whole_tree_scan_reports_untouched_files_as_pre_existing(tmp_path):
+    root, files = pull_request(tmp_path, {"app.py": AGENT_APP, "docs.md": "x\n"},
+                               {"app.py": AGENT_APP, "docs.md": "y\n"})
+    changed_only = run_sast(root, files, "medium")
+    whole = run_sast(root, files, "medium", whole_tree=True)
+    assert not any(f.path == "app.py" for f in changed_only.findings)
+    old = [f for f in whole.findings if f.path == "app.py" and f.start_line == 10]
+    assert old and not any(f.new or f.blocking for f in old) and whole.status == "passed"
