@@ -219,8 +219,8 @@ def _run_stages(ctx: Context, github: Installation, target: Target, base_sha: st
                 policy: Policy, files: list, audit: AuditTrail) -> dict[str, StageResult]:
     started: dict[str, float] = {}
 
-    def fetch(dest: Path) -> Extraction:
-        chunks = github.tarball(target.repo, target.head_sha)
+    def fetch(dest: Path, sha: str = target.head_sha) -> Extraction:
+        chunks = github.tarball(target.repo, sha)
         return extract(CappedReader(chunks, ExtractLimits().max_archive_bytes), dest)
 
     def base_text(path: str) -> str | None:
@@ -236,7 +236,8 @@ def _run_stages(ctx: Context, github: Installation, target: Target, base_sha: st
             metrics.key("gatekeeper_stage_results_total", stage=stage, status=status): 1})
 
     with sandbox.recording() as runs:
-        stages = run_stages(policy, fetch, files, base_text, ctx.settings.stages, progress)
+        stages = run_stages(policy, fetch, files, base_text, ctx.settings.stages, progress,
+                            fetch_base=lambda dest: fetch(dest, base_sha))
     for run in runs:
         audit.sandbox(target.repo, target.number, run)
         if run.limit:

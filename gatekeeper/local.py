@@ -93,6 +93,7 @@ def check(repo: Path, base: str, head: str, config: StageConfig,
             lambda path: file_at(repo, merge_base, path),
             config,
             progress,
+            fetch_base=lambda dest: export_tree(repo, merge_base, dest),
         )
         if not any(r.status == "error" for r in stages.values()):  # errors may be passing
             _store(config, key, stages)

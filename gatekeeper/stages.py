@@ -32,7 +32,9 @@ Progress = Callable[[str, str], None]  # (stage, "running" or its status)
 
 
 def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text: BaseText,
-               config: StageConfig, progress: Progress | None = None) -> dict[str, StageResult]:
+               config: StageConfig, progress: Progress | None = None,
+               fetch_base: Fetch | None = None) -> dict[str, StageResult]:
+    """`fetch_base` puts the base commit's tree in a folder, to compare the size of the suite."""
     tell = progress or (lambda stage, status: None)
     results = {s: StageResult(s, "skipped", f"turned off by the base branch's policy "
                                             f"(`stages.{s}: false`)")
@@ -51,11 +53,12 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text
         refused = [Finding("gatekeeper", "workspace/unsafe-archive-member", line)
                    for line in extraction.refused]
         source = extraction.root
+        base = _base_tree(fetch_base, folder / "base") if "tests" in enabled else None
 
         def one(stage: str) -> StageResult:
             tell(stage, "running")
             try:
-                result = _stage(stage, source, policy, files, base_text, config, refused)
+                result = _stage(stage, source, policy, files, base_text, config, refused, base)
             except SandboxUnavailable as exc:
                 result = StageResult(stage, "error", f"the sandbox is not available: {exc}")
             except Exception as exc:  # noqa: BLE001 - a crashed stage is red, never missing
@@ -74,10 +77,23 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text
     return results
 
 
+def _base_tree(fetch_base: Fetch | None, dest: Path) -> Path | None:
+    """The base tree if it can be had cleanly; without it the suite size is not compared."""
+    if fetch_base is None:
+        return None
+    try:
+        extraction = fetch_base(dest)
+    except Exception:  # noqa: BLE001 - an optional comparison, never a reason to fail
+        log.warning("base tree not fetched; the suite size is not compared")
+        return None
+    return extraction.root if extraction.clean else None
+
+
 def _stage(stage: str, source: Path, policy: Policy, files: list[ChangedFile],
-           base_text: BaseText, config: StageConfig, refused: list[Finding]) -> StageResult:
+           base_text: BaseText, config: StageConfig, refused: list[Finding],
+           base: Path | None = None) -> StageResult:
     if stage == "tests":
-        return _tests(source, policy, config.cache_dir, files, refused)
+        return _tests(source, policy, config.cache_dir, files, refused, base)
     if stage == "sast":
         return run_sast(source, files, policy.scanners.block_on,
                         whole_tree=policy.scanners.whole_tree)
@@ -94,8 +110,8 @@ def _read(root: Path, path: str) -> str | None:
 
 
 def _tests(source: Path, policy: Policy, cache: Path, files: list[ChangedFile],
-           refused: list[Finding]) -> StageResult:
-    result = run_tests(source, policy, cache)
+           refused: list[Finding], base: Path | None = None) -> StageResult:
+    result = run_tests(source, policy, cache, base=base)
     status = "failed" if refused and result.status == "passed" else result.status
     findings = (*result.findings, *refused, *weakened_suite(files))
     return dataclasses.replace(result, status=status, findings=findings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import re
@@ -25,6 +26,7 @@ TEST_FILES = ("test_*.py", "*_test.py")
 CONFIG_FILES = ("**/conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")
 SKIP_RE = re.compile(r"(@pytest\.mark\.(skip|skipif|xfail)\b|pytest\.(skip|xfail)\(|"
                      r"@unittest\.(skip|skipIf|skipUnless|expectedFailure)\b)")
+COLLECTED_RE = re.compile(r"(?P<count>\d+) tests? collected(?P<errors>, \d+ errors?)?")
 LOCATION_RE = re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+): ", re.MULTILINE)
 
 
@@ -46,7 +48,8 @@ def command(policy: Policy) -> tuple[str, bool]:
 
 
 def run_tests(source: Path, policy: Policy, cache: Path,
-              limits: sandbox.Limits | None = None) -> StageResult:
+              limits: sandbox.Limits | None = None, base: Path | None = None) -> StageResult:
+    """`base`: the base commit's tree; a suite with fewer tests than it had is flagged."""
     requirements, refused = declared_requirements(source)
     if not policy.tests.command and not has_tests(source):
         return StageResult("tests", "skipped", "no test files (test_*.py, *_test.py) found and "
@@ -66,7 +69,32 @@ def run_tests(source: Path, policy: Policy, cache: Path,
     run = sandbox.run(source, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
                       collect=REPORT if is_pytest else None, binds=[str(venv)])
     notes = [f"- requirement not installed: {r}" for r in refused]
-    return interpret(run, is_pytest, notes)
+    result = interpret(run, is_pytest, notes)
+    if base is not None and is_pytest and run.result and has_tests(base):
+        result = _compare_with_base(result, run.result, base, venv, limits)
+    return result
+
+
+def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Path,
+                       limits: sandbox.Limits | None) -> StageResult:
+    """Collect the base commit's suite with the same environment and compare the counts."""
+    try:
+        ran = parse_junit(report)[0]["total"]
+    except ElementTree.ParseError:
+        return result
+    script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
+              "python -m pytest --collect-only -q -p no:cacheprovider")
+    collected = sandbox.run(base, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
+                            binds=[str(venv)])
+    found = COLLECTED_RE.search(collected.stdout)
+    if collected.limit or not found or found.group("errors"):
+        return result  # the base does not collect cleanly here: no basis for comparing
+    before = int(found.group("count"))
+    if ran >= before:
+        return result
+    warning = _warning("fewer-tests", f"the suite has {ran} tests where the base commit had "
+                       f"{before}", "", 0)
+    return dataclasses.replace(result, findings=(*result.findings, warning))
 
 
 def ensure_venv(wheels: Path, cache: Path) -> Path:

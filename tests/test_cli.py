@@ -185,3 +185,19 @@ def test_same_commits_again_are_answered_from_the_stored_result(tmp_path, wheel_
     assert json.loads(again.stdout)["stages"]["tests"]["status"] == "passed"
     fresh = gatekeeper("check", str(repo.root), "--base", "main", "--no-cache", env=env)
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+
+
+def test_a_suite_shrunk_below_the_base_is_flagged(tmp_path, wheel_cache):
+    tests = "".join(f"\n\ndef test_{i}():\n    assert {i} == {i}\n" for i in range(3))
+    repo = Repo(tmp_path / "repo")
+    repo.commit({"calc.py": "x = 1\n", "test_calc.py": tests})
+    repo.branch("claude/trim")
+    repo.commit({"test_calc.py": "\n\ndef test_0():\n    assert 0 == 0\n"})
+    config = load_stage_config({"GATEKEEPER_CACHE_DIR": str(wheel_cache),
+                                "GATEKEEPER_OSV_URL": "http://127.0.0.1:9/v1/query"})
+    report = check(repo.root, "main", "claude/trim", config, use_cache=False)
+    result = report.stages["tests"]
+    assert result.status == "passed"  # a warning for the reviewer, not a blocker
+    [fewer] = [f for f in result.findings if f.rule == "weakened-suite/fewer-tests"]
+    assert fewer.message == "the suite has 1 tests where the base commit had 3"
+    assert not fewer.blocking
