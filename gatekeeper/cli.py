@@ -109,7 +109,7 @@ def _worker(args) -> int:
 
 def _check(args) -> int:
     from . import localreport
-    from .gitlocal import file_at
+    from .gitlocal import line_at
     from .local import check, exit_code
 
     repo = Path(args.path)
@@ -129,12 +129,11 @@ def _check(args) -> int:
         print(f"gatekeeper check: {exc}", file=sys.stderr)
         return 2
 
-    def line_of(path: str, number: int) -> str:
-        lines = (file_at(repo, args.head, path) or "").splitlines()
-        return lines[number - 1] if 0 < number <= len(lines) else ""
+    def text(r):
+        return localreport.text(r, lambda path, n: line_at(repo, args.head, path, n))
 
-    render = {"text": lambda r: localreport.text(r, line_of), "json": localreport.as_json,
-              "markdown": localreport.markdown, "sarif": localreport.sarif}[args.format]
+    render = {"text": text, "json": localreport.as_json, "markdown": localreport.markdown,
+              "sarif": localreport.sarif}[args.format]
     sys.stdout.write(render(report))
     if any(r.status == "error" for r in report.stages.values()):
         return 2 if not any(r.status == "failed" for r in report.stages.values()) else 1

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .gitlocal import line_at
 from .local import check
 from .localreport import text
 from .osvmirror import OSVServer
@@ -21,6 +22,7 @@ from .settings import load_stage_config
 
 ADVISORIES = Path(__file__).resolve().parent.parent / "demo" / "advisories"
 HUMAN = ("Dana Developer", "dana@example.com")
+BRANCH = "copilot/add-log-grep"
 AGENT = ("Copilot", "198982749+Copilot@users.noreply.github.com")
 
 BASE = {
@@ -75,7 +77,7 @@ def _commit(repo: Path, files: dict[str, str], who: tuple[str, str], message: st
 def build(repo: Path) -> None:
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     _commit(repo, BASE, HUMAN, "Log search service")
-    subprocess.run(["git", "-C", str(repo), "checkout", "-q", "-b", "copilot/add-log-grep"],
+    subprocess.run(["git", "-C", str(repo), "checkout", "-q", "-b", BRANCH],
                    check=True)
     _commit(repo, AGENT_CHANGE, AGENT, "Add grep_logs helper\n\nCo-authored-by: Dana Developer "
                                        "<dana@example.com>\n")
@@ -95,16 +97,10 @@ def main() -> int:
             def progress(stage: str, status: str) -> None:
                 print(f"  {stage}: {status}", file=sys.stderr, flush=True)
 
-            report = check(repo, "main", "copilot/add-log-grep", config, progress)
+            report = check(repo, "main", BRANCH, config, progress)
             print()
-            print(text(report, lambda path, line: _line(repo, path, line)))
+            print(text(report, lambda path, line: line_at(repo, BRANCH, path, line)))
             return 0 if report.blocked else 1  # the demo succeeds when the gate blocks
     finally:
         mirror.stop()
 
-
-def _line(repo: Path, path: str, number: int) -> str:
-    done = subprocess.run(["git", "-C", str(repo), "show", f"copilot/add-log-grep:{path}"],
-                          capture_output=True, text=True)
-    lines = done.stdout.splitlines()
-    return lines[number - 1] if 0 < number <= len(lines) else ""

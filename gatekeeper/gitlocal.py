@@ -59,3 +59,9 @@ def file_at(repo: Path, ref: str, path: str) -> str | None:
     done = subprocess.run(["git", "-C", str(repo), "show", f"{ref}:{path}"], capture_output=True,
                           text=True, timeout=60)
     return done.stdout if done.returncode == 0 else None
+
+
+def line_at(repo: Path, ref: str, path: str, number: int) -> str:
+    """One line of a file at `ref`, or "" when there is no such line."""
+    lines = (file_at(repo, ref, path) or "").splitlines()
+    return lines[number - 1] if 0 < number <= len(lines) else ""

@@ -28,6 +28,7 @@ APP_ID = 4242
 INSTALLATION_ID = 77
 SECRET = "test-webhook-secret"
 collect_ignore = ["sast_cases"]  # labelled snippets for the rules, not tests to run
+STAGES_OFF = b"stages:\n  tests: false\n  sast: false\n  dependencies: false\n"
 
 
 def free_port() -> int:
@@ -101,6 +102,13 @@ def fake_github(app_key):
 def wheel_cache(tmp_path_factory):
     """One wheelhouse cache for the session: each set of wheels is downloaded once."""
     return tmp_path_factory.mktemp("gatekeeper-cache")
+
+
+def installed_repo(fake_github, name: str, repo_id: int | None = None):
+    """A repository in the fake GitHub that the app is installed on (INSTALLATION_ID)."""
+    repo = fake_github.add_repo(name, repo_id)
+    fake_github.add_installation(INSTALLATION_ID, APP_ID, [name])
+    return repo
 
 
 @pytest.fixture

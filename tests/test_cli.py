@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import APP_ID, FIXTURES, INSTALLATION_ID
+from conftest import FIXTURES, INSTALLATION_ID, installed_repo
 from gitrepo import Repo
 
 from gatekeeper import demo, localreport
@@ -136,8 +136,7 @@ def test_manifest_asks_for_what_the_app_needs():
 
 
 def test_replay_in_process_runs_the_gate_against_github(env, fake_github):
-    repo = fake_github.add_repo("Codertocat/Hello-World", 186853002)
-    fake_github.add_installation(INSTALLATION_ID, APP_ID, ["Codertocat/Hello-World"])
+    repo = installed_repo(fake_github, "Codertocat/Hello-World", 186853002)
     head = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
     repo.add_pull(2, head, author="Codertocat", head_ref="feature")
     data = json.loads((FIXTURES / "webhooks/pull_request/opened.json").read_text())

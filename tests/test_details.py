@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from conftest import APP_ID, INSTALLATION_ID, delivery, payload
+from conftest import STAGES_OFF, delivery, installed_repo, payload
 
 from gatekeeper import jobs
 from gatekeeper.queue import MemoryBackend
@@ -17,12 +17,10 @@ PAGE = f"/pulls/{REPO}/2/{HEAD}"
 
 @pytest.fixture
 def site(env, fake_github):
-    repo = fake_github.add_repo(REPO, 186853002)
-    fake_github.add_installation(INSTALLATION_ID, APP_ID, [REPO])
+    repo = installed_repo(fake_github, REPO, 186853002)
     repo.add_pull(2, HEAD, author="copilot-swe-agent[bot]", author_type="Bot",
                   head_ref="copilot/fix")
-    repo.contents[("main", ".github/gatekeeper.yml")] = \
-        b"stages:\n  tests: false\n  sast: false\n  dependencies: false\n"
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
     repo.readers.add("alice")
     settings = load_settings({**env, "GITHUB_CLIENT_ID": "Iv1.test", "GITHUB_CLIENT_SECRET": "cs",
                               "GATEKEEPER_PUBLIC_URL": "http://localhost"})

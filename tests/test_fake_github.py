@@ -1,7 +1,7 @@
 """The fake GitHub itself: it must refuse what GitHub refuses, or the other tests prove nothing."""
 
 import requests
-from conftest import APP_ID, INSTALLATION_ID
+from conftest import INSTALLATION_ID, installed_repo
 
 from gatekeeper.github import GitHubApp
 
@@ -9,8 +9,7 @@ REPO = "octo/widgets"
 
 
 def token_for(settings, fake_github) -> str:
-    repo = fake_github.add_repo(REPO)
-    fake_github.add_installation(INSTALLATION_ID, APP_ID, [REPO])
+    repo = installed_repo(fake_github, REPO)
     repo.add_pull(3, "c" * 40)
     repo.files[3] = [{"filename": f"f{i}.py", "status": "added"} for i in range(130)]
     repo.contents[("main", ".github/gatekeeper.yml")] = b"required_approvals: 2\n"

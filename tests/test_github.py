@@ -4,7 +4,7 @@ import time
 
 import jwt
 import pytest
-from conftest import APP_ID, INSTALLATION_ID
+from conftest import APP_ID, INSTALLATION_ID, installed_repo
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from github import GithubException
@@ -20,8 +20,7 @@ TOKENS = f"/app/installations/{INSTALLATION_ID}/access_tokens"
 
 @pytest.fixture
 def installed(fake_github):
-    repo = fake_github.add_repo(REPO)
-    fake_github.add_installation(INSTALLATION_ID, APP_ID, [REPO])
+    repo = installed_repo(fake_github, REPO)
     repo.add_pull(7, HEAD, author="copilot-swe-agent[bot]", author_type="Bot",
                   head_ref="copilot/fix-login", labels=("agent",))
     return repo

@@ -6,7 +6,7 @@ from datetime import UTC
 from types import SimpleNamespace
 
 import pytest
-from conftest import APP_ID, INSTALLATION_ID
+from conftest import INSTALLATION_ID, STAGES_OFF, installed_repo
 from support.receiver import Receiver
 
 from gatekeeper import jobs
@@ -18,13 +18,11 @@ REPO = "octo/widgets"
 HEAD = "e" * 40
 TARGET = {"installation_id": INSTALLATION_ID, "repo_id": 9, "repo": REPO, "number": 4,
           "head_sha": HEAD}
-STAGES_OFF = b"stages:\n  tests: false\n  sast: false\n  dependencies: false\n"
 
 
 @pytest.fixture
 def ctx(env, fake_github):
-    repo = fake_github.add_repo(REPO, 9)
-    fake_github.add_installation(INSTALLATION_ID, APP_ID, [REPO])
+    repo = installed_repo(fake_github, REPO, 9)
     repo.add_pull(4, HEAD, author="devin-ai-integration[bot]", author_type="Bot",
                   head_ref="devin/fix")
     repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
@@ -113,8 +111,7 @@ def test_redis_outage_deliveries_are_recovered_by_the_reconciler(env, fake_githu
 
     from gatekeeper.web import create_app
 
-    repo = fake_github.add_repo("Codertocat/Hello-World", 186853002)
-    fake_github.add_installation(INSTALLATION_ID, APP_ID, ["Codertocat/Hello-World"])
+    repo = installed_repo(fake_github, "Codertocat/Hello-World", 186853002)
     head = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
     repo.add_pull(2, head, author="copilot-swe-agent[bot]", author_type="Bot")
     server = RedisServer(tmp_path)

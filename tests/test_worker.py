@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from conftest import APP_ID, INSTALLATION_ID, delivery, payload, wait_for
+from conftest import APP_ID, INSTALLATION_ID, delivery, installed_repo, payload, wait_for
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -26,8 +26,7 @@ HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 
 @pytest.fixture
 def hello_world(fake_github):
-    repo = fake_github.add_repo(REPO, 186853002)
-    fake_github.add_installation(INSTALLATION_ID, APP_ID, [REPO])
+    repo = installed_repo(fake_github, REPO, 186853002)
     repo.add_pull(2, HEAD, author="copilot-swe-agent[bot]", author_type="Bot")
     return repo
 
