@@ -53,7 +53,9 @@ class AuditTrail:
 
 
 def _short_argv(argv: list[str]) -> list[str]:
-    """The sandboxed command after bwrap's own options (those are fixed and long)."""
-    if "--remount-ro" in argv:
-        return argv[argv.index("--remount-ro") + 2:]
-    return argv
+    """The sandboxed command, without bwrap's options and the copy-and-run wrapper (both are
+    the same every time, and long)."""
+    if "--remount-ro" not in argv:
+        return argv
+    rest = argv[argv.index("--remount-ro") + 2:]  # [bash, -c, WRAPPER, "sandbox", *command]
+    return rest[4:] if len(rest) > 4 and rest[3] == "sandbox" else rest

@@ -28,10 +28,9 @@ log = logging.getLogger(__name__)
 
 SANDBOX_UID = 65534
 INSIDE_PATH = "/usr/local/bin:/usr/bin:/bin"
-RESULT_FD = 3
 COPY_AND_RUN = ('cp -a /src/. /work/ && cd /work && "$@"; code=$?; '
                 'if [ -n "$GATEKEEPER_COLLECT" ] && [ -f "$GATEKEEPER_COLLECT" ]; then '
-                'cat "$GATEKEEPER_COLLECT" >&3; fi; exit $code')
+                'cat "$GATEKEEPER_COLLECT" >&"$GATEKEEPER_RESULT_FD"; fi; exit $code')
 
 
 _recorded: ContextVar[list | None] = ContextVar("sandbox_runs", default=None)
@@ -137,7 +136,7 @@ def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
     for path in writable or []:
         argv += ["--perms", "0755", "--dir", os.path.dirname(path), "--bind", path, path]
     argv += ["--ro-bind", str(source), "/src", "--chdir", "/work", "--remount-ro", "/",
-             "/bin/sh", "-c", COPY_AND_RUN, "sandbox", *command]
+             "/bin/bash", "-c", COPY_AND_RUN, "sandbox", *command]
     return argv
 
 
@@ -179,16 +178,21 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         extra_env = dict(env or {})
         if collect:
             extra_env["GATEKEEPER_COLLECT"] = collect
+        read_result, write_result = os.pipe()
+        # the result pipe keeps its own number in the child: a fixed one (say 3) would have
+        # to be open in this process at fork time, which threads running stages cannot
+        # promise; bash (not dash) can write to a descriptor above 9
+        extra_env["GATEKEEPER_RESULT_FD"] = str(write_result)
         argv = build_argv(source, command, limits, Path(tmp), extra_env, binds or [], writable)
-        result = _execute(argv, limits, cgroup)
+        result = _execute(argv, limits, cgroup, read_result, write_result)
     runs = _recorded.get()
     if runs is not None:
         runs.append(result)
     return result
 
 
-def _execute(argv: list[str], limits: Limits, cgroup: CgroupLimits | None) -> SandboxResult:
-    read_result, write_result = os.pipe()
+def _execute(argv: list[str], limits: Limits, cgroup: CgroupLimits | None, read_result: int,
+             write_result: int) -> SandboxResult:
     started = time.monotonic()
 
     def in_child() -> None:
@@ -200,14 +204,13 @@ def _execute(argv: list[str], limits: Limits, cgroup: CgroupLimits | None) -> Sa
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
         if os.geteuid() != 0:  # only meaningful for an unprivileged host uid
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-        os.dup2(write_result, RESULT_FD)
 
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True,
-                                # fd 3 is dup'ed onto the result pipe in the child; every
-                                # other descriptor (Redis, GitHub sockets) is closed
-                                pass_fds=(RESULT_FD,), preexec_fn=in_child)
+                                # only the result pipe is passed on; every other descriptor
+                                # (Redis, GitHub sockets) is closed
+                                pass_fds=(write_result,), preexec_fn=in_child)
     except BaseException:
         os.close(read_result)
         os.close(write_result)

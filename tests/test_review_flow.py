@@ -1,7 +1,7 @@
 """One agent pull request through the app, against the fake GitHub: red → approved → green → push → red."""
 
 import pytest
-from conftest import APP_ID, INSTALLATION_ID, delivery, payload
+from conftest import STAGES_OFF, delivery, installed_repo, payload
 
 from gatekeeper import jobs
 from gatekeeper.queue import MemoryBackend
@@ -12,13 +12,11 @@ REPO = "Codertocat/Hello-World"
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 NEXT = "d" * 40
 AGENT = "copilot-swe-agent[bot]"
-STAGES_OFF = "stages:\n  tests: false\n  sast: false\n  dependencies: false\n"
 
 
 @pytest.fixture
 def gate(env, fake_github):
-    repo = fake_github.add_repo(REPO, 186853002)
-    fake_github.add_installation(INSTALLATION_ID, APP_ID, [REPO])
+    repo = installed_repo(fake_github, REPO, 186853002)
     repo.add_pull(2, HEAD, author=AGENT, author_type="Bot", head_ref="copilot/fix-login",
                   assignees=("bob",))
     repo.files[2] = [{"filename": "src/login.py", "status": "modified"}]
@@ -58,7 +56,7 @@ def review_event(sha=HEAD):
 
 def test_agent_pull_request_from_opened_to_green_and_back_to_red(gate, fake_github):
     repo, send = gate
-    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF.encode()
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
 
     send("pull_request", pr_event("opened"))
     overall = check(fake_github, "gatekeeper")
@@ -112,7 +110,7 @@ def test_stages_that_cannot_run_keep_the_gate_red_even_when_approved(gate, fake_
 def test_policy_is_read_from_the_base_branch_only(gate, fake_github):
     repo, send = gate
     # the pull request's own branch turns everything off: ignored
-    repo.contents[("copilot/fix-login", ".github/gatekeeper.yml")] = (STAGES_OFF + "approvals: 1\n").encode()
+    repo.contents[("copilot/fix-login", ".github/gatekeeper.yml")] = STAGES_OFF + b"approvals: 1\n"
     repo.review(2, "alice", "APPROVED")
     send("pull_request", pr_event("opened"))
     assert check(fake_github, "gatekeeper")["conclusion"] == "failure"
@@ -152,7 +150,7 @@ def test_gate_all_gates_human_pull_requests_too(gate, fake_github):
 def test_sensitive_path_and_team_rules_through_the_api(gate, fake_github):
     repo, send = gate
     repo.contents[("main", ".github/gatekeeper.yml")] = (
-        STAGES_OFF + "approvers:\n  min_permission: admin\n  teams: [reviewers]\n").encode()
+        STAGES_OFF + b"approvers:\n  min_permission: admin\n  teams: [reviewers]\n")
     repo.files[2].append({"filename": ".github/workflows/ci.yml", "status": "modified"})
     fake_github.teams["codertocat/reviewers"] = {"erin", "alice"}
     repo.review(2, "erin", "APPROVED")
@@ -268,10 +266,14 @@ def test_one_full_gate_leaves_an_audit_trail_and_metrics(gate, fake_github, env,
     kinds = [r["kind"] for r in records]
     assert kinds[:2] == ["policy", "classification"] and kinds[-2:] == ["review", "verdict"]
     sandboxed = [r for r in records if r["kind"] == "sandbox"]
-    assert len(sandboxed) == 3  # the test suite, semgrep, bandit
+    assert len(sandboxed) >= 3  # the suite, semgrep, bandit (and the venv, when first built)
     for run in sandboxed:
         assert run["exit"] is not None and run["duration"] > 0 and len(run["output_sha256"]) == 64
-        assert run["limits"]["wall_seconds"] > 0 and run["argv"][:2] == ["/bin/sh", "-c"]
+        assert run["limits"]["wall_seconds"] > 0
+    commands = sorted(" ".join(run["argv"][:3]) for run in sandboxed)
+    assert any(c.startswith("/bin/sh -c export PATH=") for c in commands)  # the suite
+    assert any(c.endswith("semgrep scan --metrics=off") for c in commands)
+    assert any(c.endswith("-m bandit") for c in commands)
     assert records[-1]["conclusions"]["gatekeeper"] == "failure"
     text = "\n".join(map(str, records))
     assert env["GITHUB_WEBHOOK_SECRET"] not in text and "PRIVATE KEY" not in text
@@ -332,7 +334,7 @@ def test_agent_pull_request_merged_without_green_alerts(gate, fake_github, env, 
 def test_green_merge_does_not_alert(gate, fake_github, env, slack):
     repo, send = gate
     with_slack(env, slack)
-    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF.encode()
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
     repo.review(2, "alice", "APPROVED")
     send("pull_request", pr_event("opened"))
     assert check(fake_github, "gatekeeper")["conclusion"] == "success"
