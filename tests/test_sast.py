@@ -1,5 +1,7 @@
 """The sast stage with real semgrep and bandit runs on real git repositories."""
 
+import json
+
 import pytest
 from gitrepo import Repo
 
@@ -114,3 +116,17 @@ def test_whole_tree_scan_reports_untouched_files_as_pre_existing(tmp_path):
     assert not any(f.path == "app.py" for f in changed_only.findings)
     old = [f for f in whole.findings if f.path == "app.py" and f.start_line == 10]
     assert old and not any(f.new or f.blocking for f in old) and whole.status == "passed"
+
+
+def test_a_part_semgrep_could_not_analyse_is_shown_not_silently_dropped(tmp_path):
+    from gatekeeper.sandbox import SandboxResult
+    from gatekeeper.scanners import ScanTarget
+    from gatekeeper.scanners.semgrep import parse
+
+    report = {"results": [], "errors": [{"level": "warn", "type": "Syntax error",
+                                         "message": "could not parse", "path": "odd.py",
+                                         "spans": [{"file": "odd.py", "start": {"line": 3}}]}]}
+    run = SandboxResult([], 0, 1.0, None, json.dumps(report), "", False)
+    [finding] = parse(run, ScanTarget(tmp_path, ["odd.py"], {"odd.py": None})).findings
+    assert (finding.rule, finding.path, finding.start_line) == ("scan-incomplete", "odd.py", 3)
+    assert not finding.blocking

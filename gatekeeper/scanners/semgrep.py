@@ -56,7 +56,7 @@ def parse(run: sandbox.SandboxResult, target: ScanTarget) -> ScanResult:
     if run.exit_code not in (0, 1) or fatal:
         messages = "; ".join(str(e.get("message", e))[:200] for e in fatal) or run.stderr[-500:]
         return ScanResult("semgrep", version(), error=f"semgrep exited {run.exit_code}: {messages}")
-    findings = []
+    findings = [_skipped(e) for e in report.get("errors", []) if e.get("level") != "error"]
     for hit in report.get("results", []):
         extra = hit.get("extra", {})
         meta = extra.get("metadata", {})
@@ -71,3 +71,13 @@ def parse(run: sandbox.SandboxResult, target: ScanTarget) -> ScanResult:
             cwe=str(meta.get("cwe", "")),
         ))
     return ScanResult("semgrep", version(), findings)
+
+
+def _skipped(error: dict) -> Finding:
+    """A part semgrep could not analyse: shown, so a partial scan never looks like a clean one."""
+    span = (error.get("spans") or [{}])[0]
+    path = error.get("path") or span.get("file", "")
+    line = (span.get("start") or {}).get("line", 1) if path else 0
+    message = f"semgrep could not analyse this: {str(error.get('message', error))[:300]}"
+    return Finding("semgrep", "scan-incomplete", message, "low", path, line, line,
+                   blocking=False)
