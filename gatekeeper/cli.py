@@ -10,7 +10,7 @@ import sys
 from datetime import UTC
 from pathlib import Path
 
-from .settings import SettingsError, load_settings, load_stage_config
+from .settings import SettingsError, load_settings, load_stage_config, take_secrets
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    take_secrets()  # before anything can start a child process that would inherit them
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.command in ("check", "demo") else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

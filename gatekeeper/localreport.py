@@ -33,7 +33,7 @@ def text(report: LocalReport, line_of: LineOf) -> str:
         out += [str(p) for p in report.policy_error.problems] + ["", verdict_line(report)]
         return "\n".join(out) + "\n"
     if report.detection is not None:
-        out += [evidence(report.detection).replace("**", ""), ""]
+        out += [evidence(report.detection, markdown=False), ""]
     for name, result in report.stages.items():
         out.append(f"[{MARK.get(result.status, result.status)}] {name}: "
                    f"{result.summary.splitlines()[0] if result.summary else ''}")

@@ -13,6 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.webhook import WebhookClient
 
+from .escape import slack, slack_code
 from .model import Finding
 
 log = logging.getLogger(__name__)
@@ -43,15 +44,17 @@ def pull_url(api_url: str, repo: str, number: int) -> str:
 def message(alert: Alert, channel: str | None = None) -> dict:
     """The Block Kit payload. Pure, so tests assert it exactly."""
     top = [f for f in alert.findings if f.blocking][:TOP_FINDINGS]
-    lines = [f"• `{f.path}:{f.start_line}` *{f.rule}* ({f.severity}): {f.message[:150]}"
-             for f in top]
+    # paths, rules and messages come from the pull request (a test's assertion message):
+    # inert code, so `<!channel>` cannot ping and `<https://…|sign in>` cannot link
+    lines = [f"• {slack_code(f'{f.path}:{f.start_line}')} *{slack(f.rule)}* "
+             f"({slack(f.severity)}): {slack_code(f.message[:150])}" for f in top]
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": alert.headline[:150]}},
         {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*Repository*\n{alert.repo}"},
+            {"type": "mrkdwn", "text": f"*Repository*\n{slack(alert.repo)}"},
             {"type": "mrkdwn", "text": f"*Pull request*\n<{alert.pull_url}|#{alert.number}>"},
-            {"type": "mrkdwn", "text": f"*Verdict*\n{alert.verdict}"},
-            {"type": "mrkdwn", "text": f"*Commit*\n`{alert.head_sha[:12]}`"},
+            {"type": "mrkdwn", "text": f"*Verdict*\n{slack(alert.verdict)}"},
+            {"type": "mrkdwn", "text": f"*Commit*\n{slack_code(alert.head_sha[:12])}"},
         ]},
     ]
     if lines:
@@ -63,7 +66,7 @@ def message(alert: Alert, channel: str | None = None) -> dict:
         buttons.append({"type": "button", "text": {"type": "plain_text", "text": "Details"},
                         "url": alert.details_url})
     blocks.append({"type": "actions", "elements": buttons})
-    payload = {"text": f"{alert.headline}: {alert.repo}#{alert.number}", "blocks": blocks}
+    payload = {"text": slack(f"{alert.headline}: {alert.repo}#{alert.number}"), "blocks": blocks}
     if channel:
         payload["channel"] = channel
     return payload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .escape import md_code, md_text
 from .model import CheckOutput, Finding
 from .verdict import CheckVerdict
 
@@ -34,8 +35,9 @@ def findings_markdown(findings: tuple[Finding, ...]) -> str:
         return ""
     lines = ["", f"### Findings ({len(findings)})"]
     for f in findings[:LISTED]:
-        where = f"`{f.path}:{f.start_line}` " if f.path else ""
-        lines.append(f"- **{level(f)}** {where}{f.rule}: {f.message}")
+        # path, rule and message may all come from the pull request: inert markdown
+        where = md_code(f"{f.path}:{f.start_line}") + " " if f.path else ""
+        lines.append(f"- **{level(f)}** {where}{md_text(f.rule)}: {md_text(f.message)}")
     if len(findings) > LISTED:
         lines.append(f"- … and {len(findings) - LISTED} more")
     return "\n".join(lines)

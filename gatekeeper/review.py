@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .detect import Detection
+from .escape import md_code
 from .model import ChangedFile, Commit, PullRequest, Review
 from .policy import PERMISSION_RANK, Approvers, Policy, path_matches
 
@@ -165,7 +166,7 @@ def explain(result: ReviewResult) -> str:
     if result.sensitive_paths:
         lines.append(f"**Sensitive paths changed:** {result.sensitive_approved} of "
                      f"{result.sensitive_required} approvals required — "
-                     + ", ".join(f"`{p}`" for p in result.sensitive_paths))
+                     + ", ".join(md_code(p) for p in result.sensitive_paths))
     if result.reviewers:
         lines.append("")
         lines.append("| reviewer | review | counted | why |")

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 SANDBOX_UID = 65534
 INSIDE_PATH = "/usr/local/bin:/usr/bin:/bin"
-COPY_AND_RUN = ('cp -a /src/. /work/ && cd /work && "$@"; code=$?; '
+# the command runs without the result pipe ({fd}>&- closes it): only this wrapper writes there
+COPY_AND_RUN = ('cp -a /src/. /work/ && cd /work && "$@" {GATEKEEPER_RESULT_FD}>&-; code=$?; '
                 'if [ -n "$GATEKEEPER_COLLECT" ] && [ -f "$GATEKEEPER_COLLECT" ]; then '
                 'cat "$GATEKEEPER_COLLECT" >&"$GATEKEEPER_RESULT_FD"; fi; exit $code')
 
@@ -78,6 +79,26 @@ class SandboxResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and self.limit is None
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= factor:
+            return f"{n / factor:g} {unit}"
+    return f"{n} bytes"
+
+
+def describe_limit(result: SandboxResult) -> str:
+    """The limit that stopped a command, with its value: "2 GiB memory"."""
+    limits = result.limits
+    return {
+        "memory": f"{_size(limits.memory_bytes)} memory",
+        "processes": f"{limits.processes}-process",
+        "wall-clock timeout": f"{limits.wall_seconds:g} s wall-clock",
+        "cpu time": f"{limits.cpu_seconds} s CPU time",
+        "file size": f"{_size(limits.file_bytes)} file size",
+        "output": f"{_size(limits.output_bytes * _Capture.HARD_FACTOR)} output",
+    }.get(result.limit or "", result.limit or "unknown")
 
 
 _available: set[str] = set()  # bwrap paths that have worked in this process
@@ -206,7 +227,10 @@ def _execute(argv: list[str], limits: Limits, cgroup: CgroupLimits | None, read_
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
 
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        # bwrap itself is PID 1 inside and readable there (/proc/1/environ): it gets an
+        # empty environment, so nothing of the worker's (keys, tokens, URLs) can be read
+        proc = subprocess.Popen(argv, executable=shutil.which("bwrap"), env={},
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True,
                                 # only the result pipe is passed on; every other descriptor
                                 # (Redis, GitHub sockets) is closed
@@ -243,8 +267,8 @@ def _execute(argv: list[str], limits: Limits, cgroup: CgroupLimits | None, read_
             reader.join()
         exit_code = proc.wait()
         duration = time.monotonic() - started
-        if limit is None:
-            limit = _limit_from(exit_code, readers[1].text(), cgroup)
+        # a cgroup cap is the more exact cause: a fork bomb also ends by the clock
+        limit = _limit_from(exit_code, readers[1].text(), cgroup) or limit
         if cgroup is not None:
             cgroup.remove()
     out, err, result = readers

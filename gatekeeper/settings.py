@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +14,64 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MiB
 MIN_DELIVERY_TTL = 3 * 24 * 3600  # GitHub lets users redeliver for 3 days
+
+
+# values that open something: read once, then removed from the process's environment so no
+# child (git, pip, bwrap, a sandboxed test) inherits them. Each may also be given as a file
+# named by NAME_FILE, the usual container-secrets convention.
+SECRET_VARIABLES = ("GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "GITHUB_CLIENT_SECRET",
+                    "SLACK_WEBHOOK_URL", "REDIS_URL")
+_taken: dict[str, str] = {}
+_take_problems: list[str] = []
+
+
+def resolve_secrets(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Each secret variable's value, from NAME or the file NAME_FILE names; and what is wrong."""
+    values, problems = {}, []
+    for name in SECRET_VARIABLES:
+        value, path = env.get(name), env.get(f"{name}_FILE", "").strip()
+        if value and path:
+            problems.append(f"set only one of {name} and {name}_FILE")
+        elif path:
+            try:
+                text = Path(path).read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(f"{name}_FILE ({path}) cannot be read: "
+                                f"{exc.__class__.__name__}: {getattr(exc, 'strerror', None) or exc}")
+                continue
+            values[name] = text if "PRIVATE_KEY" in name else text.strip()
+        elif value is not None:
+            values[name] = value
+    return values, problems
+
+
+def take_secrets() -> None:
+    """Move the secret variables out of os.environ into this process's memory. Idempotent.
+
+    The original environment block is overwritten too: /proc/<pid>/environ shows it, not
+    os.environ, and any process of the same user could read it there.
+    """
+    values, problems = resolve_secrets(os.environ)
+    _taken.update(values)
+    _take_problems.extend(problems)
+    for name in SECRET_VARIABLES:
+        for variable in (name, f"{name}_FILE"):
+            if variable in os.environ:
+                _wipe_original(variable)
+                del os.environ[variable]
+
+
+def _wipe_original(name: str) -> None:
+    try:
+        libc = ctypes.CDLL(None)
+        libc.getenv.restype = ctypes.c_void_p
+        libc.strlen.restype = ctypes.c_size_t
+        libc.strlen.argtypes = [ctypes.c_void_p]
+        pointer = libc.getenv(name.encode())
+        if pointer:
+            ctypes.memset(pointer, 0, libc.strlen(pointer))
+    except (OSError, AttributeError):  # no C library to reach: os.environ is still cleaned
+        pass
 
 
 class SettingsError(Exception):
@@ -72,14 +131,19 @@ class Settings:
     def secrets(self) -> list[str]:
         """Values that must never appear in logs, audit records or check runs."""
         values = [self.private_key_pem, self.webhook_secret.decode(), self.slack_webhook_url,
-                  self.oauth_client_secret]
+                  self.oauth_client_secret, urlparse(self.redis_url or "").password]
         return [v for v in values if v]
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings; raise SettingsError naming every problem."""
-    env = os.environ if environ is None else environ
-    problems: list[str] = []
+    if environ is None:
+        take_secrets()
+        env: Mapping[str, str] = {**os.environ, **_taken}
+        problems: list[str] = list(_take_problems)
+    else:
+        values, problems = resolve_secrets(environ)
+        env = {**environ, **values}
 
     app_id = _app_id(env.get("GITHUB_APP_ID", "").strip(), problems)
     key = _private_key(env, problems)

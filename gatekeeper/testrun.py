@@ -15,6 +15,7 @@ from xml.etree import ElementTree
 
 from . import sandbox
 from .diff import added_lines
+from .escape import md_fence, md_text
 from .model import ChangedFile, Finding, StageResult
 from .policy import Policy, path_matches
 from .wheelhouse import LIST_FILE, DependencyError, declared_requirements, ensure_wheelhouse, names
@@ -68,7 +69,7 @@ def run_tests(source: Path, policy: Policy, cache: Path,
     script = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{shell}"
     run = sandbox.run(source, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
                       collect=REPORT if is_pytest else None, binds=[str(venv)])
-    notes = [f"- requirement not installed: {r}" for r in refused]
+    notes = [f"- requirement not installed: {md_text(r)}" for r in refused]
     result = interpret(run, is_pytest, notes)
     if base is not None and is_pytest and run.result and has_tests(base):
         result = _compare_with_base(result, run.result, base, venv, limits)
@@ -128,9 +129,12 @@ def ensure_venv(wheels: Path, cache: Path) -> Path:
 
 def interpret(run: sandbox.SandboxResult, is_pytest: bool, notes: list[str]) -> StageResult:
     tail = _tail(run.stdout + "\n" + run.stderr)
-    if run.limit:
-        return StageResult("tests", "error", f"stopped by the sandbox's {run.limit} limit after "
-                                             f"{run.duration:.1f} s\n\n{tail}")
+    if run.limit:  # the pull request's own code ran into it: the change's failure
+        return StageResult("tests", "failed", f"tests exceeded the {sandbox.describe_limit(run)} "
+                                              f"limit and were stopped after {run.duration:.1f} s"
+                                              f"\n\n{tail}",
+                           (Finding("sandbox", "limit-exceeded", f"tests exceeded the "
+                                    f"{sandbox.describe_limit(run)} limit"),))
     if not is_pytest:
         status = "passed" if run.exit_code == 0 else "failed"
         return StageResult("tests", status, f"test command exited {run.exit_code} in "
@@ -208,4 +212,4 @@ def _warning(rule: str, message: str, path: str, line: int) -> Finding:
 
 def _tail(text: str, lines: int = 30) -> str:
     kept = text.strip().splitlines()[-lines:]
-    return "```\n" + "\n".join(kept) + "\n```" if kept else ""
+    return md_fence("\n".join(kept)) if kept else ""  # output the test run cannot break out of

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .detect import Detection
+from .escape import md_text
 from .model import STAGES, Finding, StageResult
 from .policy import PolicyError
 from .review import ReviewResult, explain
@@ -25,11 +26,13 @@ class CheckVerdict:
     findings: tuple[Finding, ...] = ()
 
 
-def evidence(detection: Detection) -> str:
+def evidence(detection: Detection, markdown: bool = True) -> str:
     if not detection.is_agent:
         return "No sign of an AI coding agent was found."
-    lines = ["**Why this pull request is treated as agent-authored:**"]
-    lines += [f"- {s}" for s in detection.signals]
+    lines = ["**Why this pull request is treated as agent-authored:**" if markdown else
+             "Why this change is treated as agent-authored:"]
+    # signals quote branch names, labels, commit messages: the pull request's own text
+    lines += [f"- {md_text(str(s)) if markdown else s}" for s in detection.signals]
     if detection.requesters:
         lines.append("\nAsked for by: " + ", ".join(f"@{r}" for r in sorted(detection.requesters))
                      + " (cannot approve it)")

@@ -30,7 +30,7 @@ def test_block_kit_payload():
     assert "*Pull request*\n<https://github.com/octo/app/pull/7|#7>" in \
         [f["text"] for f in facts["fields"]]
     assert findings["text"]["text"] == ("*Top findings*\n• `app.py:10` *shell-injection* (high): "
-                                        "shell=True with input")  # the non-blocking one is left out
+                                        "`shell=True with input`")  # the non-blocking one is left out
     assert actions["elements"][0]["url"] == "https://github.com/octo/app/pull/7"
 
 

@@ -92,11 +92,26 @@ def test_no_tests_is_skipped_and_says_why(tmp_path, cache):
     assert result.status == "skipped" and "no test files" in result.summary
 
 
-def test_a_suite_that_hangs_is_stopped_and_red(tmp_path, cache):
+def test_a_suite_that_hangs_is_stopped_and_blamed_on_the_change(tmp_path, cache):
     files = {**CALC, "tests/test_hang.py": "import time\n\ndef test_hang():\n    time.sleep(600)\n"}
     limits = Limits(**{**LIMITS.__dict__, "wall_seconds": 15})
     result = run_tests(project(tmp_path, files), policy(), cache, limits)
-    assert result.status == "error" and "wall-clock timeout" in result.summary
+    assert result.status == "failed"  # the change's failure, not the gate's error
+    assert result.summary.startswith("tests exceeded the 15 s wall-clock limit")
+    assert [f.rule for f in result.findings] == ["limit-exceeded"]
+
+
+@pytest.mark.parametrize("test,limit", [
+    ("def test_hog():\n    blocks = [bytearray(64 * 1024**2) for _ in range(64)]\n", "512 MiB memory"),
+    ("import os\n\ndef test_fork_bomb():\n    while True:\n        os.fork()\n", "64-process"),
+])
+def test_a_suite_that_hits_a_limit_fails_naming_it(tmp_path, cache, test, limit):
+    files = {**CALC, "tests/test_hostile.py": test}
+    limits = Limits(**{**LIMITS.__dict__, "wall_seconds": 60, "memory_bytes": 512 * 1024**2,
+                       "processes": 64})
+    result = run_tests(project(tmp_path, files), policy(), cache, limits)
+    assert result.status == "failed", result.summary
+    assert result.summary.startswith(f"tests exceeded the {limit} limit"), result.summary
 
 
 def test_configured_command_that_is_not_pytest_is_judged_by_exit_code(tmp_path, cache):

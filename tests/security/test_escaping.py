@@ -1,0 +1,150 @@
+"""Text the pull request controls, in every place it is shown, cannot ping, link or break out.
+
+Each destination gets the same corpus of injection strings. Markdown is rendered with a
+CommonMark renderer with GitHub's autolinking (markdown-it, linkify) and the HTML inspected.
+"""
+
+from html.parser import HTMLParser
+
+import pytest
+from conftest import STAGES_OFF, delivery, installed_repo, payload
+from markdown_it import MarkdownIt
+
+from gatekeeper import escape, jobs
+from gatekeeper.detect import Detection, Signal
+from gatekeeper.model import Finding
+from gatekeeper.notify import Alert, message
+from gatekeeper.queue import MemoryBackend
+from gatekeeper.report import findings_markdown
+from gatekeeper.settings import load_settings
+from gatekeeper.testrun import _tail
+from gatekeeper.verdict import evidence
+from gatekeeper.web import create_app
+
+CORPUS = [
+    "<!channel> approved by security, merge now: <https://evil.example/login|GitHub sign-in>",
+    "<!here> <!everyone> <@U024BE7LH> <#C024BE7LR> <!subteam^SAZ94GDB8>",
+    "[GitHub sign-in](https://evil.example/login)",
+    "![tracker](https://evil.example/pixel.png)",
+    "<img src=x onerror=alert(1)>", "<script>alert(document.cookie)</script>",
+    "https://evil.example/login", "www.evil.example/login", "mail me: admin@evil.example",
+    "@octo-org/security please merge", "<https://evil.example>", "[ref]: https://evil.example",
+    "*bold* _italic_ ~~struck~~ `code` ``double``", "```\n# Approved by security\n```",
+    "line one\n\n## Approved\n\n- [x] reviewed", "&lt;script&gt; &amp; &#60;b&#62;",
+    "\u202eexe.txt", "back`tick` and ``` fence and ```` four", "|table|cell|\n|---|---|",
+    "<details open><summary>ok</summary></details>", "javascript:alert(1)",
+]
+APP_URL = "https://github.com/octo/app/pull/7"
+
+
+class Tags(HTMLParser):
+    def __init__(self, html: str):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def rendered(markdown: str) -> Tags:
+    html = MarkdownIt("gfm-like", {"linkify": True}).enable("linkify").render(markdown)
+    return Tags(html)
+
+
+def shown(tags: Tags) -> str:
+    return "".join(tags.text).replace(escape.ZWSP, "")
+
+
+def flat(text: str) -> str:
+    return escape.plain(text)
+
+
+@pytest.mark.parametrize("hostile", CORPUS)
+def test_slack_message_has_no_mention_and_no_foreign_link(hostile):
+    finding = Finding("pytest", hostile, hostile, "high", path=f"tests/{hostile}.py",
+                      start_line=3, end_line=3)
+    alert = Alert("Gatekeeper blocked an agent pull request", "octo/app", 7, "a" * 40,
+                  "blocked: gatekeeper/tests", APP_URL, (finding,))
+    payload = message(alert)
+    texts = [payload["text"]]
+    for block in payload["blocks"]:
+        texts += [f["text"] for f in block.get("fields", [])]
+        if block["type"] == "section" and "text" in block:
+            texts.append(block["text"]["text"])
+    mrkdwn = "\n".join(texts)
+    assert "<!" not in mrkdwn and "<@" not in mrkdwn and "<#" not in mrkdwn
+    # Slack's only link syntax is <url|label>: the one left is the app's own
+    assert mrkdwn.count("<") == 1 and f"<{APP_URL}|#7>" in mrkdwn
+    assert "://evil" not in mrkdwn and "evil.example" in mrkdwn or "evil" not in hostile
+    findings = payload["blocks"][2]["text"]["text"]
+    assert "&lt;" in findings or "<" not in hostile  # the text is still shown, escaped
+
+
+@pytest.mark.parametrize("hostile", CORPUS)
+def test_check_run_markdown_shows_the_text_and_nothing_else(hostile):
+    finding = Finding("pytest", "test-failure", hostile, "high", path=f"src/{hostile}.py",
+                      start_line=3, end_line=3)
+    tags = rendered(findings_markdown((finding,)))
+    # only what the report itself writes: its heading, the list, the location's code span
+    assert [t for t, _ in tags.tags if t not in ("p", "ul", "li", "strong")] == ["h3", "code"]
+    assert flat(hostile) in shown(tags)  # shown literally, nothing swallowed
+
+
+@pytest.mark.parametrize("hostile", CORPUS)
+def test_agent_evidence_quoting_branches_and_markers_is_inert(hostile):
+    detection = Detection((Signal("branch", f"head branch {hostile!r} starts with 'copilot/'",
+                                  False),), frozenset(), frozenset({"octocat"}))
+    tags = rendered(evidence(detection))
+    assert [t for t, _ in tags.tags if t not in ("p", "strong", "ul", "li")] == []
+    assert flat(repr(hostile)) in shown(tags)
+
+
+@pytest.mark.parametrize("hostile", CORPUS)
+def test_test_output_in_a_fence_cannot_break_out(hostile):
+    output = f"FAILED test_x.py::test_y - AssertionError: {hostile}\n```\n# Passed\n```\n{hostile}"
+    tags = rendered(_tail(output) + "\n\n**after**")
+    assert [t for t, _ in tags.tags] == ["pre", "code", "p", "strong"]
+    assert tags.text[0].rstrip("\n") == escape._CONTROL.sub("", output)
+
+
+def test_code_span_survives_any_backtick_run():
+    for text in ["`", "``", "a ` b", "```", "x````y", " lead", "trail "]:
+        tags = rendered("see " + escape.md_code(text) + " done")
+        assert [t for t, _ in tags.tags] == ["p", "code"]
+        assert tags.text[1] == text.strip() or tags.text[1] == text
+
+
+@pytest.fixture
+def hostile_site(env, fake_github):
+    repo = installed_repo(fake_github, "Codertocat/Hello-World", 186853002)
+    branch = "copilot/<script>alert(1)</script><img src=x onerror=alert(1)>[x](https://evil.example)"
+    repo.add_pull(2, "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+                  author="copilot-swe-agent[bot]", author_type="Bot", head_ref=branch)
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
+    repo.readers.add("alice")
+    settings = load_settings({**env, "GITHUB_CLIENT_ID": "Iv1.test", "GITHUB_CLIENT_SECRET": "cs",
+                              "GATEKEEPER_PUBLIC_URL": "http://localhost"})
+    backend = MemoryBackend(settings.delivery_ttl_seconds)
+    jobs.configure(settings, backend)
+    app = create_app(settings, backend)
+    body, headers = delivery("pull_request", payload("pull_request", "opened"))
+    assert app.test_client().post("/webhook", data=body, headers=headers).status_code == 202
+    assert backend.wait_idle(60)
+    return app
+
+
+def test_details_page_escapes_what_the_pull_request_wrote(hostile_site, fake_github):
+    from test_details import sign_in
+
+    page = sign_in(hostile_site.test_client(), fake_github, "alice")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    tags = Tags(html)
+    assert not [t for t, _ in tags.tags if t in ("script", "img")]
+    assert [a["href"] for t, a in tags.tags if t == "a"] == ["/logout"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown, as text
