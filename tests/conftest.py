@@ -40,15 +40,17 @@ def free_port() -> int:
 class RedisServer:
     """A private redis-server on a free loopback port, no persistence."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, password: str | None = None):
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not os.path.exists(binary):
             pytest.fail("redis-server is not installed: run `make test`, which installs it")
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(tmp)],
+             "--appendonly", "no", "--dir", str(tmp)]
+            + (["--requirepass", password] if password else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url)

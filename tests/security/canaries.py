@@ -45,11 +45,12 @@ def unused_port() -> int:
         return s.getsockname()[1]
 
 
-def canaries(folder: Path, pem: str, redis_port: int, as_files: bool) -> Canaries:
-    """Secrets for a worker, as NAME=value or as NAME_FILE=path (the key as a path too)."""
+def canaries(folder: Path, pem: str, redis_port: int, as_files: bool,
+             slack_base: str | None = None) -> Canaries:
+    """Secrets for a worker, as NAME=value or as NAME_FILE=path."""
+    slack_base = slack_base or f"http://127.0.0.1:{unused_port()}"
     values = {"GITHUB_PRIVATE_KEY": pem, "GITHUB_WEBHOOK_SECRET": HOOK,
-              "GITHUB_CLIENT_SECRET": OAUTH,
-              "SLACK_WEBHOOK_URL": f"http://127.0.0.1:{unused_port()}{SLACK_PATH}",
+              "GITHUB_CLIENT_SECRET": OAUTH, "SLACK_WEBHOOK_URL": slack_base + SLACK_PATH,
               "REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_port}/0"}
     env = {"GITHUB_APP_ID": "4242", "GITHUB_CLIENT_ID": "Iv1.canaryclient", "LEAK_SECRET": OTHER}
     for name, value in values.items():
