@@ -200,3 +200,16 @@ def test_a_suite_shrunk_below_the_base_is_flagged(tmp_path, wheel_cache):
     [fewer] = [f for f in result.findings if f.rule == "weakened-suite/fewer-tests"]
     assert fewer.message == "the suite has 1 tests where the base commit had 3"
     assert not fewer.blocking
+
+
+def test_a_limit_hit_by_the_changes_tests_blocks_with_exit_1_and_names_it(tmp_path, wheel_cache):
+    repo = Repo(tmp_path / "repo")
+    repo.commit({"calc.py": "x = 1\n", ".github/gatekeeper.yml":
+                 "gate: all\nstages:\n  sast: false\n  dependencies: false\n"})
+    repo.branch("feature")
+    hog = "def test_hog():\n    kept = [bytearray(64 * 1024**2) for _ in range(80)]\n"
+    repo.commit({"test_hog.py": hog})
+    done = gatekeeper("check", str(repo.root), "--base", "main", "--no-cache",
+                      env={"GATEKEEPER_CACHE_DIR": str(wheel_cache)})
+    assert done.returncode == 1, done.stdout + done.stderr  # the change's failure, not an error
+    assert "tests exceeded the 2 GiB memory limit" in done.stdout
