@@ -15,10 +15,12 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
 from .audit import AuditTrail
+from .escape import md_unescape
 from .github import OAuthUser, web_url
 from .verdict import GATE
 
 bp = Blueprint("details", __name__)
+bp.add_app_template_filter(md_unescape, "md_unescape")  # the page escapes HTML itself
 
 
 def report_key(repo: str, number: int, sha: str) -> str:

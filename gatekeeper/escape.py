@@ -61,3 +61,8 @@ def md_text(text: str) -> str:
     escaped = _MD_SPECIAL.sub(r"\\\1", plain(text))
     return (escaped.replace("://", ":" + ZWSP + "//").replace("www.", "www" + ZWSP + ".")
             .replace("@", "@" + ZWSP))
+
+
+def md_unescape(text: str) -> str:
+    """Markdown written by md_text, back to what was written: for pages that escape HTML."""
+    return re.sub(r"\\([\\`*_\[\]<>!|~#&])", r"\1", text).replace(ZWSP, "")

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from gatekeeper.escape import md_unescape
 from gatekeeper.model import ChangedFile, Commit, PullRequest, Review, User
 from gatekeeper.policy import parse_agents, parse_policy
 
@@ -38,3 +39,8 @@ def review(login, state="APPROVED", commit_id=HEAD, at="2026-11-24T10:00:00Z", b
 
 def files(*paths):
     return [ChangedFile(p) for p in paths]
+
+
+def unescaped(markdown: str) -> str:
+    """Check-run markdown as a reader sees it: escapes and zero-width breaks removed."""
+    return md_unescape(markdown)

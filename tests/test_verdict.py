@@ -1,5 +1,5 @@
 import pytest
-from factories import AGENTS, commit, files, policy, pull, review
+from factories import AGENTS, commit, files, policy, pull, review, unescaped
 
 from gatekeeper.detect import detect
 from gatekeeper.model import StageResult
@@ -48,7 +48,7 @@ def test_waiting_for_review_says_what_is_missing():
     out = verdicts(ALL_PASSED, [])
     assert out[GATE].conclusion == "failure" and out[REVIEW].conclusion == "failure"
     assert out[GATE].title.startswith("Waiting for human review: 1 more approval")
-    assert "opened by @copilot-swe-agent[bot]" in out[GATE].summary
+    assert "opened by @copilot-swe-agent[bot]" in unescaped(out[GATE].summary)
 
 
 def test_human_pull_request_not_gated_is_neutral_and_says_why():
