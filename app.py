@@ -1,5 +1,5 @@
 """WSGI entry point for gunicorn: `gunicorn app:app`."""
 
-from gatekeeper.web import create_app
+from gatekeeper.service.web import create_app
 
 app = create_app()

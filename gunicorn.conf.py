@@ -4,6 +4,6 @@ The secrets are taken out of the environment here, so neither the master nor the
 forks keep them where a child process or /proc/<pid>/environ could show them.
 """
 
-from gatekeeper.settings import take_secrets
+from gatekeeper.service.settings import take_secrets
 
 take_secrets()

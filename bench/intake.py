@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gatekeeper.webhooks import sign  # noqa: E402
+from gatekeeper.github.webhooks import sign  # noqa: E402
 
 GUNICORN = ["-w", "2", "-k", "gthread", "--threads", "8", "--log-level", "warning"]
 SECRET = "bench-secret"

@@ -18,7 +18,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gatekeeper.rules import rules_dir  # noqa: E402
+from gatekeeper.core.rules import rules_dir  # noqa: E402
 from gatekeeper.scanners import ScanTarget  # noqa: E402
 from gatekeeper.scanners.semgrep import Semgrep  # noqa: E402
 

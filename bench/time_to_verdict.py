@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gatekeeper.local import check  # noqa: E402
-from gatekeeper.osvmirror import OSVServer  # noqa: E402
-from gatekeeper.settings import StageConfig  # noqa: E402
-from gatekeeper.wheelhouse import ensure_wheelhouse  # noqa: E402
+from gatekeeper.cli.local import check  # noqa: E402
+from gatekeeper.cli.osvmirror import OSVServer  # noqa: E402
+from gatekeeper.runner.wheelhouse import ensure_wheelhouse  # noqa: E402
+from gatekeeper.service.settings import StageConfig  # noqa: E402
 
 PROJECT = "toolz==0.12.1"
 BIN = Path(sys.prefix) / "bin"

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support.fakegithub import FakeGitHub
 
-from gatekeeper.settings import load_settings
-from gatekeeper.webhooks import sign
+from gatekeeper.github.webhooks import sign
+from gatekeeper.service.settings import load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 APP_ID = 4242

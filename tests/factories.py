@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from gatekeeper.escape import md_unescape
-from gatekeeper.model import ChangedFile, Commit, PullRequest, Review, User
-from gatekeeper.policy import parse_agents, parse_policy
+from gatekeeper.core.escape import md_unescape
+from gatekeeper.core.model import ChangedFile, Commit, PullRequest, Review, User
+from gatekeeper.core.policy import parse_agents, parse_policy
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 AGENTS = parse_agents((RULES / "agents.yml").read_text())

@@ -10,10 +10,10 @@ import pytest
 from conftest import FIXTURES, INSTALLATION_ID, installed_repo
 from gitrepo import Repo
 
-from gatekeeper import demo, localreport
-from gatekeeper.local import check
-from gatekeeper.osvmirror import OSVServer
-from gatekeeper.settings import load_stage_config
+from gatekeeper.cli import demo, localreport
+from gatekeeper.cli.local import check
+from gatekeeper.cli.osvmirror import OSVServer
+from gatekeeper.service.settings import load_stage_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from gitrepo import Repo
 
-from gatekeeper.depaudit import Auditor, edit_distance_one, pins_of, run_dependencies
-from gatekeeper.gitlocal import changed_files, file_at
-from gatekeeper.osvmirror import OSVServer
-from gatekeeper.rules import popular_packages
+from gatekeeper.cli.osvmirror import OSVServer
+from gatekeeper.core.rules import popular_packages
+from gatekeeper.runner.gitlocal import changed_files, file_at
+from gatekeeper.scanners.depaudit import Auditor, edit_distance_one, pins_of, run_dependencies
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ import re
 import pytest
 from conftest import STAGES_OFF, delivery, installed_repo, payload
 
-from gatekeeper import jobs
-from gatekeeper.queue import MemoryBackend
-from gatekeeper.settings import load_settings
-from gatekeeper.web import create_app
+from gatekeeper.service import jobs
+from gatekeeper.service.queue import MemoryBackend
+from gatekeeper.service.settings import load_settings
+from gatekeeper.service.web import create_app
 
 REPO = "Codertocat/Hello-World"
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
@@ -108,7 +108,7 @@ def browse(tmp_path, url, *flags):
 
 
 def test_details_page_in_chromium_for_a_reader_and_an_outsider(site, fake_github, tmp_path):
-    from gatekeeper.httpserver import BackgroundServer
+    from gatekeeper.cli.httpserver import BackgroundServer
 
     server = BackgroundServer(site)
     base = server.start()

@@ -1,8 +1,8 @@
 import pytest
 from factories import AGENTS, BOT, commit, pull
 
-from gatekeeper.detect import detect
-from gatekeeper.policy import AgentRules, with_additions
+from gatekeeper.core.detect import detect
+from gatekeeper.core.policy import AgentRules, with_additions
 
 CLAUDE_TRAILER = "Fix login\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n"
 

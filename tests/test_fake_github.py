@@ -3,7 +3,7 @@
 import requests
 from conftest import INSTALLATION_ID, installed_repo
 
-from gatekeeper.github import GitHubApp
+from gatekeeper.github.client import GitHubApp
 
 REPO = "octo/widgets"
 

@@ -9,9 +9,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from github import GithubException
 
-from gatekeeper.github import GitHubApp, JwtSigner
-from gatekeeper.model import CheckOutput
-from gatekeeper.settings import load_settings
+from gatekeeper.core.model import CheckOutput
+from gatekeeper.github.client import GitHubApp, JwtSigner
+from gatekeeper.service.settings import load_settings
 
 REPO = "octo/widgets"
 HEAD = "b" * 40
@@ -133,9 +133,9 @@ def test_other_installations_repositories_are_not_found(settings, fake_github, i
 
 def test_120_annotations_go_in_three_batches_and_the_summary_stays_within_limits(
         settings, fake_github, installed):
-    from gatekeeper.model import Finding
-    from gatekeeper.report import MAX_TEXT, check_output
-    from gatekeeper.verdict import CheckVerdict
+    from gatekeeper.core.model import Finding
+    from gatekeeper.core.report import MAX_TEXT, check_output
+    from gatekeeper.core.verdict import CheckVerdict
 
     findings = tuple(Finding("semgrep", "shell-injection", "message " * 2000, path="app.py",
                              start_line=i + 1) for i in range(120))

@@ -10,9 +10,9 @@ from conftest import SECRET, RedisServer, delivery, payload
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from gatekeeper.queue import RedisBackend
-from gatekeeper.settings import load_settings
-from gatekeeper.web import create_app
+from gatekeeper.service.queue import RedisBackend
+from gatekeeper.service.settings import load_settings
+from gatekeeper.service.web import create_app
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_signed_real_payload_is_queued_as_one_job(client, redis_url):
     [job] = queued(redis_url)
     head = data["pull_request"]["head"]["sha"]
     assert job.id == f"gate-{data['repository']['id']}-2-{head}"
-    assert job.func_name == "gatekeeper.jobs.run"
+    assert job.func_name == "gatekeeper.service.jobs.run"
     assert job.args[0] == "gate" and job.args[1]["target"]["head_sha"] == head
     assert response.json["jobs"] == [job.id]
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from gatekeeper.settings import load_settings
-from gatekeeper.web import create_app
-from gatekeeper.webhooks import sign
+from gatekeeper.github.webhooks import sign
+from gatekeeper.service.settings import load_settings
+from gatekeeper.service.web import create_app
 
 
 def test_burst_of_2000_deliveries_with_duplicates(gunicorn):

@@ -5,8 +5,8 @@ import time
 import pytest
 from support.receiver import Receiver
 
-from gatekeeper.model import Finding
-from gatekeeper.notify import Alert, Slack, message, pull_url
+from gatekeeper.core.model import Finding
+from gatekeeper.service.notify import Alert, Slack, message, pull_url
 
 ALERT = Alert("Gatekeeper blocked an agent pull request", "octo/app", 7, "a" * 40,
               "blocked: gatekeeper/sast", "https://github.com/octo/app/pull/7",

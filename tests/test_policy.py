@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper.policy import PolicyError, parse_agents, parse_policy, path_matches, with_additions
+from gatekeeper.core.policy import PolicyError, parse_agents, parse_policy, path_matches, with_additions
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 DEFAULT = (RULES / "policy.yml").read_text()

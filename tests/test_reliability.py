@@ -9,10 +9,10 @@ import pytest
 from conftest import INSTALLATION_ID, STAGES_OFF, installed_repo
 from support.receiver import Receiver
 
-from gatekeeper import jobs
-from gatekeeper.audit import AuditTrail
-from gatekeeper.queue import MemoryBackend
-from gatekeeper.settings import load_settings
+from gatekeeper.service import jobs
+from gatekeeper.service.audit import AuditTrail
+from gatekeeper.service.queue import MemoryBackend
+from gatekeeper.service.settings import load_settings
 
 REPO = "octo/widgets"
 HEAD = "e" * 40
@@ -109,7 +109,7 @@ def test_reconcile_regates_a_check_stuck_in_progress(ctx, fake_github):
 def test_redis_outage_deliveries_are_recovered_by_the_reconciler(env, fake_github, tmp_path):
     from conftest import RedisServer, delivery, payload
 
-    from gatekeeper.web import create_app
+    from gatekeeper.service.web import create_app
 
     repo = installed_repo(fake_github, "Codertocat/Hello-World", 186853002)
     head = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
@@ -173,7 +173,7 @@ def test_per_installation_cap_defers_gates_beyond_it(env, fake_github, redis_url
     from rq.registry import ScheduledJobRegistry
     from rq.serializers import JSONSerializer
 
-    from gatekeeper.queue import RedisBackend
+    from gatekeeper.service.queue import RedisBackend
 
     backend = RedisBackend(redis_url, 3 * 24 * 3600)
     assert backend.acquire("installation-1", "a", 2, 60)

@@ -3,8 +3,8 @@
 import pytest
 from factories import AGENTS, BOT, OLD, commit, files, policy, pull, review
 
-from gatekeeper.detect import detect
-from gatekeeper.review import ReviewerFacts, evaluate_review, explain, latest_reviews
+from gatekeeper.core.detect import detect
+from gatekeeper.core.review import ReviewerFacts, evaluate_review, explain, latest_reviews
 
 WRITERS = ReviewerFacts(permission={"alice": "write", "bob": "admin", "carol": "maintain",
                                     "dave": "write", "erin": "read", "frank": "write"})
@@ -85,7 +85,7 @@ def test_policy_file_changed_in_the_pull_request_is_a_sensitive_path():
 
 
 def test_renamed_away_from_a_sensitive_path_still_counts():
-    from gatekeeper.model import ChangedFile
+    from gatekeeper.core.model import ChangedFile
     pr = pull(assignees=["dave"])
     result = evaluate_review(pr, [review("alice")],
                              [ChangedFile("ci-old.yml", "renamed", ".github/workflows/ci.yml")],

@@ -4,10 +4,10 @@ import pytest
 from conftest import STAGES_OFF, delivery, installed_repo, payload
 from factories import unescaped
 
-from gatekeeper import jobs
-from gatekeeper.queue import MemoryBackend
-from gatekeeper.settings import load_settings
-from gatekeeper.web import create_app
+from gatekeeper.service import jobs
+from gatekeeper.service.queue import MemoryBackend
+from gatekeeper.service.settings import load_settings
+from gatekeeper.service.web import create_app
 
 REPO = "Codertocat/Hello-World"
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
@@ -256,7 +256,7 @@ def test_agent_adding_shell_injection_is_blocked_on_its_line(gate, fake_github):
 
 
 def test_one_full_gate_leaves_an_audit_trail_and_metrics(gate, fake_github, env, app_key):
-    from gatekeeper.audit import AuditTrail
+    from gatekeeper.service.audit import AuditTrail
 
     repo, send = gate
     repo.tarballs[HEAD] = tree_tarball(PROJECT)

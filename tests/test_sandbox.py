@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper import sandbox
-from gatekeeper.sandbox import Limits
+from gatekeeper.runner import sandbox
+from gatekeeper.runner.sandbox import Limits
 
 PY = os.path.realpath(sys.base_prefix) + "/bin/python3"
 SMALL = Limits(wall_seconds=20, cpu_seconds=10, memory_bytes=256 * 1024**2, processes=64,

@@ -5,10 +5,10 @@ import json
 import pytest
 from gitrepo import Repo
 
-from gatekeeper.gitlocal import changed_files, export_tree
-from gatekeeper.model import Finding
-from gatekeeper.sast import run_sast
+from gatekeeper.core.model import Finding
+from gatekeeper.runner.gitlocal import changed_files, export_tree
 from gatekeeper.scanners import ScanResult
+from gatekeeper.scanners.sast import run_sast
 
 BASE_APP = '''import subprocess
 
@@ -99,7 +99,7 @@ def test_a_scanner_crash_turns_the_stage_red(tmp_path):
 @pytest.mark.parametrize("garbage", ["", "not json", '{"results": [], "errors": [{"level": '
                                                         '"error", "message": "rule crashed"}]}'])
 def test_semgrep_output_that_cannot_be_read_is_an_error(garbage, tmp_path):
-    from gatekeeper.sandbox import SandboxResult
+    from gatekeeper.runner.sandbox import SandboxResult
     from gatekeeper.scanners import ScanTarget
     from gatekeeper.scanners.semgrep import parse
 
@@ -119,7 +119,7 @@ def test_whole_tree_scan_reports_untouched_files_as_pre_existing(tmp_path):
 
 
 def test_a_part_semgrep_could_not_analyse_is_shown_not_silently_dropped(tmp_path):
-    from gatekeeper.sandbox import SandboxResult
+    from gatekeeper.runner.sandbox import SandboxResult
     from gatekeeper.scanners import ScanTarget
     from gatekeeper.scanners.semgrep import parse
 

@@ -2,7 +2,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gatekeeper.settings import MIN_DELIVERY_TTL, SettingsError, load_settings
+from gatekeeper.service.settings import MIN_DELIVERY_TTL, SettingsError, load_settings
 
 
 def test_valid_environment_loads(env, app_key):

@@ -5,10 +5,10 @@ import tarfile
 
 from factories import policy
 
-from gatekeeper import stages
-from gatekeeper.model import ChangedFile
-from gatekeeper.settings import load_stage_config
-from gatekeeper.workspace import extract
+from gatekeeper.core.model import ChangedFile
+from gatekeeper.runner.workspace import extract
+from gatekeeper.service import stages
+from gatekeeper.service.settings import load_stage_config
 
 
 def fetch_tree(files):

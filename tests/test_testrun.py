@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from factories import policy
 
-from gatekeeper.model import ChangedFile
-from gatekeeper.sandbox import Limits
-from gatekeeper.testrun import parse_junit, run_tests, weakened_suite
-from gatekeeper.wheelhouse import declared_requirements
+from gatekeeper.core.model import ChangedFile
+from gatekeeper.runner.sandbox import Limits
+from gatekeeper.runner.testrun import parse_junit, run_tests, weakened_suite
+from gatekeeper.runner.wheelhouse import declared_requirements
 
 LIMITS = Limits(wall_seconds=120, cpu_seconds=120, memory_bytes=1024**3, processes=128)
 

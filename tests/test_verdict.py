@@ -1,11 +1,11 @@
 import pytest
 from factories import AGENTS, commit, files, policy, pull, review, unescaped
 
-from gatekeeper.detect import detect
-from gatekeeper.model import StageResult
-from gatekeeper.policy import PolicyError, parse_policy
-from gatekeeper.review import ReviewerFacts, evaluate_review
-from gatekeeper.verdict import GATE, REVIEW, decide, invalid_policy, not_gated
+from gatekeeper.core.detect import detect
+from gatekeeper.core.model import StageResult
+from gatekeeper.core.policy import PolicyError, parse_policy
+from gatekeeper.core.review import ReviewerFacts, evaluate_review
+from gatekeeper.core.verdict import GATE, REVIEW, decide, invalid_policy, not_gated
 
 FACTS = ReviewerFacts(permission={"alice": "write"})
 ALL_PASSED = {s: StageResult(s, "passed", "ok") for s in ("tests", "sast", "dependencies")}

@@ -3,7 +3,7 @@
 import pytest
 from conftest import INSTALLATION_ID, payload
 
-from gatekeeper.webhooks import Ignored, Malformed, Routed, parse_body, route, sign, signature_valid
+from gatekeeper.github.webhooks import Ignored, Malformed, Routed, parse_body, route, sign, signature_valid
 
 SECRET = b"s3cret"
 BODY = b'{"action":"opened"}'

@@ -14,10 +14,10 @@ from conftest import APP_ID, INSTALLATION_ID, delivery, installed_repo, payload,
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from gatekeeper import jobs
-from gatekeeper.queue import MemoryBackend
-from gatekeeper.settings import load_settings
-from gatekeeper.web import create_app
+from gatekeeper.service import jobs
+from gatekeeper.service.queue import MemoryBackend
+from gatekeeper.service.settings import load_settings
+from gatekeeper.service.web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "Codertocat/Hello-World"

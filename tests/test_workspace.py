@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper.workspace import CappedReader, ExtractLimits, extract, workspace
+from gatekeeper.runner.workspace import CappedReader, ExtractLimits, extract, workspace
 
 TOP = "octo-widgets-abc123/"
 

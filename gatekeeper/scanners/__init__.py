@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..model import Finding
+from gatekeeper.core.model import Finding
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
 

@@ -6,10 +6,10 @@ import subprocess
 import sys
 from functools import lru_cache
 
-from .. import sandbox
-from ..diff import is_new
-from ..model import Finding
-from . import ScanResult, ScanTarget, json_report
+from gatekeeper.core.diff import is_new
+from gatekeeper.core.model import Finding
+from gatekeeper.runner import sandbox
+from gatekeeper.scanners import ScanResult, ScanTarget, json_report
 
 
 def command() -> list[str]:

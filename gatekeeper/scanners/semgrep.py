@@ -7,11 +7,11 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from .. import sandbox
-from ..diff import is_new
-from ..model import Finding
-from ..rules import rules_dir
-from . import ScanResult, ScanTarget, json_report
+from gatekeeper.core.diff import is_new
+from gatekeeper.core.model import Finding
+from gatekeeper.core.rules import rules_dir
+from gatekeeper.runner import sandbox
+from gatekeeper.scanners import ScanResult, ScanTarget, json_report
 
 FLAGS = ["scan", "--metrics=off", "--disable-version-check", "--json", "--quiet",
          "--no-git-ignore", "--timeout", "30"]

@@ -10,8 +10,9 @@ import os
 import sys
 from pathlib import Path
 
-from gatekeeper import redact, sandbox
-from gatekeeper.settings import load_settings, load_stage_config
+from gatekeeper.core import redact
+from gatekeeper.runner import sandbox
+from gatekeeper.service.settings import load_settings, load_stage_config
 
 settings = load_settings()  # as the worker: secrets read once, removed from the environment
 redact.add(*settings.secrets())

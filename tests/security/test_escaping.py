@@ -10,16 +10,17 @@ import pytest
 from conftest import STAGES_OFF, delivery, installed_repo, payload
 from markdown_it import MarkdownIt
 
-from gatekeeper import escape, jobs
-from gatekeeper.detect import Detection, Signal
-from gatekeeper.model import Finding
-from gatekeeper.notify import Alert, message
-from gatekeeper.queue import MemoryBackend
-from gatekeeper.report import findings_markdown
-from gatekeeper.settings import load_settings
-from gatekeeper.testrun import _tail
-from gatekeeper.verdict import evidence
-from gatekeeper.web import create_app
+from gatekeeper.core import escape
+from gatekeeper.core.detect import Detection, Signal
+from gatekeeper.core.model import Finding
+from gatekeeper.core.report import findings_markdown
+from gatekeeper.core.verdict import evidence
+from gatekeeper.runner.testrun import _tail
+from gatekeeper.service import jobs
+from gatekeeper.service.notify import Alert, message
+from gatekeeper.service.queue import MemoryBackend
+from gatekeeper.service.settings import load_settings
+from gatekeeper.service.web import create_app
 
 CORPUS = [
     "<!channel> approved by security, merge now: <https://evil.example/login|GitHub sign-in>",

@@ -19,7 +19,7 @@ from typing import Any
 import jwt
 from werkzeug.wrappers import Request, Response
 
-from gatekeeper.httpserver import BackgroundServer
+from gatekeeper.cli.httpserver import BackgroundServer
 
 from .openapi import OpenAPIValidator
 

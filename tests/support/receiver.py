@@ -6,7 +6,7 @@ import json
 
 from werkzeug.wrappers import Request, Response
 
-from gatekeeper.httpserver import BackgroundServer
+from gatekeeper.cli.httpserver import BackgroundServer
 
 
 class Receiver:

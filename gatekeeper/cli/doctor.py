@@ -1,0 +1,131 @@
+"""`gatekeeper doctor`: what is wrong with this installation, and how to fix it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import requests
+
+from gatekeeper.service.settings import SettingsError, StageConfig, load_settings, load_stage_config
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def run_checks() -> Iterator[Check]:
+    try:
+        config = load_stage_config()
+    except SettingsError as exc:
+        yield Check("stage settings", False, str(exc), "fix the variables named above")
+        return
+    yield from _safely("sandbox (bubblewrap)", _sandbox)
+    yield from _safely("cgroups for process and memory caps", _cgroups)
+    yield from _safely("scanners", _tools)
+    yield from _safely("vulnerability service", lambda: _osv(config))
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        yield Check("app settings", False, str(exc), "set the variables named above (README: "
+                                                     "Configuration)")
+        return
+    yield Check("app settings", True, f"app {settings.github_app_id} at {settings.github_api_url}")
+    yield from _safely("redis", lambda: _redis(settings))
+    yield from _safely("GitHub app key", lambda: _github(settings))
+
+
+def _safely(name: str, probe: Callable[[], Check | str]) -> Iterator[Check]:
+    try:
+        result = probe()
+    except Exception as exc:  # noqa: BLE001 - every failure is a line of the report
+        yield Check(name, False, f"{exc.__class__.__name__}: {exc}")
+        return
+    yield result if isinstance(result, Check) else Check(name, True, result)
+
+
+def _sandbox() -> Check | str:
+    from gatekeeper.runner.sandbox import SandboxUnavailable, check_available
+
+    try:
+        check_available()
+    except SandboxUnavailable as exc:
+        return Check("sandbox (bubblewrap)", False, str(exc),
+                     "apt-get install bubblewrap; allow user namespaces")
+    return "bwrap creates its namespaces"
+
+
+def _cgroups() -> Check | str:
+    import os
+
+    from gatekeeper.runner.cgroups import cgroup_limits
+
+    group = cgroup_limits(16, 64 * 1024**2)
+    if group is None:
+        if os.geteuid() != 0:
+            return "not available; RLIMIT_NPROC caps processes for an unprivileged worker"
+        return Check("cgroups for process and memory caps", False,
+                     "no writable cgroup: as root, sandboxed commands cannot be capped",
+                     "run the worker as an unprivileged user, or give it a delegated cgroup")
+    group.remove()
+    return f"cgroup v{group.version} pids and memory"
+
+
+def _tools() -> str:
+    from gatekeeper.scanners import bandit, semgrep
+
+    audit = subprocess.run([sys.executable, "-m", "pip_audit", "--version"], capture_output=True,
+                           text=True, timeout=60).stdout.strip()
+    return f"{semgrep.version()}, {bandit.version()}, {audit}"
+
+
+def _osv(config: StageConfig) -> Check | str:
+    query = {"package": {"name": "pip", "ecosystem": "PyPI"}, "version": "0"}
+    try:
+        response = requests.post(config.osv_url, data=json.dumps(query), timeout=10)
+        response.raise_for_status()
+        response.json()
+    except (requests.RequestException, ValueError) as exc:
+        return Check("vulnerability service", False, f"{config.osv_url}: {exc}",
+                     "set GATEKEEPER_OSV_URL to a reachable OSV service or a mirror "
+                     "(gatekeeper osv-mirror)")
+    return f"{config.osv_url} answers"
+
+
+def _redis(settings) -> Check | str:
+    if not settings.redis_url:
+        return "not set: `gatekeeper serve` runs jobs in-process (set REDIS_URL for production)"
+    from gatekeeper.service.queue import RedisBackend
+
+    if RedisBackend(settings.redis_url, settings.delivery_ttl_seconds).healthy():
+        return "reachable"
+    return Check("redis", False, "REDIS_URL is not reachable", "start Redis or fix REDIS_URL")
+
+
+def _github(settings) -> Check | str:
+    from github import GithubIntegration
+
+    from gatekeeper.github.client import GitHubApp
+
+    app = GitHubApp(settings)
+    info = GithubIntegration(auth=app.auth, base_url=settings.github_api_url, timeout=15).get_app()
+    return f"the key signs for app {info.slug!r}"
+
+
+def report() -> int:
+    failures = 0
+    for check in run_checks():
+        print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+        if not check.ok:
+            failures += 1
+            if check.fix:
+                print(f"       fix: {check.fix}")
+    print("all checks passed" if not failures else f"{failures} problem(s) found")
+    return 0 if not failures else 1

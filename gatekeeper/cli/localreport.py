@@ -1,0 +1,134 @@
+"""A local gate's report as text, JSON, markdown or SARIF 2.1.0."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+
+from gatekeeper import __version__
+from gatekeeper.cli.local import LocalReport
+from gatekeeper.core.model import Finding
+from gatekeeper.core.report import level
+from gatekeeper.core.verdict import evidence
+
+LineOf = Callable[[str, int], str]  # the text of a line of the head tree, "" if unknown
+MARK = {"passed": "ok", "skipped": "skipped", "failed": "FAILED", "error": "ERROR"}
+
+
+def verdict_line(report: LocalReport) -> str:
+    if report.policy_error is not None:
+        return "BLOCKED: the base branch's policy file is invalid"
+    if not report.gated:
+        return "NOT GATED: no sign of an AI coding agent (policy gates agent-authored changes)"
+    failing = [name for name, r in report.stages.items() if r.status not in ("passed", "skipped")]
+    if failing:
+        return "BLOCKED: " + ", ".join(failing) + " (human review is not evaluated locally)"
+    return "PASSED: every stage is green (human review is not evaluated locally)"
+
+
+def text(report: LocalReport, line_of: LineOf) -> str:
+    out = [f"Gatekeeper {__version__}: {report.repo} {report.base}..{report.head}", ""]
+    if report.policy_error is not None:
+        out += [str(p) for p in report.policy_error.problems] + ["", verdict_line(report)]
+        return "\n".join(out) + "\n"
+    if report.detection is not None:
+        out += [evidence(report.detection, markdown=False), ""]
+    for name, result in report.stages.items():
+        out.append(f"[{MARK.get(result.status, result.status)}] {name}: "
+                   f"{result.summary.splitlines()[0] if result.summary else ''}")
+        if result.status == "error":
+            out += ["    " + line for line in result.summary.splitlines()[1:12]]
+    by_file: dict[str, list[Finding]] = defaultdict(list)
+    loose: list[Finding] = []
+    for result in report.stages.values():
+        for finding in result.findings:
+            (by_file[finding.path] if finding.path else loose).append(finding)
+    for path in sorted(by_file):
+        out += ["", path]
+        for f in sorted(by_file[path], key=lambda f: f.start_line):
+            out.append(f"  {f.start_line:>5}  {level(f):<8} {f.tool}/{f.rule}: {f.message}")
+            code = line_of(path, f.start_line).strip()
+            if code:
+                out.append(f"         | {code[:160]}")
+    for f in loose:
+        out.append(f"  {level(f):<8} {f.tool}/{f.rule}: {f.message}")
+    out += ["", verdict_line(report)]
+    return "\n".join(out) + "\n"
+
+
+def as_json(report: LocalReport) -> str:
+    return json.dumps({
+        "repository": report.repo, "base": report.base, "head": report.head,
+        "verdict": "blocked" if report.blocked else ("not gated" if not report.gated else "passed"),
+        "policy_errors": [str(p) for p in report.policy_error.problems]
+        if report.policy_error else [],
+        "agent_evidence": [str(s) for s in report.detection.signals] if report.detection else [],
+        "stages": {name: r.to_dict() for name, r in report.stages.items()},
+        "review": "not evaluated locally",
+    }, indent=2) + "\n"
+
+
+def markdown(report: LocalReport) -> str:
+    out = [f"## Gatekeeper: {verdict_line(report)}", ""]
+    if report.policy_error is not None:
+        return "\n".join(out + [f"- {p}" for p in report.policy_error.problems]) + "\n"
+    if report.detection is not None:
+        out += [evidence(report.detection), ""]
+    out += ["| stage | status | summary |", "|---|---|---|"]
+    for name, r in report.stages.items():
+        first = r.summary.splitlines()[0] if r.summary else ""
+        out.append(f"| {name} | {r.status} | {first} |")
+    for r in report.stages.values():
+        for f in r.findings:
+            where = f"`{f.path}:{f.start_line}` " if f.path else ""
+            out.append(f"- **{level(f)}** {where}{f.tool}/{f.rule}: {f.message}")
+    return "\n".join(out) + "\n"
+
+
+SARIF_LEVEL = {"failure": "error", "warning": "warning", "notice": "note"}
+
+
+def sarif(report: LocalReport) -> str:
+    """SARIF 2.1.0: one run per tool, every finding a result with its location."""
+    by_tool: dict[str, list[Finding]] = defaultdict(list)
+    for r in report.stages.values():
+        for f in r.findings:
+            by_tool[f.tool].append(f)
+    runs = []
+    for tool, findings in sorted(by_tool.items()):
+        rules = sorted({f.rule for f in findings})
+        runs.append({
+            "tool": {"driver": {
+                "name": tool, "informationUri": "https://github.com/",
+                "rules": [{"id": rule, "shortDescription": {"text": rule},
+                           "properties": _rule_properties(rule, findings)} for rule in rules],
+            }},
+            "results": [_sarif_result(f, rules.index(f.rule)) for f in findings],
+        })
+    document = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": runs or [{"tool": {"driver": {"name": "gatekeeper", "rules": []}}, "results": []}],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _rule_properties(rule: str, findings: list[Finding]) -> dict:
+    sample = next(f for f in findings if f.rule == rule)
+    tags = ["security"] + ([f"external/cwe/{sample.cwe.lower()}"] if sample.cwe else [])
+    return {"tags": tags, "problem.severity": sample.severity}
+
+
+def _sarif_result(f: Finding, index: int) -> dict:
+    result = {
+        "ruleId": f.rule, "ruleIndex": index, "level": SARIF_LEVEL[level(f)],
+        "message": {"text": f.message or f.rule},
+        "baselineState": "new" if f.new else "unchanged",
+        "properties": {"severity": f.severity, "blocking": f.blocking},
+    }
+    if f.path:
+        region = {"startLine": max(f.start_line, 1), "endLine": max(f.end_line, f.start_line, 1)}
+        result["locations"] = [{"physicalLocation": {
+            "artifactLocation": {"uri": f.path}, "region": region}}]
+    return result

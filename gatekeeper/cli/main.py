@@ -1,0 +1,250 @@
+"""`gatekeeper serve|worker|check|replay|manifest|doctor|demo|osv-mirror`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import UTC
+from pathlib import Path
+
+from gatekeeper.service.settings import SettingsError, load_settings, load_stage_config, take_secrets
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="gatekeeper", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="embedded web server (production: gunicorn app:app)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    worker = sub.add_parser("worker", help="RQ worker on the gatekeeper queues (needs REDIS_URL)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--no-reconcile", action="store_true",
+                        help="do not look for ungated open pull requests at start-up")
+    sub.add_parser("reconcile", help="gate every open pull request that has no finished gate")
+    redeliver = sub.add_parser("redeliver", help="ask GitHub to redeliver failed deliveries")
+    redeliver.add_argument("--since", required=True, help="how far back: 90m, 6h, 3d")
+    check = sub.add_parser("check", help="run the whole gate on a local git checkout")
+    check.add_argument("path", nargs="?", default=".")
+    check.add_argument("--base", required=True, help="the branch or commit the change targets")
+    check.add_argument("--head", default="HEAD")
+    check.add_argument("--format", choices=["text", "json", "markdown", "sarif"], default="text")
+    check.add_argument("--no-cache", action="store_true",
+                       help="run every stage even if these exact commits were checked before")
+    replay = sub.add_parser("replay", help="send a recorded webhook delivery, signed")
+    replay.add_argument("file", type=Path)
+    replay.add_argument("--event", required=True, help="the X-GitHub-Event, e.g. pull_request")
+    replay.add_argument("--against", help="URL of a running instance; default: in-process")
+    audit = sub.add_parser("audit", help="print a pull request's audit trail (needs REDIS_URL)")
+    audit.add_argument("--repo", required=True, help="owner/name")
+    audit.add_argument("--pr", type=int, required=True)
+    sub.add_parser("manifest", help="print the GitHub App manifest")
+    sub.add_parser("doctor", help="check this installation and say how to fix what is wrong")
+    sub.add_parser("demo", help="the gate on an example agent-authored change")
+    mirror = sub.add_parser("osv-mirror", help="serve OSV advisories from a folder")
+    mirror.add_argument("folder", type=Path)
+    mirror.add_argument("--host", default="127.0.0.1")
+    mirror.add_argument("--port", type=int, default=8090)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    take_secrets()  # before anything can start a child process that would inherit them
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.command in ("check", "demo") else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _serve(args) -> int:
+    from werkzeug.serving import make_server
+
+    from gatekeeper.service import jobs
+    from gatekeeper.service.queue import make_backend
+    from gatekeeper.service.web import create_app
+
+    settings = load_settings()
+    backend = make_backend(settings.redis_url, settings.delivery_ttl_seconds)
+    jobs.configure(settings, backend)  # embedded jobs and the web share one store
+    server = make_server(args.host, args.port, create_app(settings, backend), threaded=True)
+    queue = "redis" if settings.redis_url else "embedded (in-process; set REDIS_URL for production)"
+    print(f"Gatekeeper listening on http://{args.host}:{server.server_port}/webhook  "
+          f"queue: {queue}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _worker(args) -> int:
+    settings = load_settings()
+    if not settings.redis_url:
+        print("gatekeeper worker needs REDIS_URL; without it `gatekeeper serve` runs jobs "
+              "in-process", file=sys.stderr)
+        return 2
+    from rq.serializers import JSONSerializer
+
+    from gatekeeper.core.model import JobRequest
+    from gatekeeper.service import jobs
+    from gatekeeper.service.queue import QUEUE_NAMES, RedisBackend
+
+    backend = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds)
+    if not backend.healthy():
+        print("gatekeeper worker: Redis at REDIS_URL is not reachable", file=sys.stderr)
+        return 2
+    jobs.configure(settings, backend)
+    if not args.no_reconcile:  # deliveries lost while nothing was running are found here
+        backend.submit(JobRequest("reconcile-all", "reconcile-all", {}))
+    # the scheduler is what brings retried jobs back after their backoff interval
+    jobs.GatekeeperWorker(QUEUE_NAMES, connection=backend.connection,
+                          serializer=JSONSerializer).work(burst=args.burst, with_scheduler=True)
+    return 0
+
+
+def _check(args) -> int:
+    from gatekeeper.cli import localreport
+    from gatekeeper.cli.local import check, exit_code
+    from gatekeeper.runner.gitlocal import line_at
+
+    repo = Path(args.path)
+    if not (repo / ".git").exists() and not repo.joinpath("HEAD").exists():
+        print(f"gatekeeper check: {repo} is not a git checkout", file=sys.stderr)
+        return 2
+    config = load_stage_config()
+    show = sys.stderr.isatty()
+
+    def progress(stage: str, status: str) -> None:
+        if show:
+            print(f"  {stage}: {status}", file=sys.stderr, flush=True)
+
+    try:
+        report = check(repo, args.base, args.head, config, progress, not args.no_cache)
+    except RuntimeError as exc:  # git could not answer: unknown ref, not a repository
+        print(f"gatekeeper check: {exc}", file=sys.stderr)
+        return 2
+
+    def text(r):
+        return localreport.text(r, lambda path, n: line_at(repo, args.head, path, n))
+
+    render = {"text": text, "json": localreport.as_json, "markdown": localreport.markdown,
+              "sarif": localreport.sarif}[args.format]
+    sys.stdout.write(render(report))
+    if any(r.status == "error" for r in report.stages.values()):
+        return 2 if not any(r.status == "failed" for r in report.stages.values()) else 1
+    return exit_code(report)
+
+
+def _replay(args) -> int:
+    from gatekeeper.cli.replay import replay
+
+    if not args.file.is_file():
+        print(f"gatekeeper replay: {args.file} does not exist", file=sys.stderr)
+        return 2
+    try:
+        status, body = replay(args.file, args.event, load_settings(), args.against)
+    except ValueError as exc:
+        print(f"gatekeeper replay: {args.file} is not JSON: {exc}", file=sys.stderr)
+        return 2
+    print(f"{status} {body.strip()}")
+    return 0 if status < 300 else 1
+
+
+def _reconcile(args) -> int:
+    from gatekeeper.core.model import JobRequest
+    from gatekeeper.service import jobs
+    from gatekeeper.service.queue import MemoryBackend, make_backend
+
+    settings = load_settings()
+    backend = make_backend(settings.redis_url, settings.delivery_ttl_seconds)
+    jobs.configure(settings, backend)
+    if isinstance(backend, MemoryBackend):  # no queue to hand it to: do it here and wait
+        result = jobs.run("reconcile-all", {})
+        backend.wait_idle(3600)
+        print(f"reconciled installations {result['installations']}")
+        return 0
+    backend.submit(JobRequest("reconcile-all", "reconcile-all", {}))
+    print("queued a reconcile of every installation")
+    return 0
+
+
+def _redeliver(args) -> int:
+    from datetime import datetime, timedelta
+
+    from gatekeeper.github.client import GitHubApp
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    since = args.since.strip().lower()
+    if len(since) < 2 or since[-1] not in units or not since[:-1].isdigit():
+        print("gatekeeper redeliver: --since takes a number and a unit, e.g. 90m, 6h, 3d",
+              file=sys.stderr)
+        return 2
+    cutoff = datetime.now(UTC) - timedelta(seconds=int(since[:-1]) * units[since[-1]])
+    asked = GitHubApp(load_settings()).redeliver_failed(cutoff)
+    print(f"asked GitHub to redeliver {len(asked)} failed deliveries: {', '.join(asked) or '-'}")
+    return 0
+
+
+def _audit(args) -> int:
+    from gatekeeper.service.audit import AuditTrail
+    from gatekeeper.service.queue import RedisBackend
+
+    settings = load_settings()
+    if not settings.redis_url:
+        print("gatekeeper audit reads the trail from Redis: set REDIS_URL (the embedded store "
+              "lives only as long as `gatekeeper serve`)", file=sys.stderr)
+        return 2
+    records = AuditTrail(RedisBackend(settings.redis_url, settings.delivery_ttl_seconds)).records(
+        args.repo, args.pr)
+    for record in records:
+        print(json.dumps(record, sort_keys=True))
+    if not records:
+        print(f"no audit records for {args.repo}#{args.pr}", file=sys.stderr)
+    return 0 if records else 1
+
+
+def _manifest(args) -> int:
+    from gatekeeper.github.manifest import manifest
+
+    print(json.dumps(manifest(os.environ.get("GATEKEEPER_PUBLIC_URL")), indent=2))
+    return 0
+
+
+def _doctor(args) -> int:
+    from gatekeeper.cli.doctor import report
+
+    return report()
+
+
+def _demo(args) -> int:
+    from gatekeeper.cli.demo import main as demo
+
+    return demo()
+
+
+def _osv_mirror(args) -> int:
+    from gatekeeper.cli.osvmirror import OSVServer
+
+    if not args.folder.is_dir():
+        print(f"gatekeeper osv-mirror: {args.folder} is not a folder", file=sys.stderr)
+        return 2
+    server = OSVServer(args.folder).start(args.host, args.port)
+    print(f"OSV mirror of {args.folder} at {server.url}", flush=True)
+    try:
+        import threading
+
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _replay, "audit": _audit,
+            "reconcile": _reconcile, "redeliver": _redeliver,
+            "manifest": _manifest, "doctor": _doctor, "demo": _demo, "osv-mirror": _osv_mirror}

@@ -1,0 +1,83 @@
+"""Stage results and the review evaluation → the conclusion of every check run. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gatekeeper.core.detect import Detection
+from gatekeeper.core.escape import md_text
+from gatekeeper.core.model import STAGES, Finding, StageResult
+from gatekeeper.core.policy import PolicyError
+from gatekeeper.core.review import ReviewResult, explain
+
+GATE = "gatekeeper"
+REVIEW = "gatekeeper/review"
+STAGE_CONCLUSION = {"passed": "success", "skipped": "skipped", "failed": "failure",
+                    "error": "failure"}
+
+
+@dataclass(frozen=True)
+class CheckVerdict:
+    name: str
+    conclusion: str
+    title: str
+    summary: str
+    findings: tuple[Finding, ...] = ()
+
+
+def evidence(detection: Detection, markdown: bool = True) -> str:
+    if not detection.is_agent:
+        return "No sign of an AI coding agent was found."
+    lines = ["**Why this pull request is treated as agent-authored:**" if markdown else
+             "Why this change is treated as agent-authored:"]
+    # signals quote branch names, labels, commit messages: the pull request's own text
+    lines += [f"- {md_text(str(s)) if markdown else s}" for s in detection.signals]
+    if detection.requesters:
+        lines.append("\nAsked for by: " + ", ".join(f"@{r}" for r in sorted(detection.requesters))
+                     + " (cannot approve it)")
+    return "\n".join(lines)
+
+
+def not_gated(detection: Detection) -> CheckVerdict:
+    return CheckVerdict(GATE, "neutral", "Not gated: no sign of an AI coding agent",
+                        "The base branch's policy gates agent-authored pull requests only "
+                        "(`gate: agents`), and none of the agent signals matched.\n\n"
+                        + evidence(detection))
+
+
+def invalid_policy(error: PolicyError) -> list[CheckVerdict]:
+    problems = "\n".join(f"- {p}" for p in error.problems)
+    summary = ("The policy file on the base branch is invalid, so nothing can be evaluated. "
+               f"Fix it on the base branch:\n\n{problems}")
+    title = f"Policy file invalid ({len(error.problems)} problem"
+    title += "s)" if len(error.problems) > 1 else ")"
+    return [CheckVerdict(GATE, "failure", title, summary),
+            CheckVerdict(REVIEW, "failure", title, summary)]
+
+
+def decide(detection: Detection, stages: Mapping[str, StageResult],
+           review: ReviewResult) -> list[CheckVerdict]:
+    """Every check run's verdict for a gated pull request. Missing stages fail."""
+    verdicts = []
+    for name in STAGES:
+        result = stages.get(name) or StageResult(name, "error", "the stage did not report")
+        verdicts.append(CheckVerdict(f"{GATE}/{name}", STAGE_CONCLUSION.get(result.status, "failure"),
+                                     f"{name}: {result.status}", result.summary, result.findings))
+    review_title = ("Approved by a qualified human" if review.satisfied
+                    else "Waiting for human review: " + review.missing[0])
+    verdicts.append(CheckVerdict(REVIEW, "success" if review.satisfied else "failure",
+                                 review_title[:255], explain(review)))
+
+    failing = [v.name for v in verdicts if v.conclusion not in ("success", "skipped")]
+    if not failing:
+        title = "Passed: stages green and approved by a qualified human"
+    elif failing == [REVIEW]:
+        title = review_title
+    else:
+        title = "Blocked: " + ", ".join(failing)
+    lines = [f"- {'✅' if v.conclusion in ('success', 'skipped') else '❌'} `{v.name}`: {v.title}"
+             for v in verdicts]
+    summary = "\n".join(lines) + "\n\n" + evidence(detection) + "\n\n" + explain(review)
+    verdicts.append(CheckVerdict(GATE, "failure" if failing else "success", title[:255], summary))
+    return verdicts

@@ -1,0 +1,190 @@
+"""Webhook signature check and event routing: which deliveries become which jobs.
+
+Nothing here does I/O; web.py reads the request and hands the bytes and headers in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from gatekeeper.core.model import RERUN_ACTION, JobRequest, Target
+
+SIGNATURE_RE = re.compile(r"^sha256=([0-9a-f]{64})$")
+SHA_PATTERN = r"^[0-9a-f]{40}$"
+
+
+class Malformed(Exception):
+    """The delivery cannot be understood: answered 400 with this reason."""
+
+
+def signature_valid(secret: bytes, body: bytes, header: str | None) -> bool:
+    """True when X-Hub-Signature-256 is the HMAC-SHA256 of the raw body."""
+    if not header:
+        return False
+    match = SIGNATURE_RE.match(header.strip().lower())
+    if not match:
+        return False
+    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, match.group(1))
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """The X-Hub-Signature-256 value GitHub would send for this body."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Routed:
+    jobs: list[JobRequest]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    reason: str
+
+
+PR_ACTIONS = {"opened", "reopened", "synchronize", "ready_for_review", "edited"}
+REVIEW_ACTIONS = {"submitted", "dismissed", "edited"}
+
+
+class _Id(BaseModel):
+    id: int
+
+
+class _Repo(BaseModel):
+    id: int
+    full_name: str = Field(pattern=r"^[^/\s]+/[^/\s]+$")
+
+
+class _Head(BaseModel):
+    sha: str = Field(pattern=SHA_PATTERN)
+
+
+class _Pull(BaseModel):
+    number: int = Field(gt=0)
+    head: _Head
+    merged: bool | None = None
+
+
+class _PullEvent(BaseModel):
+    pull_request: _Pull
+    repository: _Repo
+    installation: _Id
+
+
+class _PullNumber(BaseModel):
+    number: int = Field(gt=0)
+
+
+class _RequestedAction(BaseModel):
+    identifier: str
+
+
+class _CheckedCommit(BaseModel):
+    """What check_run and check_suite share: the commit and its pull requests."""
+
+    head_sha: str = Field(pattern=SHA_PATTERN)
+    pull_requests: list[_PullNumber]
+
+
+class _CheckRunEvent(BaseModel):
+    check_run: _CheckedCommit
+    repository: _Repo
+    installation: _Id
+    requested_action: _RequestedAction | None = None  # top level, beside check_run
+
+
+class _CheckSuiteEvent(BaseModel):
+    check_suite: _CheckedCommit
+    repository: _Repo
+    installation: _Id
+
+
+class _InstallationEvent(BaseModel):
+    installation: _Id
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The delivery as a JSON object, or Malformed."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Malformed(f"body is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise Malformed("body is JSON but not an object")
+    return payload
+
+
+def route(event: str, payload: dict[str, Any]) -> Routed | Ignored:
+    """Decide what a delivery asks of us. Raises Malformed when it lacks what the event needs."""
+    action = payload.get("action")
+    name = f"{event}.{action}" if action else event
+    if event == "ping":
+        return Ignored("pong")
+    if event == "pull_request" and action in PR_ACTIONS:
+        return _pull_jobs("gate", _parse(_PullEvent, payload, name), name)
+    if event == "pull_request" and action == "closed":
+        closed = _parse(_PullEvent, payload, name)
+        if not closed.pull_request.merged:
+            return Ignored(f"ignored: {name} without a merge")
+        return _pull_jobs("merged", closed, name)
+    if event == "pull_request_review" and action in REVIEW_ACTIONS:
+        return _pull_jobs("review", _parse(_PullEvent, payload, name), name)
+    if event == "check_run" and action in ("rerequested", "requested_action"):
+        run = _parse(_CheckRunEvent, payload, name)
+        if action == "requested_action" and (
+            run.requested_action is None or run.requested_action.identifier != RERUN_ACTION
+        ):
+            return Ignored(f"ignored: {name} for an action other than {RERUN_ACTION!r}")
+        return _commit_jobs(run.check_run, run.repository, run.installation, name)
+    if event == "check_suite" and action == "rerequested":
+        suite = _parse(_CheckSuiteEvent, payload, name)
+        return _commit_jobs(suite.check_suite, suite.repository, suite.installation, name)
+    if (event, action) in (("installation", "created"), ("installation_repositories", "added")):
+        inst = _parse(_InstallationEvent, payload, name)
+        job = JobRequest(
+            "installation",
+            f"installation-{inst.installation.id}-{action}",
+            {"installation_id": inst.installation.id},
+        )
+        return Routed([job], name)
+    return Ignored(f"ignored: {name} is not an event Gatekeeper acts on")
+
+
+def _parse(model: type[BaseModel], payload: dict[str, Any], name: str) -> Any:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise Malformed(f"{name} payload lacks what Gatekeeper needs: {problems}") from None
+
+
+def _pull_jobs(kind: str, event: _PullEvent, name: str) -> Routed:
+    target = Target(
+        installation_id=event.installation.id,
+        repo_id=event.repository.id,
+        repo=event.repository.full_name,
+        number=event.pull_request.number,
+        head_sha=event.pull_request.head.sha,
+    )
+    return Routed([JobRequest(kind, target.key(kind), {"target": target.__dict__})], name)
+
+
+def _commit_jobs(run: _CheckedCommit, repo: _Repo, installation: _Id, name: str) -> Routed | Ignored:
+    if not run.pull_requests:
+        return Ignored(f"ignored: {name} is not attached to a pull request of this repository")
+    jobs = []
+    for pull in run.pull_requests:
+        target = Target(installation.id, repo.id, repo.full_name, pull.number, run.head_sha)
+        jobs.append(JobRequest("gate", target.key("gate"), {"target": target.__dict__}))
+    return Routed(jobs, name)

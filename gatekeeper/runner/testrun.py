@@ -1,0 +1,221 @@
+"""The tests stage: the repository's own test suite, run in the sandbox, read from JUnit XML."""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import re
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from xml.etree import ElementTree
+
+from gatekeeper.core.diff import added_lines
+from gatekeeper.core.escape import md_fence, md_text
+from gatekeeper.core.model import ChangedFile, Finding, StageResult
+from gatekeeper.core.policy import Policy, path_matches
+from gatekeeper.runner import sandbox
+from gatekeeper.runner.wheelhouse import (
+    LIST_FILE,
+    DependencyError,
+    declared_requirements,
+    ensure_wheelhouse,
+    names,
+)
+
+REPORT = "/tmp/gatekeeper-junit.xml"
+READY = ".gatekeeper-ready"
+PYTEST_FLAGS = ["-p", "no:cacheprovider", "-o", "junit_family=xunit1", f"--junitxml={REPORT}"]
+TEST_FILES = ("test_*.py", "*_test.py")
+CONFIG_FILES = ("**/conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")
+SKIP_RE = re.compile(r"(@pytest\.mark\.(skip|skipif|xfail)\b|pytest\.(skip|xfail)\(|"
+                     r"@unittest\.(skip|skipIf|skipUnless|expectedFailure)\b)")
+COLLECTED_RE = re.compile(r"(?P<count>\d+) tests? collected(?P<errors>, \d+ errors?)?")
+LOCATION_RE = re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+): ", re.MULTILINE)
+
+
+def has_tests(root: Path) -> bool:
+    return any(p.is_file() for pattern in TEST_FILES for p in root.rglob(pattern)
+               if ".venv" not in p.parts and "site-packages" not in p.parts)
+
+
+def command(policy: Policy) -> tuple[str, bool]:
+    """The shell command to run, and whether it is pytest (so it writes the JUnit report)."""
+    configured = policy.tests.command
+    if not configured:
+        return "python -m pytest -q " + " ".join(shlex.quote(f) for f in PYTEST_FLAGS), True
+    words = shlex.split(configured)
+    is_pytest = any(w == "pytest" or w.endswith("/pytest") for w in words[:3])
+    if is_pytest:
+        configured += " " + " ".join(shlex.quote(f) for f in PYTEST_FLAGS)
+    return configured, is_pytest
+
+
+def run_tests(source: Path, policy: Policy, cache: Path,
+              limits: sandbox.Limits | None = None, base: Path | None = None) -> StageResult:
+    """`base`: the base commit's tree; a suite with fewer tests than it had is flagged."""
+    requirements, refused = declared_requirements(source)
+    if not policy.tests.command and not has_tests(source):
+        return StageResult("tests", "skipped", "no test files (test_*.py, *_test.py) found and "
+                                               "the policy names no test command")
+    shell, is_pytest = command(policy)
+    if is_pytest and "pytest" not in names(requirements):
+        requirements.append("pytest")  # the gate brings its own test runner
+    try:
+        wheels = ensure_wheelhouse(requirements, cache)
+    except DependencyError as exc:
+        return StageResult("tests", "error", f"dependencies cannot be provided offline: {exc}")
+    try:
+        venv = ensure_venv(wheels, cache)
+    except DependencyError as exc:
+        return StageResult("tests", "error", str(exc))
+    script = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{shell}"
+    run = sandbox.run(source, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
+                      collect=REPORT if is_pytest else None, binds=[str(venv)])
+    notes = [f"- requirement not installed: {md_text(r)}" for r in refused]
+    result = interpret(run, is_pytest, notes)
+    if base is not None and is_pytest and run.result and has_tests(base):
+        result = _compare_with_base(result, run.result, base, venv, limits)
+    return result
+
+
+def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Path,
+                       limits: sandbox.Limits | None) -> StageResult:
+    """Collect the base commit's suite with the same environment and compare the counts."""
+    try:
+        ran = parse_junit(report)[0]["total"]
+    except ElementTree.ParseError:
+        return result
+    script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
+              "python -m pytest --collect-only -q -p no:cacheprovider")
+    collected = sandbox.run(base, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
+                            binds=[str(venv)])
+    found = COLLECTED_RE.search(collected.stdout)
+    if collected.limit or not found or found.group("errors"):
+        return result  # the base does not collect cleanly here: no basis for comparing
+    before = int(found.group("count"))
+    if ran >= before:
+        return result
+    warning = _warning("fewer-tests", f"the suite has {ran} tests where the base commit had "
+                       f"{before}", "", 0)
+    return dataclasses.replace(result, findings=(*result.findings, warning))
+
+
+def ensure_venv(wheels: Path, cache: Path) -> Path:
+    """A virtualenv with exactly the wheelhouse's requirements, built once, in the sandbox.
+
+    Pull request code never runs while it is writable: afterwards it is bound read-only.
+    """
+    venv = cache / "venvs" / wheels.name
+    if (venv / READY).exists():
+        return venv
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{wheels.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per venv; the others wait and reuse it
+        if (venv / READY).exists():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        venv.mkdir()
+        python = os.path.realpath(sys.base_prefix) + "/bin/python3"
+        build = (f"{python} -m venv {venv} && {venv}/bin/python -m pip install -q --no-index "
+                 f"--find-links {wheels} -r {wheels}/{LIST_FILE} && touch {venv}/{READY}")
+        with tempfile.TemporaryDirectory() as empty:
+            run = sandbox.run(Path(empty), ["/bin/sh", "-c", build],
+                              sandbox.Limits(wall_seconds=600), binds=[str(wheels)],
+                              writable=[str(venv)])
+        if not run.ok or not (venv / READY).exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            raise DependencyError(f"dependencies did not install in the sandbox\n\n"
+                                  f"{_tail(run.stdout + run.stderr)}")
+    return venv
+
+
+def interpret(run: sandbox.SandboxResult, is_pytest: bool, notes: list[str]) -> StageResult:
+    tail = _tail(run.stdout + "\n" + run.stderr)
+    if run.limit:  # the pull request's own code ran into it: the change's failure
+        return StageResult("tests", "failed", f"tests exceeded the {sandbox.describe_limit(run)} "
+                                              f"limit and were stopped after {run.duration:.1f} s"
+                                              f"\n\n{tail}",
+                           (Finding("sandbox", "limit-exceeded", f"tests exceeded the "
+                                    f"{sandbox.describe_limit(run)} limit"),))
+    if not is_pytest:
+        status = "passed" if run.exit_code == 0 else "failed"
+        return StageResult("tests", status, f"test command exited {run.exit_code} in "
+                                            f"{run.duration:.1f} s\n\n{tail}")
+    if run.result is None or not run.result.strip():
+        return StageResult("tests", "error", f"the test run wrote no JUnit report (exit "
+                                             f"{run.exit_code})\n\n{tail}")
+    try:
+        counts, findings = parse_junit(run.result)
+    except ElementTree.ParseError as exc:
+        return StageResult("tests", "error", f"the JUnit report is not valid XML: {exc}")
+    summary = (f"{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, "
+               f"{counts['skipped']} skipped in {run.duration:.1f} s")
+    if run.exit_code == 5 or counts["total"] == 0:
+        return StageResult("tests", "failed", "no tests ran (pytest collected nothing)\n\n" + tail)
+    if run.exit_code not in (0, 1):
+        return StageResult("tests", "error", f"pytest exited {run.exit_code}: {summary}\n\n{tail}",
+                           tuple(findings))
+    failed = bool(findings) or run.exit_code != 0
+    text = "\n".join([summary, *notes])
+    return StageResult("tests", "failed" if failed else "passed", text, tuple(findings))
+
+
+def parse_junit(xml: bytes) -> tuple[dict[str, int], list[Finding]]:
+    root = ElementTree.fromstring(xml)
+    counts = {"total": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    findings: list[Finding] = []
+    for case in root.iter("testcase"):
+        counts["total"] += 1
+        outcome = next((child for child in case if child.tag in ("failure", "error", "skipped")),
+                       None)
+        if outcome is None:
+            counts["passed"] += 1
+            continue
+        if outcome.tag == "skipped":
+            counts["skipped"] += 1
+            continue
+        counts["failed" if outcome.tag == "failure" else "errors"] += 1
+        findings.append(_test_finding(case, outcome))
+    return counts, findings
+
+
+def _test_finding(case: ElementTree.Element, outcome: ElementTree.Element) -> Finding:
+    text = (outcome.text or "") + "\n" + (outcome.get("message") or "")
+    path, line = case.get("file", ""), int(case.get("line", "-1")) + 1
+    located = [m for m in LOCATION_RE.finditer(text) if not m.group("path").startswith("/")]
+    if located:  # where the assertion failed, rather than where the test starts
+        path, line = located[-1].group("path"), int(located[-1].group("line"))
+    name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+    message = (outcome.get("message") or outcome.tag).strip().splitlines()[0][:500]
+    return Finding("pytest", f"test-{outcome.tag}", f"{name} {outcome.tag}: {message}",
+                   path=path, start_line=max(line, 1), end_line=max(line, 1))
+
+
+def weakened_suite(files: list[ChangedFile]) -> list[Finding]:
+    """Signs that the suite was made to pass rather than the code: for the reviewer's eyes."""
+    findings = []
+    for file in files:
+        if file.status == "removed" and any(path_matches(f"**/{p}", file.path) for p in TEST_FILES):
+            findings.append(_warning("test-removed", "a test file was deleted", file.path, 1))
+        if any(path_matches(p, file.path) for p in CONFIG_FILES):
+            findings.append(_warning("test-config-changed", "test configuration changed "
+                                     "(conftest.py or pytest settings)", file.path, 1))
+        for line, text in added_lines(file.patch):
+            if SKIP_RE.search(text):
+                findings.append(_warning("test-skip-added", f"skip or xfail added: "
+                                         f"{text.strip()[:120]}", file.path, line))
+    return findings
+
+
+def _warning(rule: str, message: str, path: str, line: int) -> Finding:
+    return Finding("gatekeeper", f"weakened-suite/{rule}", message, "medium", path, line, line,
+                   blocking=False)
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    kept = text.strip().splitlines()[-lines:]
+    return md_fence("\n".join(kept)) if kept else ""  # output the test run cannot break out of

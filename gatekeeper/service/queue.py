@@ -1,0 +1,331 @@
+"""Where jobs wait: RQ on Redis, or an in-process executor when REDIS_URL is unset.
+
+Both answer the same two questions for the web process: have we seen this delivery,
+and is this job already queued or running.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Protocol
+
+import redis
+from rq import Callback, Queue, Retry
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from gatekeeper.core.model import JobRequest
+
+log = logging.getLogger(__name__)
+
+JOB_FUNC = "gatekeeper.service.jobs.run"
+QUEUE_OF = {"review": "gatekeeper-review", "merged": "gatekeeper-review", "gate": "gatekeeper-gate",
+            "installation": "gatekeeper-gate", "reconcile-all": "gatekeeper-gate"}
+QUEUE_NAMES = ["gatekeeper-review", "gatekeeper-gate"]  # order is priority: reviews are quick
+TIMEOUT_OF = {"review": 120, "merged": 120, "gate": 1800, "installation": 600,
+              "reconcile-all": 300}
+RETRY_INTERVALS = [30, 120, 600]  # seconds before the 2nd, 3rd and 4th try (default)
+RESULT_TTL = 24 * 3600
+FAILURE_TTL = 7 * 24 * 3600
+ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+DELIVERY_PREFIX = "gatekeeper:delivery:"
+RESULT_PREFIX = "gatekeeper:result:"
+AUDIT_PREFIX = "gatekeeper:audit:"
+COUNTS_KEY = "gatekeeper:counts"
+SLOTS_PREFIX = "gatekeeper:slots:"
+ACQUIRE = """
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+  return 1
+end
+return 0
+"""
+
+
+def retry_intervals() -> list[int]:
+    """GATEKEEPER_RETRY_INTERVALS, e.g. "30,120,600": seconds before each retry of a job."""
+    raw = os.environ.get("GATEKEEPER_RETRY_INTERVALS", "")
+    values = [int(v) for v in raw.split(",") if v.strip().isdigit()]
+    return values or RETRY_INTERVALS
+
+
+class QueueUnavailable(Exception):
+    """The queue or its store cannot be reached: the web answers 503."""
+
+
+class Backend(Protocol):
+    def remember_delivery(self, delivery_id: str) -> bool:
+        """Record a delivery id; False when it was already recorded."""
+
+    def forget_delivery(self, delivery_id: str) -> None:
+        """Undo remember_delivery, so a redelivery is accepted after a failed enqueue."""
+
+    def submit(self, job: JobRequest) -> bool:
+        """Queue a job; False when the same job is already queued or running."""
+
+    def save(self, key: str, value: dict, ttl: int) -> None:
+        """Keep a JSON-able result (stage results of a head commit) for `ttl` seconds."""
+
+    def load(self, key: str) -> dict | None: ...
+
+    def append_record(self, stream: str, record: dict, maxlen: int) -> None:
+        """Append to a capped, append-only stream of records (the audit trail)."""
+
+    def read_records(self, stream: str) -> list[dict]: ...
+
+    def add_counts(self, values: dict[str, float]) -> None:
+        """Add to shared counters (metrics that workers report and the web serves)."""
+
+    def counts(self) -> dict[str, float]: ...
+
+    def depth(self) -> dict[str, int]:
+        """Jobs waiting, per queue."""
+
+    def acquire(self, group: str, holder: str, cap: int, ttl: int) -> bool:
+        """Take one of `cap` slots of a group (an installation's concurrent gates)."""
+
+    def release(self, group: str, holder: str) -> None: ...
+
+    def defer(self, job: JobRequest, seconds: int) -> None:
+        """Queue the job again after a delay (its installation is at its cap)."""
+
+    def healthy(self) -> bool: ...
+
+
+class RedisBackend:
+    """RQ on Redis: any number of `gatekeeper worker` processes share the queues."""
+
+    def __init__(self, url: str, delivery_ttl: int):
+        self.connection = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self.delivery_ttl = delivery_ttl
+        self.queues = {
+            name: Queue(name, connection=self.connection, serializer=JSONSerializer)
+            for name in QUEUE_NAMES
+        }
+
+    def remember_delivery(self, delivery_id: str) -> bool:
+        try:
+            return bool(
+                self.connection.set(DELIVERY_PREFIX + delivery_id, 1, nx=True, ex=self.delivery_ttl)
+            )
+        except redis.RedisError as exc:
+            raise QueueUnavailable(f"redis: {exc}") from None
+
+    def forget_delivery(self, delivery_id: str) -> None:
+        try:
+            self.connection.delete(DELIVERY_PREFIX + delivery_id)
+        except redis.RedisError:
+            log.warning("could not forget delivery %s; a redelivery will be taken as a duplicate",
+                        delivery_id)
+
+    def submit(self, job: JobRequest) -> bool:
+        try:
+            return self._submit(job)
+        except redis.RedisError as exc:
+            raise QueueUnavailable(f"redis: {exc}") from None
+
+    def _submit(self, job: JobRequest) -> bool:
+        try:
+            self._enqueue(job)
+            return True
+        except DuplicateJobError:
+            pass
+        try:
+            existing = Job.fetch(job.key, connection=self.connection, serializer=JSONSerializer)
+        except NoSuchJobError:
+            existing = None
+        if existing is not None:
+            if existing.get_status(refresh=False) in ACTIVE:
+                return False
+            existing.delete()  # finished or failed before: this is a new request to run it
+        try:
+            self._enqueue(job)
+        except DuplicateJobError:
+            return False  # another web process queued it in between
+        return True
+
+    def _enqueue(self, job: JobRequest) -> None:
+        intervals = retry_intervals()
+        self.queues[QUEUE_OF[job.kind]].enqueue_call(
+            JOB_FUNC,
+            args=(job.kind, job.args),
+            job_id=job.key,
+            unique=True,
+            timeout=TIMEOUT_OF[job.kind],
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+            description=job.key,
+            retry=Retry(max=len(intervals), interval=intervals),
+            on_failure=Callback("gatekeeper.service.jobs.on_failure"),
+        )
+
+    def save(self, key: str, value: dict, ttl: int) -> None:
+        self.connection.set(RESULT_PREFIX + key, json.dumps(value), ex=ttl)
+
+    def load(self, key: str) -> dict | None:
+        raw = self.connection.get(RESULT_PREFIX + key)
+        return json.loads(raw) if raw is not None else None
+
+    def append_record(self, stream: str, record: dict, maxlen: int) -> None:
+        self.connection.xadd(AUDIT_PREFIX + stream, {"record": json.dumps(record)},
+                             maxlen=maxlen, approximate=True)
+
+    def read_records(self, stream: str) -> list[dict]:
+        return [json.loads(fields[b"record"])
+                for _, fields in self.connection.xrange(AUDIT_PREFIX + stream)]
+
+    def add_counts(self, values: dict[str, float]) -> None:
+        pipe = self.connection.pipeline()
+        for key, value in values.items():
+            pipe.hincrbyfloat(COUNTS_KEY, key, value)
+        pipe.execute()
+
+    def counts(self) -> dict[str, float]:
+        return {k.decode(): float(v) for k, v in self.connection.hgetall(COUNTS_KEY).items()}
+
+    def depth(self) -> dict[str, int]:
+        return {name: len(queue) for name, queue in self.queues.items()}
+
+    def acquire(self, group: str, holder: str, cap: int, ttl: int) -> bool:
+        # a sorted set of holders scored by expiry: a holder whose worker died expires
+        return bool(self.connection.eval(ACQUIRE, 1, SLOTS_PREFIX + group, holder, cap, ttl))
+
+    def release(self, group: str, holder: str) -> None:
+        self.connection.zrem(SLOTS_PREFIX + group, holder)
+
+    def defer(self, job: JobRequest, seconds: int) -> None:
+        later = JobRequest(job.kind, f"{job.key}-later-{time.time_ns()}", job.args)
+        self.queues[QUEUE_OF[job.kind]].enqueue_in(
+            timedelta(seconds=seconds), JOB_FUNC, job.kind, job.args, job_id=later.key,
+            job_timeout=TIMEOUT_OF[job.kind], result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+            on_failure=Callback("gatekeeper.service.jobs.on_failure"))
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self.connection.ping())
+        except redis.RedisError:
+            return False
+
+
+class MemoryBackend:
+    """One process, no Redis: jobs run on a small thread pool; a crash loses what waits."""
+
+    def __init__(self, delivery_ttl: int, workers: int = 2, runner=None):
+        self.delivery_ttl = delivery_ttl
+        self._seen: dict[str, float] = {}
+        self._results: dict[str, str] = {}
+        self._streams: dict[str, deque] = {}
+        self._counts: dict[str, float] = {}
+        self._active: set[str] = set()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gatekeeper-job")
+        self._runner = runner
+
+    def remember_delivery(self, delivery_id: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            expired = [k for k, until in self._seen.items() if until < now]
+            for k in expired:
+                del self._seen[k]
+            if delivery_id in self._seen:
+                return False
+            self._seen[delivery_id] = now + self.delivery_ttl
+            return True
+
+    def forget_delivery(self, delivery_id: str) -> None:
+        with self._lock:
+            self._seen.pop(delivery_id, None)
+
+    def submit(self, job: JobRequest) -> bool:
+        with self._lock:
+            if job.key in self._active:
+                return False
+            self._active.add(job.key)
+        self._pool.submit(self._run, job)
+        return True
+
+    def _run(self, job: JobRequest) -> None:
+        try:
+            # jobs are named, as RQ names them: the queue does not import the orchestrator
+            runner = self._runner or _by_name(JOB_FUNC)
+            runner(job.kind, job.args)
+        except Exception:
+            log.exception("job %s failed", job.key)
+        finally:
+            with self._lock:
+                self._active.discard(job.key)
+
+    def save(self, key: str, value: dict, ttl: int) -> None:
+        with self._lock:
+            self._results[key] = json.dumps(value)  # one process: lives as long as it does
+
+    def load(self, key: str) -> dict | None:
+        with self._lock:
+            raw = self._results.get(key)
+        return json.loads(raw) if raw is not None else None
+
+    def append_record(self, stream: str, record: dict, maxlen: int) -> None:
+        with self._lock:
+            self._streams.setdefault(stream, deque(maxlen=maxlen)).append(json.dumps(record))
+
+    def read_records(self, stream: str) -> list[dict]:
+        with self._lock:
+            return [json.loads(r) for r in self._streams.get(stream, ())]
+
+    def add_counts(self, values: dict[str, float]) -> None:
+        with self._lock:
+            for key, value in values.items():
+                self._counts[key] = self._counts.get(key, 0.0) + value
+
+    def counts(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._counts)
+
+    def depth(self) -> dict[str, int]:
+        with self._lock:
+            return {"embedded": len(self._active)}
+
+    def acquire(self, group: str, holder: str, cap: int, ttl: int) -> bool:
+        return True  # one process, a pool of two: nothing to share out
+
+    def release(self, group: str, holder: str) -> None:
+        pass
+
+    def defer(self, job: JobRequest, seconds: int) -> None:
+        threading.Timer(seconds, self._pool.submit, (self._run, job)).start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """For tests and shutdown: wait until no job is active."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._active:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def healthy(self) -> bool:
+        return True
+
+
+def _by_name(dotted: str):
+    module, name = dotted.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
+
+
+def make_backend(redis_url: str | None, delivery_ttl: int) -> Backend:
+    if redis_url:
+        return RedisBackend(redis_url, delivery_ttl)
+    return MemoryBackend(delivery_ttl)

@@ -1,0 +1,121 @@
+"""The stages a gated pull request goes through: tests, sast, dependencies.
+
+Each stage returns a StageResult; a stage that cannot run is an error, never a pass.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from gatekeeper.core.model import STAGES, ChangedFile, Finding, StageResult
+from gatekeeper.core.policy import Policy
+from gatekeeper.core.rules import popular_packages
+from gatekeeper.runner.sandbox import SandboxUnavailable
+from gatekeeper.runner.testrun import run_tests, weakened_suite
+from gatekeeper.runner.workspace import Extraction, workspace
+from gatekeeper.scanners.depaudit import Auditor, run_dependencies
+from gatekeeper.scanners.sast import run_sast
+from gatekeeper.service.settings import StageConfig
+
+log = logging.getLogger(__name__)
+
+Fetch = Callable[[Path], Extraction]  # puts the head commit's tree into the given folder
+BaseText = Callable[[str], str | None]  # a file's text on the base commit, None if absent
+
+
+Progress = Callable[[str, str], None]  # (stage, "running" or its status)
+
+
+def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text: BaseText,
+               config: StageConfig, progress: Progress | None = None,
+               fetch_base: Fetch | None = None) -> dict[str, StageResult]:
+    """`fetch_base` puts the base commit's tree in a folder, to compare the size of the suite."""
+    tell = progress or (lambda stage, status: None)
+    results = {s: StageResult(s, "skipped", f"turned off by the base branch's policy "
+                                            f"(`stages.{s}: false`)")
+               for s in STAGES if not getattr(policy.stages, s)}
+    enabled = [s for s in STAGES if s not in results]
+    if not enabled:
+        return results
+    with workspace() as folder:
+        try:
+            extraction = fetch(folder / "src")
+        except Exception as exc:  # noqa: BLE001 - any failure to fetch is a red stage, named
+            return results | _all(enabled, f"the sources could not be fetched: "
+                                           f"{exc.__class__.__name__}: {exc}")
+        if extraction.aborted:
+            return results | _all(enabled, f"the sources were refused: {extraction.aborted}")
+        refused = [Finding("gatekeeper", "workspace/unsafe-archive-member", line)
+                   for line in extraction.refused]
+        source = extraction.root
+        base = _base_tree(fetch_base, folder / "base") if "tests" in enabled else None
+
+        def one(stage: str) -> StageResult:
+            tell(stage, "running")
+            try:
+                result = _stage(stage, source, policy, files, base_text, config, refused, base)
+            except SandboxUnavailable as exc:
+                result = StageResult(stage, "error", f"the sandbox is not available: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a crashed stage is red, never missing
+                log.exception("stage %s crashed", stage)
+                result = StageResult(stage, "error", f"the {stage} stage crashed: "
+                                                     f"{exc.__class__.__name__}: {exc}")
+            tell(stage, result.status)
+            return result
+
+        # the stages are independent: run them side by side, each in this thread's context
+        # (so the audit trail's sandbox recording sees every command)
+        with ThreadPoolExecutor(max_workers=len(enabled), thread_name_prefix="stage") as pool:
+            futures = {s: pool.submit(contextvars.copy_context().run, one, s) for s in enabled}
+            for stage, future in futures.items():
+                results[stage] = future.result()
+    return results
+
+
+def _base_tree(fetch_base: Fetch | None, dest: Path) -> Path | None:
+    """The base tree if it can be had cleanly; without it the suite size is not compared."""
+    if fetch_base is None:
+        return None
+    try:
+        extraction = fetch_base(dest)
+    except Exception:  # noqa: BLE001 - an optional comparison, never a reason to fail
+        log.warning("base tree not fetched; the suite size is not compared")
+        return None
+    return extraction.root if extraction.clean else None
+
+
+def _stage(stage: str, source: Path, policy: Policy, files: list[ChangedFile],
+           base_text: BaseText, config: StageConfig, refused: list[Finding],
+           base: Path | None = None) -> StageResult:
+    if stage == "tests":
+        return _tests(source, policy, config.cache_dir, files, refused, base)
+    if stage == "sast":
+        return run_sast(source, files, policy.scanners.block_on,
+                        whole_tree=policy.scanners.whole_tree)
+    auditor = Auditor(config.osv_url, config.cache_dir, config.audit_cache_ttl)
+    return run_dependencies(files, lambda path: _read(source, path), base_text,
+                            policy.scanners.block_on, auditor, popular_packages())
+
+
+def _read(root: Path, path: str) -> str | None:
+    file = root / path
+    if file.is_symlink() or not file.is_file():
+        return None
+    return file.read_text(errors="replace")
+
+
+def _tests(source: Path, policy: Policy, cache: Path, files: list[ChangedFile],
+           refused: list[Finding], base: Path | None = None) -> StageResult:
+    result = run_tests(source, policy, cache, base=base)
+    status = "failed" if refused and result.status == "passed" else result.status
+    findings = (*result.findings, *refused, *weakened_suite(files))
+    return dataclasses.replace(result, status=status, findings=findings)
+
+
+def _all(stages: list[str], reason: str) -> dict[str, StageResult]:
+    return {s: StageResult(s, "error", reason) for s in stages}
