@@ -66,6 +66,28 @@ def test_token_cache_follows_the_clock(settings, fake_github, installed):
     assert fake_github.count("POST", TOKENS) == 2
 
 
+def test_processes_share_one_token_through_redis_until_it_nears_expiry(settings, fake_github,
+                                                                         installed, redis_url):
+    from gatekeeper.service.queue import RedisBackend
+
+    now = [time.time()]
+    store = RedisBackend(redis_url, settings.delivery_ttl_seconds)
+    first = GitHubApp(settings, clock=lambda: now[0], shared=store)
+    token = first.installation_token(INSTALLATION_ID)
+    # another process (a new work horse, another worker machine) with its own memory
+    second = GitHubApp(settings, clock=lambda: now[0], shared=store)
+    assert second.installation_token(INSTALLATION_ID) == token
+    assert fake_github.count("POST", TOKENS) == 1
+    now[0] += 3400  # under 5 minutes left: a third process renews it, for everyone
+    fake_github.token_lifetime = 3400 + 3600  # an hour from the moved clock
+    third = GitHubApp(settings, clock=lambda: now[0], shared=store)
+    renewed = third.installation_token(INSTALLATION_ID)
+    assert renewed != token and fake_github.count("POST", TOKENS) == 2
+    assert GitHubApp(settings, clock=lambda: now[0], shared=store) \
+        .installation_token(INSTALLATION_ID) == renewed
+    assert fake_github.count("POST", TOKENS) == 2
+
+
 def test_a_key_that_is_not_the_apps_is_refused(env, fake_github, installed):
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from conftest import APP_ID, INSTALLATION_ID, delivery, installed_repo, payload, wait_for
+from conftest import APP_ID, INSTALLATION_ID, STAGES_OFF, delivery, installed_repo, payload, wait_for
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -238,3 +238,24 @@ def test_worker_killed_mid_gate_the_gate_completes_on_retry(env, redis_url, fake
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def test_one_installation_token_serves_a_pull_requests_whole_life(env, redis_url, fake_github,
+                                                                   hello_world):
+    """Five events, each run by a new worker process and a new work horse per job."""
+    env = {**env, "REDIS_URL": redis_url}
+    hello_world.contents[("master", ".github/gatekeeper.yml")] = STAGES_OFF
+    hello_world.pulls[2]["base"]["ref"] = "master"
+    client = create_app(load_settings(env)).test_client()
+    events = [("pull_request", "opened"), ("pull_request_review", "submitted"),
+              ("pull_request", "synchronize"), ("pull_request_review", "submitted"),
+              ("pull_request", "closed")]
+    for event, action in events:
+        body, headers = delivery(event, payload(event, action))
+        assert client.post("/webhook", data=body, headers=headers).status_code in (200, 202)
+        worker = run_worker(env)
+        output, _ = worker.communicate(timeout=90)
+        assert worker.returncode == 0, output
+    assert len(fake_github.runs_for(REPO, HEAD, "gatekeeper")) >= 1
+    assert fake_github.count("GET", f"/repos/{REPO}/pulls/2") >= 3  # the jobs did run
+    assert fake_github.count("POST", f"/app/installations/{INSTALLATION_ID}/access_tokens") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import threading
@@ -74,10 +75,23 @@ class AppCredentials(Protocol):
     private_key_pem: str
 
 
-class GitHubApp:
-    """The app's identity: makes JWTs and keeps installation tokens until shortly before expiry."""
+class TokenStore(Protocol):
+    """Where processes share installation tokens (the queue's backend: Redis, or memory)."""
 
-    def __init__(self, settings: AppCredentials, clock: Callable[[], float] = time.time):
+    def save(self, key: str, value: dict, ttl: int) -> None: ...
+
+    def load(self, key: str) -> dict | None: ...
+
+
+class GitHubApp:
+    """The app's identity: makes JWTs and keeps installation tokens until shortly before expiry.
+
+    With `shared`, every process of the app (each RQ work horse is a new one) uses one token
+    per installation until it nears expiry, instead of asking GitHub for one per job.
+    """
+
+    def __init__(self, settings: AppCredentials, clock: Callable[[], float] = time.time,
+                 shared: TokenStore | None = None):
         self.api_url = settings.github_api_url
         self.auth = Auth.AppAuth(
             settings.github_app_id,
@@ -85,13 +99,15 @@ class GitHubApp:
             jwt_expiry=JWT_LIFETIME,
         )
         self._clock = clock
+        self._shared = shared
         self._tokens: dict[int, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def installation_token(self, installation_id: int) -> str:
         with self._lock:
-            cached = self._tokens.get(installation_id)
+            cached = self._tokens.get(installation_id) or self._from_shared(installation_id)
             if cached and cached[1] - self._clock() > TOKEN_MARGIN:
+                self._tokens[installation_id] = cached
                 return cached[0]
             integration = GithubIntegration(auth=self.auth, base_url=self.api_url,
                                             timeout=HTTP_TIMEOUT, retry=retry_policy())
@@ -101,9 +117,37 @@ class GitHubApp:
                 expires = expires.replace(tzinfo=UTC)
             self._tokens[installation_id] = (grant.token, expires.timestamp())
             redact.add(grant.token)
+            self._to_shared(installation_id, grant.token, expires.timestamp())
             log.info("installation %s: new token, expires %s", installation_id,
                      expires.isoformat())
             return grant.token
+
+    def _shared_key(self, installation_id: int) -> str:
+        host = hashlib.sha256(self.api_url.encode()).hexdigest()[:12]  # one Redis, many GHES
+        return f"token:{host}:{installation_id}"
+
+    def _from_shared(self, installation_id: int) -> tuple[str, float] | None:
+        if self._shared is None:
+            return None
+        try:
+            held = self._shared.load(self._shared_key(installation_id))
+        except Exception:  # noqa: BLE001 - the store is down: ask GitHub instead
+            log.warning("shared token store unavailable")
+            return None
+        if not held:
+            return None
+        redact.add(held["token"])
+        return held["token"], float(held["expires"])
+
+    def _to_shared(self, installation_id: int, token: str, expires: float) -> None:
+        ttl = int(expires - self._clock() - TOKEN_MARGIN)
+        if self._shared is None or ttl <= 0:
+            return
+        try:
+            self._shared.save(self._shared_key(installation_id),
+                              {"token": token, "expires": expires}, ttl)
+        except Exception:  # noqa: BLE001 - each process keeps its own copy still
+            log.warning("shared token store unavailable")
 
     def installation(self, installation_id: int) -> Installation:
         return Installation(self, installation_id)

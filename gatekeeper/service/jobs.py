@@ -58,7 +58,7 @@ def configure(settings: Settings, store: Backend | None = None) -> Context:
     redact.add(*settings.secrets())
     default_policy_text()  # a broken org default stops the process here, not every gate
     store = store or make_backend(settings.redis_url, settings.delivery_ttl_seconds)
-    _context = Context(settings, GitHubApp(settings), store)
+    _context = Context(settings, GitHubApp(settings, shared=store), store)
     return _context
 
 
