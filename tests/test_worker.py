@@ -259,3 +259,52 @@ def test_one_installation_token_serves_a_pull_requests_whole_life(env, redis_url
     assert len(fake_github.runs_for(REPO, HEAD, "gatekeeper")) >= 1
     assert fake_github.count("GET", f"/repos/{REPO}/pulls/2") >= 3  # the jobs did run
     assert fake_github.count("POST", f"/app/installations/{INSTALLATION_ID}/access_tokens") == 1
+
+
+@pytest.mark.timeout(240)
+def test_a_whole_worker_killed_mid_gate_is_taken_up_by_another_within_two_minutes(
+        env, redis_url, fake_github, hello_world):
+    """Main process, work horse and sandbox killed at once, as the OOM killer or a lost node
+    would; a new worker started at once brings the gate to its answer."""
+    import signal
+    import time
+
+    hello_world.contents[("master", ".github/gatekeeper.yml")] = \
+        b"stages:\n  sast: false\n  dependencies: false\n"
+    hello_world.pulls[2]["base"]["ref"] = "master"
+    calc = "def add(a, b):\n    return a + b\n"
+    hello_world.tarballs[HEAD] = _tarball({
+        "calc.py": calc, "test_calc.py": "import time\n\n\ndef test_slow():\n    time.sleep(300)\n"})
+    env = {**env, "REDIS_URL": redis_url}
+    client = create_app(load_settings(env)).test_client()
+    body, headers = delivery("pull_request", payload("pull_request", "opened"))
+    assert client.post("/webhook", data=body, headers=headers).status_code == 202
+    args = [sys.executable, "-m", "gatekeeper", "worker", "--no-reconcile"]
+    first = subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second = None
+    try:
+        horse = wait_for(lambda: _sandbox_parent(first.pid), 60)
+        assert horse
+        hello_world.tarballs[HEAD] = _tarball({
+            "calc.py": calc, "test_calc.py": "from calc import add\n\n\ndef test_add():\n"
+                                             "    assert add(2, 2) == 4\n"})
+        os.killpg(first.pid, signal.SIGKILL)  # the worker's whole process group
+        killed = time.monotonic()
+        first.wait(timeout=10)
+        second = run_worker(env, burst=False)
+        try:
+            wait_for(lambda: any(r["status"] == "completed" and r["conclusion"] == "success"
+                                 for r in fake_github.runs_for(REPO, HEAD, "gatekeeper/tests")),
+                     150)
+        except AssertionError:
+            second.terminate()
+            raise AssertionError(second.communicate(timeout=30)[0][-5000:]) from None
+        recovered = time.monotonic() - killed
+        print(f"gate completed {recovered:.1f} s after its worker was killed")
+        assert recovered < 120
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)

@@ -141,9 +141,30 @@ def fail_gate(github: Installation, target: Target, reason: str, run_id: int | N
                     exc.__class__.__name__)
 
 
+HEARTBEAT_SECONDS = 5  # how often a worker vouches for the job it runs
+HEARTBEAT_GRACE = 10  # a job unvouched for this long past its heartbeat is abandoned
+MAINTENANCE_SECONDS = 10  # how often workers look for abandoned jobs and retry them
+
+
 class GatekeeperWorker(Worker):
     """RQ's worker, plus: a job whose work horse was killed (OOM, SIGKILL) and has no retry
-    left still leaves its gate red rather than in progress."""
+    left still leaves its gate red rather than in progress; and a job whose whole worker died
+    (OOM killer, lost node, deploy) is taken up again within a minute.
+
+    RQ by default keeps a dead worker's job "started" for 60 s past its last heartbeat and
+    looks for such jobs every 10 minutes: a pull request showed "in progress" for 14.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("job_monitoring_interval", HEARTBEAT_SECONDS)
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
+        # an idle worker waits for work in blocking pops of worker_ttl - 15 s and only looks
+        # for abandoned jobs between two pops
+        kwargs.setdefault("worker_ttl", MAINTENANCE_SECONDS + 15)
+        super().__init__(*args, **kwargs)
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        return self.job_monitoring_interval + HEARTBEAT_GRACE
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)

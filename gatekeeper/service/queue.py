@@ -33,7 +33,7 @@ QUEUE_OF = {"review": "gatekeeper-review", "merged": "gatekeeper-review", "gate"
 QUEUE_NAMES = ["gatekeeper-review", "gatekeeper-gate"]  # order is priority: reviews are quick
 TIMEOUT_OF = {"review": 120, "merged": 120, "gate": 1800, "installation": 600,
               "reconcile-all": 300}
-RETRY_INTERVALS = [30, 120, 600]  # seconds before the 2nd, 3rd and 4th try (default)
+RETRY_INTERVALS = [10, 120, 600]  # seconds before the 2nd, 3rd and 4th try (default)
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
 ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
@@ -55,7 +55,7 @@ return 0
 
 
 def retry_intervals() -> list[int]:
-    """GATEKEEPER_RETRY_INTERVALS, e.g. "30,120,600": seconds before each retry of a job."""
+    """GATEKEEPER_RETRY_INTERVALS, e.g. "10,120,600": seconds before each retry of a job."""
     raw = os.environ.get("GATEKEEPER_RETRY_INTERVALS", "")
     values = [int(v) for v in raw.split(",") if v.strip().isdigit()]
     return values or RETRY_INTERVALS
