@@ -21,6 +21,7 @@ def client(env, redis_url):
 
 
 def queued(redis_url: str, name: str = "gatekeeper-gate") -> list:
+    RedisBackend(redis_url, 3 * 24 * 3600).dispatch()  # as a worker's dispatcher would
     queue = Queue(name, connection=redis.Redis.from_url(redis_url), serializer=JSONSerializer)
     return queue.get_jobs()
 
@@ -165,13 +166,13 @@ def test_redis_down_is_503_and_the_delivery_can_be_redelivered(env, tmp_path):
         server2.stop()
 
 
-def test_failed_enqueue_forgets_the_delivery(env, redis_url, monkeypatch):
+def test_a_failed_intake_keeps_nothing_so_a_redelivery_is_accepted(env, redis_url, monkeypatch):
     backend = RedisBackend(redis_url, 3 * 24 * 3600)
 
-    def broken(job):
+    def broken(**kwargs):
         raise redis.ConnectionError("connection refused")
 
-    monkeypatch.setattr(backend, "_enqueue", broken)
+    monkeypatch.setattr(backend, "_accept", broken)
     client = create_app(load_settings({**env, "REDIS_URL": redis_url}), backend).test_client()
     response = post(client, "pull_request", payload("pull_request", "opened"), delivery_id="x")
     assert response.status_code == 503
@@ -191,3 +192,29 @@ def test_app_module_builds_the_wsgi_app_from_the_environment(env, monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
     namespace = runpy.run_path(str(Path(__file__).parent.parent / "app.py"))
     assert namespace["app"].test_client().get("/healthz").json["queue"] == "embedded"
+
+
+def test_a_dispatcher_that_died_mid_item_loses_nothing(client, redis_url):
+    """Accepted jobs wait on a Redis list; one a dispatcher took but never queued is given
+    back at the next start and queued then."""
+    assert post(client, "pull_request", payload("pull_request", "opened")).status_code == 202
+    store = redis.Redis.from_url(redis_url)
+    assert store.llen("gatekeeper:intake") == 1  # durable before the 202 was sent
+    store.lmove("gatekeeper:intake", "gatekeeper:intake:dispatching", "RIGHT", "LEFT")  # then died
+    backend = RedisBackend(redis_url, 3 * 24 * 3600)
+    assert backend.dispatch() == 0  # nothing left on the intake list itself
+    assert backend.recover() == 1
+    assert backend.dispatch() == 1
+    [job] = Queue("gatekeeper-gate", connection=store, serializer=JSONSerializer).get_jobs()
+    assert job.args[0] == "gate" and store.llen("gatekeeper:intake:dispatching") == 0
+    assert not store.keys("gatekeeper:pending:*")
+
+
+def test_the_delivery_audit_record_is_kept_in_the_same_step(client, redis_url):
+    post(client, "pull_request", payload("pull_request", "opened"), delivery_id="audited-1")
+    post(client, "pull_request", payload("pull_request", "synchronize"), delivery_id="audited-2")
+    records = RedisBackend(redis_url, 3 * 24 * 3600).read_records("deliveries")
+    first, second = [r for r in records if r["delivery"] in ("audited-1", "audited-2")]
+    assert (first["status"], first["outcome"], len(first["jobs"])) == (202, "queued", 1)
+    assert (second["status"], second["outcome"]) == (200, "duplicate")
+    assert second["jobs"] == first["jobs"] and first["event"] == "pull_request"

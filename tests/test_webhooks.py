@@ -1,5 +1,7 @@
 """Signature check and routing, on the real example payloads."""
 
+import json
+
 import pytest
 from conftest import INSTALLATION_ID, payload
 
@@ -110,3 +112,21 @@ def test_merged_pull_request_becomes_a_merged_job_and_unmerged_is_ignored():
     data["pull_request"]["merged"] = True
     [job] = route("pull_request", data).jobs
     assert job.kind == "merged" and job.args["target"]["number"] == data["pull_request"]["number"]
+
+
+@pytest.mark.parametrize("event,name", [("pull_request", "opened"), ("pull_request", "closed"),
+                                        ("pull_request_review", "submitted"),
+                                        ("check_suite", "rerequested"),
+                                        ("check_run", "rerequested"), ("push", "event"),
+                                        ("installation", "created")])
+def test_routing_the_raw_body_decides_as_routing_the_parsed_one(event, name):
+    data = payload(event, name)
+    assert route(event, json.dumps(data).encode()) == route(event, data)
+
+
+@pytest.mark.parametrize("body,reason", [(b"{nope", "body is not JSON"),
+                                         (b"[1, 2]", "not an object"),
+                                         (b'"text"', "not an object")])
+def test_a_raw_body_that_is_not_a_json_object_is_malformed(body, reason):
+    with pytest.raises(Malformed, match=reason):
+        route("pull_request", body)

@@ -100,12 +100,47 @@ def _worker(args) -> int:
         print("gatekeeper worker: Redis at REDIS_URL is not reachable", file=sys.stderr)
         return 2
     jobs.configure(settings, backend)
+    backend.recover()  # what a dispatcher that died had taken
+    backend.dispatch()  # deliveries accepted while no worker ran
+    if not args.burst:
+        _start_dispatcher(settings)
     if not args.no_reconcile:  # deliveries lost while nothing was running are found here
         backend.submit(JobRequest("reconcile-all", "reconcile-all", {}))
     # the scheduler is what brings retried jobs back after their backoff interval
     jobs.GatekeeperWorker(QUEUE_NAMES, connection=backend.connection,
                           serializer=JSONSerializer).work(burst=args.burst, with_scheduler=True)
     return 0
+
+
+def _start_dispatcher(settings) -> int:
+    """A child process that moves accepted deliveries' jobs onto the queues as they come.
+
+    Forked before the RQ worker starts any thread; it ends when its parent is gone.
+    """
+    import time
+
+    import redis
+
+    from gatekeeper.service.queue import RedisBackend
+
+    parent = os.getpid()
+    child = os.fork()
+    if child:
+        return child
+    code = 0
+    try:
+        backend = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds)
+        while os.getppid() == parent:
+            try:
+                backend.dispatch(wait=2)
+            except redis.RedisError as exc:
+                logging.getLogger(__name__).warning("dispatcher: %s", exc)
+                time.sleep(1)
+    except BaseException:  # noqa: BLE001 - a dying dispatcher's work is recovered at restart
+        logging.getLogger(__name__).exception("dispatcher stopped")
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def _check(args) -> int:

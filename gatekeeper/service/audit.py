@@ -24,6 +24,17 @@ def stream_of(repo: str, number: int) -> str:
     return f"pull:{repo}#{number}"
 
 
+def entry_of(kind: str, repo: str | None = None, number: int | None = None,
+             **fields: Any) -> dict:
+    return {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "kind": kind,
+            "repo": repo, "pr": number, **fields}
+
+
+def log_line(entry: dict) -> None:
+    """The record as one JSON line in the `gatekeeper.audit` log, for log pipelines."""
+    log.info(json.dumps(entry, sort_keys=True, default=str))
+
+
 class Store(Protocol):
     """Where records go: the queue's backend (a Redis stream, or memory) provides these."""
 
@@ -38,9 +49,8 @@ class AuditTrail:
 
     def record(self, kind: str, repo: str | None = None, number: int | None = None,
                **fields: Any) -> dict:
-        entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "kind": kind,
-                 "repo": repo, "pr": number, **fields}
-        log.info(json.dumps(entry, sort_keys=True, default=str))
+        entry = entry_of(kind, repo, number, **fields)
+        log_line(entry)
         stream, cap = (stream_of(repo, number), PER_PULL) if repo and number else \
             ("deliveries", DELIVERIES)
         try:

@@ -24,6 +24,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from gatekeeper.core.model import JobRequest
+from gatekeeper.service.audit import DELIVERIES as DELIVERY_RECORDS
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,42 @@ RESULT_PREFIX = "gatekeeper:result:"
 AUDIT_PREFIX = "gatekeeper:audit:"
 COUNTS_KEY = "gatekeeper:counts"
 SLOTS_PREFIX = "gatekeeper:slots:"
+INTAKE_KEY = "gatekeeper:intake"  # accepted deliveries' jobs, waiting for a dispatcher
+DISPATCHING_KEY = "gatekeeper:intake:dispatching"  # taken by a dispatcher, not yet queued
+PENDING_PREFIX = "gatekeeper:pending:"  # a job accepted but not yet on an RQ queue
+PENDING_TTL = 600
+# One round trip for a delivery: remember its id, decide which of its jobs are new (not
+# already queued, running or pending), push those on the intake list for a dispatcher, and
+# write the audit record. KEYS: delivery, intake, audit stream. ARGV: delivery ttl, audit
+# record (JSON object without its closing brace), audit cap, then each job's key and JSON.
+# Job keys are [A-Za-z0-9_-] (RQ's rule), so they are quoted without an encoder.
+ACCEPT = """
+if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', tonumber(ARGV[1])) then return {0} end
+local fresh, keys, busy = {}, {}, {}
+for i = 4, #ARGV, 2 do
+  local key = ARGV[i]
+  local status = redis.call('HGET', 'rq:job:' .. key, 'status')
+  local active = status == 'queued' or status == 'started' or status == 'deferred'
+    or status == 'scheduled'
+  if not active and redis.call('SET', '""" + PENDING_PREFIX + """' .. key, 1, 'NX', 'EX',
+                                """ + str(PENDING_TTL) + """) then
+    table.insert(fresh, ARGV[i + 1])
+    table.insert(keys, '"' .. key .. '"')
+  else
+    table.insert(busy, '"' .. key .. '"')
+  end
+end
+local outcome, status, listed = 'queued', 202, keys
+if #fresh > 0 then
+  redis.call('LPUSH', KEYS[2], '[' .. table.concat(fresh, ',') .. ']')
+else
+  outcome, status, listed = 'duplicate', 200, busy
+end
+local record = ARGV[2] .. ', "outcome": "' .. outcome .. '", "status": ' .. status ..
+  ', "jobs": [' .. table.concat(listed, ', ') .. ']}'
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'record', record)
+return {1, '[' .. table.concat(keys, ',') .. ']', '[' .. table.concat(busy, ',') .. ']', record}
+"""
 ACQUIRE = """
 local now = tonumber(redis.call('TIME')[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -66,6 +103,11 @@ class QueueUnavailable(Exception):
 
 
 class Backend(Protocol):
+    def accept(self, delivery_id: str, jobs: list[JobRequest],
+               audit: dict) -> tuple[list[str], list[str], str] | None:
+        """Take a delivery durably: None when its id was seen before; else the keys of the
+        jobs newly queued, of those already queued or running, and the audit record kept (JSON)."""
+
     def remember_delivery(self, delivery_id: str) -> bool:
         """Record a delivery id; False when it was already recorded."""
 
@@ -114,6 +156,50 @@ class RedisBackend:
             name: Queue(name, connection=self.connection, serializer=JSONSerializer)
             for name in QUEUE_NAMES
         }
+        self._accept = self.connection.register_script(ACCEPT)
+
+    def accept(self, delivery_id: str, jobs: list[JobRequest],
+               audit: dict) -> tuple[list[str], list[str], str] | None:
+        record = json.dumps(audit, default=str)
+        try:
+            each = [part for j in jobs for part in
+                    (j.key, json.dumps({"kind": j.kind, "key": j.key, "args": j.args}))]
+            answer = self._accept(keys=[DELIVERY_PREFIX + delivery_id, INTAKE_KEY,
+                                        AUDIT_PREFIX + "deliveries"],
+                                  args=[self.delivery_ttl, record[:-1], DELIVERY_RECORDS, *each])
+        except redis.RedisError as exc:
+            raise QueueUnavailable(f"redis: {exc}") from None
+        if not answer[0]:
+            return None
+        return json.loads(answer[1]), json.loads(answer[2]), answer[3].decode()
+
+    def dispatch(self, wait: float = 0) -> int:
+        """Move accepted jobs from the intake list onto the RQ queues; how many were moved.
+
+        `wait`: seconds to block for the first one (0: only what is there now). An item is
+        kept on a second list until its jobs are queued, so a dispatcher that dies loses
+        nothing: recover() gives those back.
+        """
+        moved = 0
+        while True:
+            raw = self.connection.blmove(INTAKE_KEY, DISPATCHING_KEY, wait, "RIGHT", "LEFT") \
+                if wait and not moved else self.connection.lmove(INTAKE_KEY, DISPATCHING_KEY,
+                                                                 "RIGHT", "LEFT")
+            if raw is None:
+                return moved
+            for job in json.loads(raw):
+                self._submit(JobRequest(job["kind"], job["key"], job["args"]))
+                self.connection.delete(PENDING_PREFIX + job["key"])
+                moved += 1
+            self.connection.lrem(DISPATCHING_KEY, 1, raw)
+
+    def recover(self) -> int:
+        """Give back what a dispatcher took and did not finish (queuing twice is harmless:
+        job ids are unique while a job is queued or running)."""
+        count = 0
+        while self.connection.lmove(DISPATCHING_KEY, INTAKE_KEY, "LEFT", "RIGHT") is not None:
+            count += 1
+        return count
 
     def remember_delivery(self, delivery_id: str) -> bool:
         try:
@@ -232,6 +318,18 @@ class MemoryBackend:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gatekeeper-job")
         self._runner = runner
+
+    def accept(self, delivery_id: str, jobs: list[JobRequest],
+               audit: dict) -> tuple[list[str], list[str], str] | None:
+        if not self.remember_delivery(delivery_id):
+            return None
+        queued, running = [], []
+        for job in jobs:
+            (queued if self.submit(job) else running).append(job.key)
+        record = {**audit, "outcome": "queued" if queued else "duplicate",
+                  "status": 202 if queued else 200, "jobs": queued or running}
+        self.append_record("deliveries", record, DELIVERY_RECORDS)
+        return queued, running, json.dumps(record, default=str)
 
     def remember_delivery(self, delivery_id: str) -> bool:
         now = time.monotonic()

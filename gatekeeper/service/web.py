@@ -12,7 +12,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from gatekeeper.core import redact
 from gatekeeper.github import webhooks
 from gatekeeper.service import metrics
-from gatekeeper.service.audit import AuditTrail
+from gatekeeper.service.audit import AuditTrail, entry_of
+from gatekeeper.service.audit import log as audit_log
 from gatekeeper.service.details import bp as details_bp
 from gatekeeper.service.details import session_secret
 from gatekeeper.service.queue import Backend, QueueUnavailable, make_backend
@@ -41,12 +42,15 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     def webhook() -> tuple[Response, int]:
         started = time.perf_counter()
         event = request.headers.get("X-GitHub-Event", "")
-        status, body = _intake(settings, backend, event)
+        status, body, stored = _intake(settings, backend, event)
         metrics.DELIVERIES.labels(event=event or "none", outcome=body["status"]).inc()
         metrics.INTAKE_SECONDS.observe(time.perf_counter() - started)
-        audit.record("delivery", delivery=request.headers.get("X-GitHub-Delivery"), event=event,
-                     status=status, outcome=body["status"], reason=body.get("reason", "")[:300],
-                     jobs=body.get("jobs", []))
+        if stored is not None:  # kept in the same round trip as the delivery itself
+            audit_log.info(stored)
+        else:
+            audit.record("delivery", delivery=request.headers.get("X-GitHub-Delivery"),
+                         event=event, status=status, outcome=body["status"],
+                         reason=body.get("reason", "")[:300], jobs=body.get("jobs", []))
         return jsonify(body), status
 
     @app.get("/healthz")
@@ -69,42 +73,41 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     return app
 
 
-def _intake(settings: Settings, backend: Backend, event: str) -> tuple[int, dict]:
-    """One delivery, in the order that matters: size, signature, shape, dedupe, queue."""
+def _intake(settings: Settings, backend: Backend, event: str) -> tuple[int, dict, str | None]:
+    """One delivery, in the order that matters: size, signature, shape, then one durable step
+    (dedupe, queue, audit). Returns the status, the body and the audit record already kept."""
     too_large = 413, {"status": "too large", "reason": f"body over {settings.max_body_bytes} bytes"}
     try:
         raw = request.get_data(cache=False)  # reads at most MAX_CONTENT_LENGTH bytes
     except RequestEntityTooLarge:
-        return too_large
+        return *too_large, None
     if len(raw) > settings.max_body_bytes:
-        return too_large
+        return *too_large, None
     signature = request.headers.get("X-Hub-Signature-256")
     if not webhooks.signature_valid(settings.webhook_secret, raw, signature):
         reason = "missing X-Hub-Signature-256" if not signature else "bad signature"
-        return 401, {"status": "unauthorized", "reason": reason}
+        return 401, {"status": "unauthorized", "reason": reason}, None
     delivery = request.headers.get("X-GitHub-Delivery", "").strip()
     if not event or not delivery:
-        return 400, {"status": "malformed", "reason": "missing X-GitHub-Event or X-GitHub-Delivery"}
+        return 400, {"status": "malformed",
+                     "reason": "missing X-GitHub-Event or X-GitHub-Delivery"}, None
     if len(delivery) > 100:
-        return 400, {"status": "malformed", "reason": "X-GitHub-Delivery is too long"}
+        return 400, {"status": "malformed", "reason": "X-GitHub-Delivery is too long"}, None
     try:
-        decision = webhooks.route(event, webhooks.parse_body(raw))
+        decision = webhooks.route(event, raw)
     except webhooks.Malformed as exc:
-        return 400, {"status": "malformed", "reason": str(exc)}
+        return 400, {"status": "malformed", "reason": str(exc)}, None
     if isinstance(decision, webhooks.Ignored):
-        return 200, {"status": "ignored", "reason": decision.reason}
+        return 200, {"status": "ignored", "reason": decision.reason}, None
+    record = entry_of("delivery", delivery=delivery, event=event, reason=decision.reason[:300])
     try:
-        if not backend.remember_delivery(delivery):
-            return 200, {"status": "duplicate", "reason": f"delivery {delivery} already queued"}
+        accepted = backend.accept(delivery, decision.jobs, record)
     except QueueUnavailable as exc:
-        return 503, {"status": "queue unavailable", "reason": str(exc)}
-    queued, running = [], []
-    try:
-        for job in decision.jobs:
-            (queued if backend.submit(job) else running).append(job.key)
-    except QueueUnavailable as exc:
-        backend.forget_delivery(delivery)
-        return 503, {"status": "queue unavailable", "reason": str(exc)}
+        return 503, {"status": "queue unavailable", "reason": str(exc)}, None
+    if accepted is None:
+        return 200, {"status": "duplicate", "reason": f"delivery {delivery} already queued"}, None
+    queued, running, stored = accepted
     if not queued:
-        return 200, {"status": "duplicate", "reason": "already queued or running", "jobs": running}
-    return 202, {"status": "queued", "reason": decision.reason, "jobs": queued}
+        return 200, {"status": "duplicate", "reason": "already queued or running",
+                     "jobs": running}, stored
+    return 202, {"status": "queued", "reason": decision.reason, "jobs": queued}, stored
