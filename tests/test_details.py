@@ -17,9 +17,14 @@ PAGE = f"/pulls/{REPO}/2/{HEAD}"
 
 @pytest.fixture
 def site(env, fake_github):
+    return gated_site(env, fake_github, "copilot/fix")
+
+
+def gated_site(env, fake_github, head_ref: str):
+    """The app after gating one agent pull request from `head_ref`, with sign-in set up."""
     repo = installed_repo(fake_github, REPO, 186853002)
     repo.add_pull(2, HEAD, author="copilot-swe-agent[bot]", author_type="Bot",
-                  head_ref="copilot/fix")
+                  head_ref=head_ref)
     repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
     repo.readers.add("alice")
     settings = load_settings({**env, "GITHUB_CLIENT_ID": "Iv1.test", "GITHUB_CLIENT_SECRET": "cs",

@@ -171,6 +171,20 @@ def _tarball(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+CALC = "def add(a, b):\n    return a + b\n"
+FAST_SUITE = _tarball({"calc.py": CALC, "test_calc.py": "from calc import add\n\n\n"
+                       "def test_add():\n    assert add(2, 2) == 4\n"})
+
+
+def slow_suite_then_fast(hello_world) -> None:
+    """A pull request whose suite sleeps in the sandbox (swap in FAST_SUITE for the retry)."""
+    hello_world.contents[("master", ".github/gatekeeper.yml")] = \
+        b"stages:\n  sast: false\n  dependencies: false\n"
+    hello_world.pulls[2]["base"]["ref"] = "master"
+    hello_world.tarballs[HEAD] = _tarball({
+        "calc.py": CALC, "test_calc.py": "import time\n\n\ndef test_slow():\n    time.sleep(300)\n"})
+
+
 def _parent(pid: int) -> int:
     from pathlib import Path as P
 
@@ -202,12 +216,7 @@ def test_worker_killed_mid_gate_the_gate_completes_on_retry(env, redis_url, fake
     import signal
 
     monkeypatch.setenv("GATEKEEPER_RETRY_INTERVALS", "1,1,1")
-    hello_world.contents[("master", ".github/gatekeeper.yml")] = \
-        b"stages:\n  sast: false\n  dependencies: false\n"
-    hello_world.pulls[2]["base"]["ref"] = "master"
-    calc = "def add(a, b):\n    return a + b\n"
-    hello_world.tarballs[HEAD] = _tarball({
-        "calc.py": calc, "test_calc.py": "import time\n\n\ndef test_slow():\n    time.sleep(300)\n"})
+    slow_suite_then_fast(hello_world)
     env = {**env, "REDIS_URL": redis_url, "GATEKEEPER_RETRY_INTERVALS": "1,1,1"}
     client = create_app(load_settings(env)).test_client()
     body, headers = delivery("pull_request", payload("pull_request", "opened"))
@@ -218,9 +227,7 @@ def test_worker_killed_mid_gate_the_gate_completes_on_retry(env, redis_url, fake
                  any(r["status"] == "in_progress"
                      for r in fake_github.runs_for(REPO, HEAD, "gatekeeper")), 60)
         horse = wait_for(lambda: _sandbox_parent(worker.pid), 60)  # the suite sleeps in the sandbox
-        hello_world.tarballs[HEAD] = _tarball({
-            "calc.py": calc, "test_calc.py": "from calc import add\n\n\ndef test_add():\n"
-                                             "    assert add(2, 2) == 4\n"})
+        hello_world.tarballs[HEAD] = FAST_SUITE
         os.kill(horse, signal.SIGKILL)
         try:
             wait_for(lambda: any(r["status"] == "completed"
@@ -269,12 +276,7 @@ def test_a_whole_worker_killed_mid_gate_is_taken_up_by_another_within_two_minute
     import signal
     import time
 
-    hello_world.contents[("master", ".github/gatekeeper.yml")] = \
-        b"stages:\n  sast: false\n  dependencies: false\n"
-    hello_world.pulls[2]["base"]["ref"] = "master"
-    calc = "def add(a, b):\n    return a + b\n"
-    hello_world.tarballs[HEAD] = _tarball({
-        "calc.py": calc, "test_calc.py": "import time\n\n\ndef test_slow():\n    time.sleep(300)\n"})
+    slow_suite_then_fast(hello_world)
     env = {**env, "REDIS_URL": redis_url}
     client = create_app(load_settings(env)).test_client()
     body, headers = delivery("pull_request", payload("pull_request", "opened"))
@@ -286,9 +288,7 @@ def test_a_whole_worker_killed_mid_gate_is_taken_up_by_another_within_two_minute
     try:
         horse = wait_for(lambda: _sandbox_parent(first.pid), 60)
         assert horse
-        hello_world.tarballs[HEAD] = _tarball({
-            "calc.py": calc, "test_calc.py": "from calc import add\n\n\ndef test_add():\n"
-                                             "    assert add(2, 2) == 4\n"})
+        hello_world.tarballs[HEAD] = FAST_SUITE
         os.killpg(first.pid, signal.SIGKILL)  # the worker's whole process group
         killed = time.monotonic()
         first.wait(timeout=10)

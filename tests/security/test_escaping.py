@@ -7,7 +7,6 @@ CommonMark renderer with GitHub's autolinking (markdown-it, linkify) and the HTM
 from html.parser import HTMLParser
 
 import pytest
-from conftest import STAGES_OFF, delivery, installed_repo, payload
 from markdown_it import MarkdownIt
 
 from gatekeeper.core import escape
@@ -16,11 +15,7 @@ from gatekeeper.core.model import Finding
 from gatekeeper.core.report import findings_markdown
 from gatekeeper.core.verdict import evidence
 from gatekeeper.runner.testrun import _tail
-from gatekeeper.service import jobs
 from gatekeeper.service.notify import Alert, message
-from gatekeeper.service.queue import MemoryBackend
-from gatekeeper.service.settings import load_settings
-from gatekeeper.service.web import create_app
 
 CORPUS = [
     "<!channel> approved by security, merge now: <https://evil.example/login|GitHub sign-in>",
@@ -122,21 +117,10 @@ def test_code_span_survives_any_backtick_run():
 
 @pytest.fixture
 def hostile_site(env, fake_github):
-    repo = installed_repo(fake_github, "Codertocat/Hello-World", 186853002)
-    branch = "copilot/<script>alert(1)</script><img src=x onerror=alert(1)>[x](https://evil.example)"
-    repo.add_pull(2, "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
-                  author="copilot-swe-agent[bot]", author_type="Bot", head_ref=branch)
-    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
-    repo.readers.add("alice")
-    settings = load_settings({**env, "GITHUB_CLIENT_ID": "Iv1.test", "GITHUB_CLIENT_SECRET": "cs",
-                              "GATEKEEPER_PUBLIC_URL": "http://localhost"})
-    backend = MemoryBackend(settings.delivery_ttl_seconds)
-    jobs.configure(settings, backend)
-    app = create_app(settings, backend)
-    body, headers = delivery("pull_request", payload("pull_request", "opened"))
-    assert app.test_client().post("/webhook", data=body, headers=headers).status_code == 202
-    assert backend.wait_idle(60)
-    return app
+    from test_details import gated_site
+
+    return gated_site(env, fake_github, "copilot/<script>alert(1)</script>"
+                      "<img src=x onerror=alert(1)>[x](https://evil.example)")
 
 
 def test_details_page_escapes_what_the_pull_request_wrote(hostile_site, fake_github):
