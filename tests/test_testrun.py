@@ -8,8 +8,8 @@ from factories import policy
 
 from gatekeeper.core.model import ChangedFile
 from gatekeeper.runner.sandbox import Limits
+from gatekeeper.runner.testenv import declared_requirements
 from gatekeeper.runner.testrun import parse_junit, run_tests, weakened_suite
-from gatekeeper.runner.wheelhouse import declared_requirements
 
 LIMITS = Limits(wall_seconds=120, cpu_seconds=120, memory_bytes=1024**3, processes=128)
 
@@ -145,3 +145,127 @@ def test_weakened_suite_signs_are_reported_as_warnings():
                      ("weakened-suite/test-removed", "tests/test_old.py", 1),
                      ("weakened-suite/test-skip-added", "tests/test_x.py", 3)]
     assert not any(f.blocking for f in findings)
+
+
+HATCH_SRC = {
+    "pyproject.toml": """
+        [build-system]
+        requires = ["hatchling"]
+        build-backend = "hatchling.build"
+        [project]
+        name = "demo-lib"
+        version = "1.0"
+        dependencies = ["six>=1.16"]
+        [dependency-groups]
+        test = ["pytest"]
+        [tool.hatch.build.targets.wheel]
+        packages = ["src/demo_lib"]
+    """,
+    "src/demo_lib/__init__.py": "import six\n\n\ndef double(x):\n    return 2 * x\n",
+    "tests/test_double.py": "from demo_lib import double\n\n\ndef test_double():\n"
+                            "    assert double(2) == 4\n",
+}
+
+
+@pytest.mark.parametrize("shape,files", [
+    ("hatchling src layout, dependency group", HATCH_SRC),
+    ("setuptools src layout, test extra", {
+        "pyproject.toml": """
+            [build-system]
+            requires = ["setuptools>=68"]
+            build-backend = "setuptools.build_meta"
+            [project]
+            name = "setuplib"
+            version = "1.0"
+            [project.optional-dependencies]
+            test = ["pytest"]
+            [tool.setuptools.packages.find]
+            where = ["src"]
+        """,
+        "src/setuplib/__init__.py": "VALUE = 3\n",
+        "tests/test_value.py": "from setuplib import VALUE\n\n\ndef test_value():\n"
+                               "    assert VALUE == 3\n"}),
+    ("flit, tox deps", {
+        "pyproject.toml": """
+            [build-system]
+            requires = ["flit_core>=3.2,<4"]
+            build-backend = "flit_core.buildapi"
+            [project]
+            name = "flitmod"
+            version = "1.0"
+            description = "x"
+        """,
+        "flitmod.py": "def hello():\n    return 'hi'\n",
+        "tox.ini": "[testenv]\ndeps =\n    pytest\ncommands = pytest\n",
+        "tests/test_hello.py": "from flitmod import hello\n\n\ndef test_hello():\n"
+                               "    assert hello() == 'hi'\n"}),
+    ("uv workspace monorepo", {
+        "pyproject.toml": """
+            [tool.uv.workspace]
+            members = ["packages/*"]
+            [tool.uv]
+            dev-dependencies = ["pytest"]
+        """,
+        "packages/core/pyproject.toml": """
+            [build-system]
+            requires = ["hatchling"]
+            build-backend = "hatchling.build"
+            [project]
+            name = "acme-core"
+            version = "1.0"
+            [tool.hatch.build.targets.wheel]
+            packages = ["src/acme_core"]
+        """,
+        "packages/core/src/acme_core/__init__.py": "BASE = 40\n",
+        "packages/cli/pyproject.toml": """
+            [build-system]
+            requires = ["hatchling"]
+            build-backend = "hatchling.build"
+            [project]
+            name = "acme-cli"
+            version = "1.0"
+            dependencies = ["acme-core"]
+            [tool.hatch.build.targets.wheel]
+            packages = ["src/acme_cli"]
+        """,
+        "packages/cli/src/acme_cli/__init__.py": "from acme_core import BASE\n\nANSWER = BASE + 2\n",
+        "tests/test_answer.py": "from acme_cli import ANSWER\n\n\ndef test_answer():\n"
+                                "    assert ANSWER == 42\n"}),
+])
+def test_real_project_shapes_are_installed_and_their_suites_pass(tmp_path, cache, shape, files):
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "passed", (shape, result.summary)
+    assert "test environment: " in result.summary and "project installed from" in result.summary
+
+
+def test_a_project_that_does_not_build_is_a_setup_failure_not_failing_tests(tmp_path, cache):
+    files = {**CALC, "setup.py": "raise SystemExit('this project needs a compiler it lacks')\n"}
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "error" and not result.findings
+    assert result.summary.startswith("could not run the suite: the project did not build")
+    assert "needs a compiler it lacks" in result.summary
+
+
+def test_a_build_step_that_plants_code_leaves_nothing_for_the_next_pull_request(tmp_path, cache):
+    planter = """
+        import glob, os, sys
+        from setuptools import setup
+        targets = glob.glob(sys.prefix + "/lib/python3*/site-packages") + ["/tmp"]
+        for folder in targets:
+            try:
+                with open(os.path.join(folder, "planted.py"), "w") as out:
+                    out.write("PLANTED = True\\n")
+            except OSError:
+                pass
+        setup(name="planter", version="1.0", py_modules=["calc"])
+    """
+    first = run_tests(project(tmp_path / "first", {**CALC, "setup.py": planter}), policy(),
+                      cache, LIMITS)
+    assert first.status == "passed", first.summary
+    victim = {**CALC, "setup.py": "from setuptools import setup\n"
+                                  "setup(name='victim', version='1.0', py_modules=['calc'])\n",
+              "tests/test_clean.py": "import importlib.util\n\n\ndef test_nothing_planted():\n"
+                                     "    assert importlib.util.find_spec('planted') is None\n"}
+    second = run_tests(project(tmp_path / "second", victim), policy(), cache, LIMITS)
+    assert second.status == "passed", second.summary  # same dependencies, same cached venv
+    assert second.summary.startswith("3 passed")

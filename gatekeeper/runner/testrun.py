@@ -18,15 +18,13 @@ from gatekeeper.core.escape import md_fence, md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy, path_matches
 from gatekeeper.runner import sandbox
-from gatekeeper.runner.wheelhouse import (
-    LIST_FILE,
-    DependencyError,
-    declared_requirements,
-    ensure_wheelhouse,
-    names,
-)
+from gatekeeper.runner.testenv import TestEnv, discover
+from gatekeeper.runner.wheelhouse import LIST_FILE, DependencyError, ensure_wheelhouse, names, sanitize
 
 REPORT = "/tmp/gatekeeper-junit.xml"
+PROJECT_SITE = "/tmp/gatekeeper-project"  # the project built for this run only (a tmpfs)
+SETUP_FAILED = 97  # with SETUP_MARK: the project could not be built, no test ran
+SETUP_MARK = "gatekeeper: the project did not build and install"
 READY = ".gatekeeper-ready"
 PYTEST_FLAGS = ["-p", "no:cacheprovider", "-o", "junit_family=xunit1", f"--junitxml={REPORT}"]
 TEST_FILES = ("test_*.py", "*_test.py")
@@ -57,7 +55,9 @@ def command(policy: Policy) -> tuple[str, bool]:
 def run_tests(source: Path, policy: Policy, cache: Path,
               limits: sandbox.Limits | None = None, base: Path | None = None) -> StageResult:
     """`base`: the base commit's tree; a suite with fewer tests than it had is flagged."""
-    requirements, refused = declared_requirements(source)
+    declared = discover(source)
+    requirements, refused = sanitize(declared.requirements + declared.build_requires)
+    requirements = [r for r in requirements if not names([r]) & declared.local_names]
     if not policy.tests.command and not has_tests(source):
         return StageResult("tests", "skipped", "no test files (test_*.py, *_test.py) found and "
                                                "the policy names no test command")
@@ -72,14 +72,33 @@ def run_tests(source: Path, policy: Policy, cache: Path,
         venv = ensure_venv(wheels, cache)
     except DependencyError as exc:
         return StageResult("tests", "error", str(exc))
-    script = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{shell}"
+    script = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(declared)}{shell}"
     run = sandbox.run(source, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
                       collect=REPORT if is_pytest else None, binds=[str(venv)])
-    notes = [f"- requirement not installed: {md_text(r)}" for r in refused]
+    notes = [f"- test environment: {md_text(declared.describe())}"]
+    notes += [f"- requirement not installed: {md_text(r)}" for r in refused]
     result = interpret(run, is_pytest, notes)
     if base is not None and is_pytest and run.result and has_tests(base):
         result = _compare_with_base(result, run.result, base, venv, limits)
     return result
+
+
+def install_script(declared: TestEnv) -> str:
+    """Shell that builds and installs the project (and workspace members) for this run only.
+
+    It runs inside the sandbox, offline, with the build backends from the wheelhouse; what it
+    writes lives in the run's own /tmp, so no later pull request can find it. Versions from
+    git tags (setuptools-scm, hatch-vcs) cannot be read from an archive: a fixed one stands in.
+    """
+    if not declared.projects:
+        return ""
+    folders = " ".join(shlex.quote(f"./{p}") for p in declared.projects)
+    return (f"export SETUPTOOLS_SCM_PRETEND_VERSION=0+gatekeeper PIP_NO_INDEX=1\n"
+            f"if ! python -m pip install -q --no-deps --no-build-isolation --no-index "
+            f"--disable-pip-version-check --target {PROJECT_SITE} {folders} "
+            f"> /tmp/gatekeeper-install.log 2>&1; then\n"
+            f"  echo '{SETUP_MARK}'; tail -n 40 /tmp/gatekeeper-install.log; exit {SETUP_FAILED}\n"
+            f"fi\nexport PYTHONPATH={PROJECT_SITE}${{PYTHONPATH:+:$PYTHONPATH}}\n")
 
 
 def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Path,
@@ -89,7 +108,7 @@ def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Pat
         ran = parse_junit(report)[0]["total"]
     except ElementTree.ParseError:
         return result
-    script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
+    script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(discover(base))}"
               "python -m pytest --collect-only -q -p no:cacheprovider")
     collected = sandbox.run(base, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
                             binds=[str(venv)])
@@ -141,6 +160,12 @@ def interpret(run: sandbox.SandboxResult, is_pytest: bool, notes: list[str]) -> 
                                               f"\n\n{tail}",
                            (Finding("sandbox", "limit-exceeded", f"tests exceeded the "
                                     f"{sandbox.describe_limit(run)} limit"),))
+    if run.exit_code == SETUP_FAILED and SETUP_MARK in run.stdout:
+        # the gate could not set the suite up: not a failing test, and said as such
+        return StageResult("tests", "error", "could not run the suite: the project did not "
+                                             "build and install offline in the sandbox (its "
+                                             "[build-system] or setup.py; the policy's "
+                                             f"tests.command can replace this step)\n\n{tail}")
     if not is_pytest:
         status = "passed" if run.exit_code == 0 else "failed"
         return StageResult("tests", status, f"test command exited {run.exit_code} in "

@@ -14,14 +14,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-REQUIREMENT_GLOBS = ("requirements*.txt", "requirements/*.txt")
-PYPROJECT_EXTRAS = ("test", "tests", "testing", "dev")
 PASSED_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
               "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
 DOWNLOAD_TIMEOUT = 600
@@ -30,33 +27,6 @@ LIST_FILE = "requirements.gatekeeper.txt"
 
 class DependencyError(Exception):
     """A dependency cannot be provided offline; the message names it."""
-
-
-def declared_requirements(root: Path) -> tuple[list[str], list[str]]:
-    """Plain requirement specifiers the repository declares, and the lines refused with why."""
-    lines: list[tuple[str, str]] = []
-    for pattern in REQUIREMENT_GLOBS:
-        for path in sorted(root.glob(pattern)):
-            if path.is_file() and not path.is_symlink():
-                rel = str(path.relative_to(root))
-                lines += [(f"{rel}:{n}", line) for n, line in
-                          enumerate(path.read_text(errors="replace").splitlines(), 1)]
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file() and not pyproject.is_symlink():
-        lines += _pyproject_lines(pyproject)
-    return sanitize(lines)
-
-
-def _pyproject_lines(path: Path) -> list[tuple[str, str]]:
-    try:
-        project = tomllib.loads(path.read_text()).get("project", {})
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        return [("pyproject.toml", f"-invalid {exc}")]
-    found = [("pyproject.toml [project.dependencies]", d) for d in project.get("dependencies", [])]
-    extras = project.get("optional-dependencies", {})
-    for extra in PYPROJECT_EXTRAS:
-        found += [(f"pyproject.toml [{extra}]", d) for d in extras.get(extra, [])]
-    return found
 
 
 def sanitize(lines: list[tuple[str, str]]) -> tuple[list[str], list[str]]:

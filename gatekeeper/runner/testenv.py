@@ -1,0 +1,272 @@
+"""The test environment a repository declares, read as data: nothing of it is run here.
+
+Looked for in the order maintainers usually mean it: PEP 735 dependency groups, the
+project's test extras, hatch's test environments, tox, poetry/pdm/uv dev groups, then
+requirement files (following -r/-c inside the repository). The project itself (and every
+workspace member) is installed too when it can be built: its build requirements are fetched
+as wheels like everything else, and the build runs later, inside the sandbox.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from gatekeeper.runner.wheelhouse import sanitize
+
+TEST_NAMES = ("test", "tests", "testing", "dev", "hatch-test")
+REQUIREMENT_GLOBS = ("requirements*.txt", "requirements/*.txt")
+DEFAULT_BUILD = ["setuptools>=40.8.0", "wheel"]  # PEP 518's default for a legacy setup.py
+MAX_INCLUDES = 20
+
+
+@dataclass
+class TestEnv:
+    requirements: list[tuple[str, str]] = field(default_factory=list)  # (where, line)
+    sources: list[str] = field(default_factory=list)  # the declarations used, for the report
+    projects: list[str] = field(default_factory=list)  # folders to build and install ("." …)
+    local_names: set[str] = field(default_factory=set)  # distributions the repository builds
+    build_requires: list[tuple[str, str]] = field(default_factory=list)
+    backends: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        used = "; ".join(self.sources) or "no test dependencies declared"
+        if self.projects:
+            built = ", ".join(self.projects)
+            used += f"; project installed from {built} ({', '.join(sorted(set(self.backends)))})"
+        return used
+
+
+def declared_requirements(root: Path) -> tuple[list[str], list[str]]:
+    """Plain requirement specifiers of the test environment, and the lines refused with why."""
+    return sanitize(discover(root).requirements)
+
+
+def _toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}
+
+
+def _readable(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+def discover(root: Path) -> TestEnv:
+    env = TestEnv()
+    data = _toml(root / "pyproject.toml") if _readable(root / "pyproject.toml") else {}
+    _projects(root, data, env)
+    # the first declaration of a test environment is the one used: a project that has a
+    # dependency group and a tox file means the same thing twice, usually
+    any(reader(root, data, env) for reader in
+        (_dependency_groups, _hatch, _tox, _extras, _poetry, _pdm, _uv))
+    _requirement_files(root, env)
+    return env
+
+
+def _project_folder(root: Path, folder: Path, env: TestEnv) -> None:
+    """A buildable project in `folder`: its runtime requirements and build requirements."""
+    pyproject = folder / "pyproject.toml"
+    data = _toml(pyproject) if _readable(pyproject) else {}
+    has_setup = _readable(folder / "setup.py") or _readable(folder / "setup.cfg")
+    system = data.get("build-system", {})
+    if not system and not has_setup:
+        return
+    rel = str(folder.relative_to(root)) or "."
+    where = f"{rel}/pyproject.toml" if rel != "." else "pyproject.toml"
+    project = data.get("project", {})
+    if project.get("name"):
+        env.local_names.add(canonicalize_name(project["name"]))
+    env.requirements += [(f"{where} [project.dependencies]", d)
+                         for d in project.get("dependencies", [])]
+    poetry = data.get("tool", {}).get("poetry", {})
+    if poetry.get("name"):
+        env.local_names.add(canonicalize_name(poetry["name"]))
+    # poetry's constraint language (^, ~) is not PEP 508: the names are what is installed
+    env.requirements += [(f"{where} [tool.poetry.dependencies]", n)
+                         for n in poetry.get("dependencies", {}) if n.lower() != "python"]
+    requires = system.get("requires", DEFAULT_BUILD) if system else DEFAULT_BUILD
+    env.build_requires += [(f"{where} [build-system.requires]", r) for r in requires]
+    backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
+    env.backends.append(backend.split(".")[0].split(":")[0])
+    env.projects.append(rel)
+
+
+def _projects(root: Path, data: dict, env: TestEnv) -> None:
+    members: list[str] = []
+    members += data.get("tool", {}).get("uv", {}).get("workspace", {}).get("members", [])
+    members += _hatch_workspace(data)
+    _project_folder(root, root, env)
+    seen = {root.resolve()}
+    for pattern in members:
+        for folder in sorted(root.glob(pattern)):
+            resolved = folder.resolve()
+            if folder.is_dir() and resolved not in seen and root.resolve() in resolved.parents:
+                seen.add(resolved)
+                _project_folder(root, folder, env)
+    if not members and not env.projects:  # a workspace nobody declared: packages/*/
+        for folder in sorted(root.glob("packages/*")):
+            if folder.is_dir() and _readable(folder / "pyproject.toml"):
+                _project_folder(root, folder, env)
+
+
+def _hatch_workspace(data: dict) -> list[str]:
+    envs = data.get("tool", {}).get("hatch", {}).get("envs", {})
+    return [m if isinstance(m, str) else m.get("path", "")
+            for e in envs.values() if isinstance(e, dict)
+            for m in e.get("workspace", {}).get("members", [])]
+
+
+def _dependency_groups(root: Path, data: dict, env: TestEnv) -> bool:
+    groups = data.get("dependency-groups", {})
+    for name in TEST_NAMES:
+        if name in groups:
+            env.requirements += [(f"pyproject.toml [dependency-groups] {name}", r)
+                                 for r in _group(groups, name, set())]
+            env.sources.append(f"pyproject.toml [dependency-groups] {name}")
+            return True
+    return False
+
+
+def _group(groups: dict, name: str, seen: set[str]) -> list[str]:
+    if name in seen:
+        return []
+    seen.add(name)
+    out = []
+    for item in groups.get(name, []):
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict) and "include-group" in item:
+            out += _group(groups, item["include-group"], seen)
+    return out
+
+
+def _extras(root: Path, data: dict, env: TestEnv) -> bool:
+    extras = data.get("project", {}).get("optional-dependencies", {})
+    for name in TEST_NAMES:
+        if name in extras:
+            env.requirements += [(f"pyproject.toml [project.optional-dependencies] {name}", r)
+                                 for r in extras[name]]
+            env.sources.append(f"pyproject.toml extra [{name}]")
+            return True
+    return False
+
+
+def _hatch(root: Path, data: dict, env: TestEnv) -> bool:
+    envs = data.get("tool", {}).get("hatch", {}).get("envs", {})
+    for name in ("hatch-test", "test", "tests"):
+        spec = envs.get(name)
+        if isinstance(spec, dict):
+            deps = spec.get("dependencies", []) + spec.get("extra-dependencies", [])
+            env.requirements += [(f"pyproject.toml [tool.hatch.envs.{name}]", d) for d in deps]
+            _named_extras(data, spec.get("features", []), env, f"[tool.hatch.envs.{name}]")
+            env.sources.append(f"hatch environment {name}")
+            return True
+    return False
+
+
+def _named_extras(data: dict, names: list, env: TestEnv, where: str) -> None:
+    extras = data.get("project", {}).get("optional-dependencies", {})
+    for extra in names:
+        env.requirements += [(f"pyproject.toml {where} extra {extra}", r)
+                             for r in extras.get(str(extra), [])]
+
+
+def _tox(root: Path, data: dict, env: TestEnv) -> bool:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    where = None
+    legacy = data.get("tool", {}).get("tox", {}).get("legacy_tox_ini")
+    try:
+        if _readable(root / "tox.ini"):
+            parser.read_string((root / "tox.ini").read_text(errors="replace"))
+            where = "tox.ini"
+        elif legacy:
+            parser.read_string(legacy)
+            where = "pyproject.toml [tool.tox]"
+    except configparser.Error:
+        return False
+    if where is None or not parser.has_section("testenv"):
+        return False
+    section = parser["testenv"]
+    deps = [line.strip() for line in section.get("deps", "").splitlines() if line.strip()]
+    # tox factor conditions ("py312: foo") and substitutions ("{[base]deps}") are not followed
+    deps = [d for d in deps if not re.match(r"^[\w\-,!]+:\s", d) and "{" not in d]
+    env.requirements += [(f"{where} [testenv] deps", d) for d in deps]
+    extras = [e.strip() for e in re.split(r"[,\s]+", section.get("extras", "")) if e.strip()]
+    _named_extras(data, extras, env, f"via {where} extras")
+    env.sources.append(f"{where} [testenv]")
+    return True
+
+
+def _poetry(root: Path, data: dict, env: TestEnv) -> bool:
+    poetry = data.get("tool", {}).get("poetry", {})
+    groups = poetry.get("group", {})
+    for name in TEST_NAMES:
+        deps = groups.get(name, {}).get("dependencies", {})
+        if deps:
+            # poetry's own constraint language (^, ~) is not PEP 508: the names are installed
+            env.requirements += [(f"pyproject.toml [tool.poetry.group.{name}]", n)
+                                 for n in deps if n.lower() != "python"]
+            env.sources.append(f"poetry group {name}")
+            return True
+    return False
+
+
+def _pdm(root: Path, data: dict, env: TestEnv) -> bool:
+    groups = data.get("tool", {}).get("pdm", {}).get("dev-dependencies", {})
+    for name in TEST_NAMES:
+        if name in groups:
+            env.requirements += [(f"pyproject.toml [tool.pdm.dev-dependencies] {name}", r)
+                                 for r in groups[name] if not str(r).startswith("-e")]
+            env.sources.append(f"pdm dev group {name}")
+            return True
+    return False
+
+
+def _uv(root: Path, data: dict, env: TestEnv) -> bool:
+    deps = data.get("tool", {}).get("uv", {}).get("dev-dependencies", [])
+    if deps:
+        env.requirements += [("pyproject.toml [tool.uv] dev-dependencies", d) for d in deps]
+        env.sources.append("[tool.uv] dev-dependencies")
+    return bool(deps)
+
+
+def _requirement_files(root: Path, env: TestEnv) -> None:
+    seen: set[Path] = set()
+    for pattern in REQUIREMENT_GLOBS:
+        for path in sorted(root.glob(pattern)):
+            if _readable(path) and "constraint" not in path.name:  # versions, not wants
+                before = len(env.requirements)
+                _requirement_file(root, path, env, seen)
+                if len(env.requirements) > before:
+                    env.sources.append(str(path.relative_to(root)))
+
+
+def _requirement_file(root: Path, path: Path, env: TestEnv, seen: set[Path]) -> None:
+    resolved = path.resolve()
+    if resolved in seen or len(seen) >= MAX_INCLUDES:
+        return
+    seen.add(resolved)
+    rel = str(path.relative_to(root))
+    for number, raw in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
+        include = re.match(r"^(-r|--requirement|-c|--constraint)[\s=]+(\S+)$", line)
+        if include:
+            target = (path.parent / include.group(2)).resolve()
+            if root.resolve() in target.parents and _readable(target) and \
+                    include.group(1) in ("-r", "--requirement"):
+                _requirement_file(root, target, env, seen)
+            elif include.group(1) in ("-r", "--requirement"):
+                env.requirements.append((f"{rel}:{number}", f"-r {include.group(2)} (outside "
+                                         "the repository or missing)"))
+            continue  # constraints narrow versions; the wheels chosen already satisfy them
+        if line in ("-e .", "."):
+            continue  # the project itself: installed anyway
+        if line:
+            env.requirements.append((f"{rel}:{number}", line))

@@ -1,0 +1,136 @@
+"""Finding the test environment a repository declares, read as data, for each common shape."""
+
+import textwrap
+from pathlib import Path
+
+from gatekeeper.runner.testenv import discover
+
+
+def tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def lines(env) -> list[str]:
+    return sorted(line for _, line in env.requirements)
+
+
+def test_dependency_group_with_an_included_group_and_a_hatchling_src_project(tmp_path):
+    env = discover(tree(tmp_path, {"pyproject.toml": """
+        [build-system]
+        requires = ["hatchling"]
+        build-backend = "hatchling.build"
+        [project]
+        name = "Demo-Lib"
+        dependencies = ["six>=1.16"]
+        [dependency-groups]
+        lint = ["ruff"]
+        test = ["pytest>=8", {include-group = "cov"}]
+        cov = ["coverage"]
+    """}))
+    assert lines(env) == ["coverage", "pytest>=8", "six>=1.16"]
+    assert env.sources == ["pyproject.toml [dependency-groups] test"]
+    assert env.projects == ["."] and env.backends == ["hatchling"]
+    assert env.local_names == {"demo-lib"}
+    assert [line for _, line in env.build_requires] == ["hatchling"]
+    assert "project installed from . (hatchling)" in env.describe()
+
+
+def test_tox_deps_and_extras_when_nothing_else_declares_tests(tmp_path):
+    env = discover(tree(tmp_path, {
+        "setup.py": "from setuptools import setup\nsetup(name='x')\n",
+        "pyproject.toml": """
+            [project]
+            name = "x"
+            optional-dependencies = {speed = ["ujson"]}
+        """,
+        "tox.ini": """
+            [tox]
+            envlist = py312
+            [testenv]
+            deps =
+                pytest
+                py312: tomli
+                {[base]deps}
+            extras = speed
+            commands = pytest
+        """}))
+    assert lines(env) == ["pytest", "ujson"]
+    assert env.sources == ["tox.ini [testenv]"]
+    assert [line for _, line in env.build_requires] == ["setuptools>=40.8.0", "wheel"]
+
+
+def test_extras_hatch_poetry_and_pdm_groups(tmp_path):
+    extras = discover(tree(tmp_path / "a", {"pyproject.toml": """
+        [project]
+        name = "a"
+        [project.optional-dependencies]
+        docs = ["sphinx"]
+        testing = ["pytest", "hypothesis"]
+    """}))
+    assert lines(extras) == ["hypothesis", "pytest"] and extras.sources == ["pyproject.toml extra [testing]"]
+    hatch = discover(tree(tmp_path / "b", {"pyproject.toml": """
+        [project]
+        name = "b"
+        optional-dependencies = {fast = ["orjson"]}
+        [tool.hatch.envs.hatch-test]
+        extra-dependencies = ["pytest-mock"]
+        features = ["fast"]
+    """}))
+    assert lines(hatch) == ["orjson", "pytest-mock"] and hatch.sources == ["hatch environment hatch-test"]
+    poetry = discover(tree(tmp_path / "c", {"pyproject.toml": """
+        [build-system]
+        requires = ["poetry-core>=1.0"]
+        build-backend = "poetry.core.masonry.api"
+        [tool.poetry]
+        name = "c"
+        [tool.poetry.dependencies]
+        python = "^3.11"
+        attrs = "^23.1"
+        [tool.poetry.group.test.dependencies]
+        pytest = "^8.0"
+    """}))
+    assert lines(poetry) == ["attrs", "pytest"] and poetry.backends == ["poetry"]
+    pdm = discover(tree(tmp_path / "d", {"pyproject.toml": """
+        [tool.pdm.dev-dependencies]
+        test = ["pytest", "-e file:///${PROJECT_ROOT}/sub"]
+    """}))
+    assert lines(pdm) == ["pytest"] and pdm.projects == []
+
+
+def test_workspace_members_are_built_and_not_downloaded(tmp_path):
+    member = """
+        [build-system]
+        requires = ["hatchling"]
+        build-backend = "hatchling.build"
+        [project]
+        name = "{name}"
+        dependencies = [{deps}]
+    """
+    env = discover(tree(tmp_path, {
+        "pyproject.toml": """
+            [tool.uv.workspace]
+            members = ["packages/*"]
+            [tool.uv]
+            dev-dependencies = ["pytest"]
+        """,
+        "packages/core/pyproject.toml": member.format(name="acme-core", deps='"attrs"'),
+        "packages/cli/pyproject.toml": member.format(name="acme-cli", deps='"acme-core", "click"'),
+    }))
+    assert env.projects == ["packages/cli", "packages/core"]
+    assert env.local_names == {"acme-core", "acme-cli"}
+    assert lines(env) == ["acme-core", "attrs", "click", "pytest"]  # acme-core is left out later
+
+
+def test_requirement_files_follow_includes_inside_the_repository_only(tmp_path):
+    env = discover(tree(tmp_path, {
+        "requirements/development.txt": "-r base.txt\n-c constraints.txt\npytest\n",
+        "requirements/base.txt": "six\n-r ../../../etc/passwd\n",
+        "requirements/constraints.txt": "six<2\n",
+    }))
+    found = lines(env)
+    assert "pytest" in found and "six" in found and "six<2" not in found
+    assert any(line.startswith("-r ../../../etc/passwd (outside") for line in found)
