@@ -3,6 +3,8 @@
 import textwrap
 from pathlib import Path
 
+from packaging.specifiers import SpecifierSet
+
 from gatekeeper.runner.testenv import discover
 
 
@@ -134,3 +136,21 @@ def test_requirement_files_follow_includes_inside_the_repository_only(tmp_path):
     found = lines(env)
     assert "pytest" in found and "six" in found and "six<2" not in found
     assert any(line.startswith("-r ../../../etc/passwd (outside") for line in found)
+
+
+def test_declared_python_from_pin_requires_python_and_classifiers(tmp_path):
+    from gatekeeper.runner.interpreters import declared
+
+    pinned = tree(tmp_path / "a", {".python-version": "3.12.4\n", "pyproject.toml":
+                                   "[project]\nrequires-python = '>=3.9'\n"})
+    assert declared(pinned) == (SpecifierSet("==3.12.*"), ".python-version")
+    required = tree(tmp_path / "b", {"pyproject.toml": "[project]\nrequires-python = '>=3.10'\n"})
+    assert declared(required) == (SpecifierSet(">=3.10"), "requires-python")
+    classified = tree(tmp_path / "c", {"pyproject.toml": """
+        [project]
+        classifiers = ["Programming Language :: Python :: 3.13",
+                       "Programming Language :: Python :: 3.11",
+                       "Programming Language :: Python :: 3"]
+    """})
+    assert declared(classified) == (SpecifierSet(">=3.11"), "classifiers")
+    assert declared(tree(tmp_path / "d", {"setup.py": ""})) == (None, "the worker's default")

@@ -1,10 +1,11 @@
 """The tests stage on real small projects, in the real sandbox, with real wheels."""
 
+import re
 import textwrap
 from pathlib import Path
 
 import pytest
-from factories import policy
+from factories import policy, unescaped
 
 from gatekeeper.core.model import ChangedFile
 from gatekeeper.runner.sandbox import Limits
@@ -269,3 +270,26 @@ def test_a_build_step_that_plants_code_leaves_nothing_for_the_next_pull_request(
     second = run_tests(project(tmp_path / "second", victim), policy(), cache, LIMITS)
     assert second.status == "passed", second.summary  # same dependencies, same cached venv
     assert second.summary.startswith("3 passed")
+
+
+def test_python_3_12_syntax_runs_under_the_newest_interpreter_the_project_allows(tmp_path, cache):
+    files = {
+        "pyproject.toml": "[project]\nname = 'modern'\nrequires-python = '>=3.12'\n"
+                          "[tool.pytest.ini_options]\npythonpath = ['.']\n",
+        "modern.py": "type Pair = tuple[int, int]\n\n\ndef first[T](items: list[T]) -> T:\n"
+                     "    return items[0]\n\n\ndef shout(d):\n    return f\"{d['x'].upper()}\"\n",
+        "tests/test_modern.py": "from modern import first, shout\n\n\ndef test_first():\n"
+                                "    assert first([3, 4]) == 3 and shout({'x': 'a'}) == 'A'\n",
+    }
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "passed", result.summary
+    assert re.search(r"- interpreter: Python 3\.1[2-9]\.\d+ \(requires-python >=3\.12\)",
+                     unescaped(result.summary))
+
+
+def test_no_interpreter_that_fits_is_a_setup_failure_naming_what_the_worker_has(tmp_path, cache):
+    files = {**CALC, "pyproject.toml": "[project]\nname = 'old'\nrequires-python = '<3'\n"}
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "error" and not result.findings
+    assert result.summary.startswith("could not run the suite: requires-python asks for Python <3")
+    assert "this worker has 3." in result.summary

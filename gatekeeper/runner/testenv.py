@@ -20,7 +20,8 @@ from packaging.utils import canonicalize_name
 from gatekeeper.runner.wheelhouse import sanitize
 
 TEST_NAMES = ("test", "tests", "testing", "dev", "hatch-test")
-REQUIREMENT_GLOBS = ("requirements*.txt", "requirements/*.txt")
+REQUIREMENT_GLOBS = ("requirements*.txt", "requirements/*.txt", "tests/requirements*.txt",
+                     "test/requirements*.txt", "testing/requirements*.txt")
 DEFAULT_BUILD = ["setuptools>=40.8.0", "wheel"]  # PEP 518's default for a legacy setup.py
 MAX_INCLUDES = 20
 
@@ -92,8 +93,12 @@ def _project_folder(root: Path, folder: Path, env: TestEnv) -> None:
     env.requirements += [(f"{where} [tool.poetry.dependencies]", n)
                          for n in poetry.get("dependencies", {}) if n.lower() != "python"]
     requires = system.get("requires", DEFAULT_BUILD) if system else DEFAULT_BUILD
-    env.build_requires += [(f"{where} [build-system.requires]", r) for r in requires]
     backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
+    if backend.startswith("setuptools") and "wheel" not in requires:
+        # what setuptools' backend asks for at build time (older setuptools, like the one a
+        # new virtualenv brings, cannot build a wheel without it)
+        requires = [*requires, "wheel"]
+    env.build_requires += [(f"{where} [build-system.requires]", r) for r in requires]
     env.backends.append(backend.split(".")[0].split(":")[0])
     env.projects.append(rel)
 

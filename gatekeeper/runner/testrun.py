@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import os
 import re
 import shlex
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from xml.etree import ElementTree
@@ -18,6 +16,7 @@ from gatekeeper.core.escape import md_fence, md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy, path_matches
 from gatekeeper.runner import sandbox
+from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
 from gatekeeper.runner.testenv import TestEnv, discover
 from gatekeeper.runner.wheelhouse import LIST_FILE, DependencyError, ensure_wheelhouse, names, sanitize
 
@@ -65,22 +64,41 @@ def run_tests(source: Path, policy: Policy, cache: Path,
     if is_pytest and "pytest" not in names(requirements):
         requirements.append("pytest")  # the gate brings its own test runner
     try:
-        wheels = ensure_wheelhouse(requirements, cache)
-    except DependencyError as exc:
-        return StageResult("tests", "error", f"dependencies cannot be provided offline: {exc}")
+        pythons, why = fitting(source)
+    except NoInterpreter as exc:
+        return StageResult("tests", "error", f"could not run the suite: {exc}")
     try:
-        venv = ensure_venv(wheels, cache)
+        python, wheels = _wheels_for(requirements, cache, pythons)
     except DependencyError as exc:
-        return StageResult("tests", "error", str(exc))
+        return StageResult("tests", "error", f"could not run the suite: dependencies cannot be "
+                                             f"provided offline: {exc}")
+    try:
+        venv = ensure_venv(wheels, cache, python)
+    except DependencyError as exc:
+        return StageResult("tests", "error", f"could not run the suite: {exc}")
     script = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(declared)}{shell}"
     run = sandbox.run(source, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
-                      collect=REPORT if is_pytest else None, binds=[str(venv)])
-    notes = [f"- test environment: {md_text(declared.describe())}"]
+                      collect=REPORT if is_pytest else None, binds=[str(venv), python.prefix])
+    notes = [f"- interpreter: Python {python.version} ({md_text(why)})",
+             f"- test environment: {md_text(declared.describe())}"]
     notes += [f"- requirement not installed: {md_text(r)}" for r in refused]
     result = interpret(run, is_pytest, notes)
     if base is not None and is_pytest and run.result and has_tests(base):
-        result = _compare_with_base(result, run.result, base, venv, limits)
+        result = _compare_with_base(result, run.result, base, venv, python, limits)
     return result
+
+
+def _wheels_for(requirements: list[str], cache: Path,
+                pythons: list[Interpreter]) -> tuple[Interpreter, Path]:
+    """The newest allowed interpreter for which every requirement has a wheel (three tries:
+    a release often lacks wheels for the newest Python for a while)."""
+    error = None
+    for python in pythons[:3]:
+        try:
+            return python, ensure_wheelhouse(requirements, cache, python.short)
+        except DependencyError as exc:
+            error = error or exc
+    raise error or DependencyError("no interpreter to fetch wheels for")
 
 
 def install_script(declared: TestEnv) -> str:
@@ -102,7 +120,7 @@ def install_script(declared: TestEnv) -> str:
 
 
 def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Path,
-                       limits: sandbox.Limits | None) -> StageResult:
+                       python: Interpreter, limits: sandbox.Limits | None) -> StageResult:
     """Collect the base commit's suite with the same environment and compare the counts."""
     try:
         ran = parse_junit(report)[0]["total"]
@@ -111,7 +129,7 @@ def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Pat
     script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(discover(base))}"
               "python -m pytest --collect-only -q -p no:cacheprovider")
     collected = sandbox.run(base, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
-                            binds=[str(venv)])
+                            binds=[str(venv), python.prefix])
     found = COLLECTED_RE.search(collected.stdout)
     if collected.limit or not found or found.group("errors"):
         return result  # the base does not collect cleanly here: no basis for comparing
@@ -123,7 +141,7 @@ def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Pat
     return dataclasses.replace(result, findings=(*result.findings, warning))
 
 
-def ensure_venv(wheels: Path, cache: Path) -> Path:
+def ensure_venv(wheels: Path, cache: Path, python: Interpreter) -> Path:
     """A virtualenv with exactly the wheelhouse's requirements, built once, in the sandbox.
 
     Pull request code never runs while it is writable: afterwards it is bound read-only.
@@ -138,12 +156,11 @@ def ensure_venv(wheels: Path, cache: Path) -> Path:
             return venv
         shutil.rmtree(venv, ignore_errors=True)
         venv.mkdir()
-        python = os.path.realpath(sys.base_prefix) + "/bin/python3"
-        build = (f"{python} -m venv {venv} && {venv}/bin/python -m pip install -q --no-index "
+        build = (f"{python.path} -m venv {venv} && {venv}/bin/python -m pip install -q --no-index "
                  f"--find-links {wheels} -r {wheels}/{LIST_FILE} && touch {venv}/{READY}")
         with tempfile.TemporaryDirectory() as empty:
             run = sandbox.run(Path(empty), ["/bin/sh", "-c", build],
-                              sandbox.Limits(wall_seconds=600), binds=[str(wheels)],
+                              sandbox.Limits(wall_seconds=600), binds=[str(wheels), python.prefix],
                               writable=[str(venv)])
         if not run.ok or not (venv / READY).exists():
             shutil.rmtree(venv, ignore_errors=True)
@@ -171,8 +188,9 @@ def interpret(run: sandbox.SandboxResult, is_pytest: bool, notes: list[str]) -> 
         return StageResult("tests", status, f"test command exited {run.exit_code} in "
                                             f"{run.duration:.1f} s\n\n{tail}")
     if run.result is None or not run.result.strip():
-        return StageResult("tests", "error", f"the test run wrote no JUnit report (exit "
-                                             f"{run.exit_code})\n\n{tail}")
+        return StageResult("tests", "error", "\n".join([
+            f"the test run wrote no JUnit report (exit {run.exit_code}): pytest did not start "
+            "or stopped before collecting", *notes, "", tail]))
     try:
         counts, findings = parse_junit(run.result)
     except ElementTree.ParseError as exc:
@@ -182,8 +200,8 @@ def interpret(run: sandbox.SandboxResult, is_pytest: bool, notes: list[str]) -> 
     if run.exit_code == 5 or counts["total"] == 0:
         return StageResult("tests", "failed", "no tests ran (pytest collected nothing)\n\n" + tail)
     if run.exit_code not in (0, 1):
-        return StageResult("tests", "error", f"pytest exited {run.exit_code}: {summary}\n\n{tail}",
-                           tuple(findings))
+        return StageResult("tests", "error", "\n".join([f"pytest exited {run.exit_code}: {summary}",
+                                                        *notes, "", tail]), tuple(findings))
     failed = bool(findings) or run.exit_code != 0
     text = "\n".join([summary, *notes])
     return StageResult("tests", "failed" if failed else "passed", text, tuple(findings))

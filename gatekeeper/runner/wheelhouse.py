@@ -56,14 +56,28 @@ def names(requirements: list[str]) -> set[str]:
     return {canonicalize_name(Requirement(r).name) for r in requirements}
 
 
-def wheelhouse_key(requirements: list[str]) -> str:
-    tag = f"{sys.implementation.cache_tag}-{sys.platform}-{os.uname().machine}"
+def _this_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def wheelhouse_key(requirements: list[str], python: str | None = None) -> str:
+    tag = f"cp{(python or _this_python()).replace('.', '')}-{sys.platform}-{os.uname().machine}"
     return hashlib.sha256("\n".join([tag, *requirements]).encode()).hexdigest()[:32]
 
 
-def ensure_wheelhouse(requirements: list[str], cache: Path) -> Path:
-    """A folder of wheels for exactly these requirements (cached), with LIST_FILE beside them."""
-    folder = cache / "wheelhouse" / wheelhouse_key(requirements)
+def _target(python: str | None) -> list[str]:
+    """pip download's options for wheels of another Python version than the worker's own."""
+    if not python or python == _this_python():
+        return []
+    abi = "cp" + python.replace(".", "")
+    return ["--python-version", python, "--implementation", "cp", "--abi", abi,
+            "--abi", "abi3", "--abi", "none"]
+
+
+def ensure_wheelhouse(requirements: list[str], cache: Path, python: str | None = None) -> Path:
+    """A folder of wheels for exactly these requirements and this Python X.Y (cached), with
+    LIST_FILE beside them."""
+    folder = cache / "wheelhouse" / wheelhouse_key(requirements, python)
     if (folder / LIST_FILE).exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -73,6 +87,7 @@ def ensure_wheelhouse(requirements: list[str], cache: Path) -> Path:
         env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("PIP_")}
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-input",
+             *_target(python),
              "--disable-pip-version-check", "--dest", str(staging), "-r", str(staging / LIST_FILE)],
             capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT, env=env)
         if done.returncode != 0:

@@ -1,0 +1,139 @@
+"""Real projects' test suites through `gatekeeper check`, against the same suites run by hand.
+
+Each project is a PyPI sdist (they ship their tests), pinned. It becomes a git repository with
+a base commit (the release plus a policy that gates every change) and a change on top (a line
+added to the README). The expected outcome is the suite installed the ordinary way, by hand,
+in a plain virtualenv (`pip install . <test deps>` as the project documents), then pytest.
+The gate agrees when its tests stage passes where the hand run passes and fails where it fails.
+
+    .venv/bin/python bench/real_suites.py [NAME ...]
+
+Needs the package index (to fetch the sdists and, for the hand runs, their dependencies).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+# name==version, layout, build backend, the test dependencies the project documents
+PROJECTS = [
+    ("attrs==24.2.0", "src", "hatchling + hatch-vcs", ".[tests]"),
+    ("cachetools==5.5.0", "src", "setuptools", "pytest"),
+    ("idna==3.10", "flat", "flit", "pytest"),
+    ("more-itertools==10.5.0", "flat", "flit", "pytest"),
+    ("packaging==24.1", "src", "flit", "pytest pretend"),
+    ("pluggy==1.5.0", "src", "setuptools-scm", "pytest"),
+    ("six==1.16.0", "flat (one module)", "setuptools (setup.py)", "pytest"),
+    ("toolz==1.0.0", "flat", "setuptools + versioneer", "pytest"),
+    ("wrapt==1.16.0", "src", "setuptools, C extension", "pytest"),
+    ("jsonschema==4.23.0", "src", "hatchling + hatch-vcs, compiled dependency (rpds-py)",
+     "pytest"),
+    ("tomlkit==0.13.2", "src", "poetry-core", "pytest pyyaml"),
+    ("python-dotenv==1.0.1", "src", "setuptools", "pytest sh"),
+]
+POLICY = "gate: all\nstages:\n  sast: false\n  dependencies: false\n"
+
+
+def run(args: list[str], cwd: Path, timeout: int = 900, env: dict | None = None):
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def fetch(spec: str, into: Path) -> Path:
+    done = run([PYTHON, "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
+                spec, "-d", str(into)], into)
+    if done.returncode != 0:
+        raise SystemExit(f"cannot fetch {spec}: {done.stderr[-500:]}")
+    archive = next(into.glob(spec.split("==")[0].replace("-", "?") + "-*.tar.gz"))
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into / archive.name.removesuffix(".tar.gz")
+
+
+def by_hand(tree: Path, deps: str, work: Path) -> tuple[int, str]:
+    venv = work / "hand-venv"
+    run([PYTHON, "-m", "venv", str(venv)], work)
+    copy = work / "hand"
+    shutil.copytree(tree, copy)
+    wanted = [d for d in deps.split() if d != ".[tests]"]
+    target = ".[tests]" if ".[tests]" in deps else "."
+    done = run([str(venv / "bin/pip"), "install", "-q", target, *wanted], copy,
+               env={"SETUPTOOLS_SCM_PRETEND_VERSION": "0+hand"})
+    if done.returncode != 0:
+        return -1, "install failed: " + done.stderr[-300:]
+    tests = run([str(venv / "bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], copy)
+    return tests.returncode, (tests.stdout.strip().splitlines() or [""])[-1]
+
+
+def gated(tree: Path, work: Path, cache: Path) -> tuple[str, str, float]:
+    repo = work / "repo"
+    shutil.copytree(tree, repo)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    (repo / ".github").mkdir(exist_ok=True)
+    (repo / ".github" / "gatekeeper.yml").write_text(POLICY)
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(git + ["add", "-A"], repo)
+    run(git + ["commit", "-q", "-m", "release"], repo)
+    readme = next(repo.glob("README*"))
+    readme.write_text(readme.read_text() + "\nA line from the change under review.\n")
+    run(git + ["commit", "-q", "-am", "docs: one more line"], repo)
+    started = time.monotonic()
+    done = run([PYTHON, "-m", "gatekeeper", "check", str(repo), "--base", "HEAD~1",
+                "--format", "json", "--no-cache"], ROOT, timeout=1800,
+               env={"GATEKEEPER_CACHE_DIR": str(cache)})
+    elapsed = time.monotonic() - started
+    try:
+        tests = json.loads(done.stdout)["stages"]["tests"]
+    except (json.JSONDecodeError, KeyError):
+        return "crash", done.stderr[-300:], elapsed
+    return tests["status"], tests["summary"], elapsed
+
+
+def agrees(expected: int, status: str) -> bool:
+    """Pass for pass, fail for fail; a suite that cannot start by hand either (an old
+    conftest against today's pytest) must be a set-up error at the gate, never a pass."""
+    if expected in (0, 1):
+        return (expected == 0 and status == "passed") or (expected == 1 and status == "failed")
+    return status == "error"
+
+
+def main() -> None:
+    chosen = [p for p in PROJECTS if not sys.argv[1:] or p[0].split("==")[0] in sys.argv[1:]]
+    cache = Path(os.environ.get("GATEKEEPER_CACHE_DIR") or tempfile.mkdtemp(prefix="gk-cache-"))
+    rows, agreed = [], 0
+    for spec, layout, backend, deps in chosen:
+        work = Path(tempfile.mkdtemp(prefix="real-suite-"))
+        try:
+            tree = fetch(spec, work)
+            expected, hand = by_hand(tree, deps, work)
+            status, summary, elapsed = gated(tree, work, cache)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        ok = agrees(expected, status)
+        agreed += ok
+        found = [line[2:] for line in summary.splitlines()
+                 if line.startswith(("- interpreter:", "- test environment:"))]
+        rows.append((spec, layout, backend, hand or f"exit {expected}",
+                     summary.splitlines()[0][:70] if summary else "", "; ".join(found)[:160],
+                     f"{elapsed:.0f} s", "agrees" if ok else "DISAGREES"))
+        print(" | ".join(rows[-1]), flush=True)
+    print("\n| project | layout | backend | by hand | gate | interpreter; environment found "
+          "| time | |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(c.replace("|", "/") for c in row) + " |")
+    print(f"\nthe gate agrees on {agreed} of {len(rows)}")
+
+
+if __name__ == "__main__":
+    main()
