@@ -61,8 +61,13 @@ def fetch(spec: str, into: Path) -> Path:
 
 
 def by_hand(tree: Path, deps: str, work: Path) -> tuple[int, str]:
+    """The interpreter is the one the gate would pick (the newest the project allows), so the
+    two runs differ only in how the environment is made."""
+    sys.path.insert(0, str(ROOT))
+    from gatekeeper.runner.interpreters import fitting
+
     venv = work / "hand-venv"
-    run([PYTHON, "-m", "venv", str(venv)], work)
+    run([fitting(tree)[0][0].path, "-m", "venv", str(venv)], work)
     copy = work / "hand"
     shutil.copytree(tree, copy)
     wanted = [d for d in deps.split() if d != ".[tests]"]
@@ -96,7 +101,9 @@ def gated(tree: Path, work: Path, cache: Path) -> tuple[str, str, float]:
         tests = json.loads(done.stdout)["stages"]["tests"]
     except (json.JSONDecodeError, KeyError):
         return "crash", done.stderr[-300:], elapsed
-    return tests["status"], tests["summary"], elapsed
+    from gatekeeper.core.escape import md_unescape
+
+    return tests["status"], md_unescape(tests["summary"]), elapsed
 
 
 def agrees(expected: int, status: str) -> bool:

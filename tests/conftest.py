@@ -164,7 +164,7 @@ def gunicorn(env, redis_url):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _up(url), timeout=30)
+        wait_for(lambda: serving(url), timeout=30)
         yield url, env
     finally:
         proc.terminate()
@@ -181,8 +181,8 @@ def wait_for(predicate, timeout: float = 30.0):
     raise AssertionError("timed out waiting")
 
 
-def _up(url: str) -> bool:
+def serving(url: str) -> bool:
     try:
-        return requests.get(url + "/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(url + "/healthz", timeout=5).status_code == 200
+    except requests.RequestException:  # not listening yet, or a worker still starting
         return False

@@ -15,7 +15,7 @@ import pytest
 import redis
 import requests
 from canaries import HOOK, REDIS_PASSWORD, canaries
-from conftest import RedisServer, delivery, free_port, installed_repo, payload, wait_for
+from conftest import RedisServer, delivery, free_port, installed_repo, payload, serving, wait_for
 from gitrepo import Repo
 from test_review_flow import tree_tarball
 
@@ -116,7 +116,7 @@ def test_worker_gate_on_a_thieving_pull_request_leaks_nothing(
                                   stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{web_port}"
-            wait_for(lambda: _answers(url), timeout=30)
+            wait_for(lambda: serving(url), timeout=30)
             body, headers = delivery("pull_request", payload("pull_request", "opened"),
                                      secret=HOOK)
             response = requests.post(url + "/webhook", data=body, headers=headers, timeout=10)
@@ -144,13 +144,6 @@ def test_worker_gate_on_a_thieving_pull_request_leaks_nothing(
             {where: [] for where in seen}
     finally:
         slack.stop()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url + "/healthz", timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _values(store: redis.Redis) -> list[bytes]:
