@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,7 @@ PROJECTS = [
     ("jsonschema==4.23.0", "src", "hatchling + hatch-vcs, compiled dependency (rpds-py)",
      "pytest"),
     ("tomlkit==0.13.2", "src", "poetry-core", "pytest pyyaml"),
-    ("python-dotenv==1.0.1", "src", "setuptools", "pytest sh"),
+    ("python-dotenv==1.0.1", "src", "setuptools", "-r requirements.txt"),
 ]
 POLICY = "gate: all\nstages:\n  sast: false\n  dependencies: false\n"
 
@@ -77,7 +78,11 @@ def by_hand(tree: Path, deps: str, work: Path) -> tuple[int, str]:
     if done.returncode != 0:
         return -1, "install failed: " + done.stderr[-300:]
     tests = run([str(venv / "bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], copy)
-    return tests.returncode, (tests.stdout.strip().splitlines() or [""])[-1]
+    last = (tests.stdout.strip().splitlines() or [""])[-1]
+    if tests.returncode in (0, 1) and not re.search(r"\d+ (passed|failed)", last):
+        # no test ran: the suite could not start (a conftest, an import), not a failing test
+        return 3, "could not start: " + (tests.stderr.strip().splitlines() or [""])[-1][:80]
+    return tests.returncode, last
 
 
 def gated(tree: Path, work: Path, cache: Path) -> tuple[str, str, float]:

@@ -96,6 +96,13 @@ def test_extras_hatch_poetry_and_pdm_groups(tmp_path):
         pytest = "^8.0"
     """}))
     assert lines(poetry) == ["attrs", "pytest"] and poetry.backends == ["poetry"]
+    old_poetry = discover(tree(tmp_path / "e", {"pyproject.toml": """
+        [tool.poetry]
+        name = "e"
+        [tool.poetry.dev-dependencies]
+        PyYAML = "^6.0"
+    """}))
+    assert lines(old_poetry) == ["PyYAML"] and old_poetry.sources == ["poetry group dev"]
     pdm = discover(tree(tmp_path / "d", {"pyproject.toml": """
         [tool.pdm.dev-dependencies]
         test = ["pytest", "-e file:///${PROJECT_ROOT}/sub"]

@@ -293,3 +293,23 @@ def test_no_interpreter_that_fits_is_a_setup_failure_naming_what_the_worker_has(
     assert result.status == "error" and not result.findings
     assert result.summary.startswith("could not run the suite: requires-python asks for Python <3")
     assert "this worker has 3." in result.summary
+
+
+def test_the_projects_console_scripts_are_on_the_path_of_its_tests(tmp_path, cache):
+    files = {
+        "pyproject.toml": """
+            [build-system]
+            requires = ["setuptools>=68"]
+            build-backend = "setuptools.build_meta"
+            [project]
+            name = "greeter"
+            version = "1.0"
+            scripts = {greet = "greeter:main"}
+        """,
+        "greeter.py": "def main():\n    print('hello from greet')\n",
+        "tests/test_cli.py": "import subprocess\n\n\ndef test_greet():\n    out = subprocess.run("
+                             "['greet'], capture_output=True, text=True).stdout\n"
+                             "    assert out == 'hello from greet\\n'\n",
+    }
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "passed", result.summary

@@ -211,7 +211,9 @@ def _tox(root: Path, data: dict, env: TestEnv) -> bool:
 
 def _poetry(root: Path, data: dict, env: TestEnv) -> bool:
     poetry = data.get("tool", {}).get("poetry", {})
-    groups = poetry.get("group", {})
+    groups = {**poetry.get("group", {})}
+    if poetry.get("dev-dependencies"):  # poetry before 1.2
+        groups.setdefault("dev", {"dependencies": poetry["dev-dependencies"]})
     for name in TEST_NAMES:
         deps = groups.get(name, {}).get("dependencies", {})
         if deps:

@@ -116,7 +116,8 @@ def install_script(declared: TestEnv) -> str:
             f"--disable-pip-version-check --target {PROJECT_SITE} {folders} "
             f"> /tmp/gatekeeper-install.log 2>&1; then\n"
             f"  echo '{SETUP_MARK}'; tail -n 40 /tmp/gatekeeper-install.log; exit {SETUP_FAILED}\n"
-            f"fi\nexport PYTHONPATH={PROJECT_SITE}${{PYTHONPATH:+:$PYTHONPATH}}\n")
+            f"fi\nexport PYTHONPATH={PROJECT_SITE}${{PYTHONPATH:+:$PYTHONPATH}} "
+            f"PATH={PROJECT_SITE}/bin:$PATH\n")  # its console scripts too
 
 
 def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Path,
