@@ -1,5 +1,6 @@
-"""Small builders for the pure core's inputs."""
+"""Small builders for the pure core's inputs, and small source trees for the runner."""
 
+import textwrap
 from pathlib import Path
 
 from gatekeeper.core.escape import md_unescape
@@ -44,3 +45,12 @@ def files(*paths):
 def unescaped(markdown: str) -> str:
     """Check-run markdown as a reader sees it: escapes and zero-width breaks removed."""
     return md_unescape(markdown)
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Files (dedented) under root; returns root."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root

@@ -1,19 +1,12 @@
 """Finding the test environment a repository declares, read as data, for each common shape."""
 
-import textwrap
-from pathlib import Path
 
+from factories import write_tree
 from packaging.specifiers import SpecifierSet
 
 from gatekeeper.runner.testenv import discover
 
-
-def tree(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+tree = write_tree
 
 
 def lines(env) -> list[str]:

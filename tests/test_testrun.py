@@ -2,10 +2,9 @@
 
 import re
 import textwrap
-from pathlib import Path
 
 import pytest
-from factories import policy, unescaped
+from factories import policy, unescaped, write_tree
 
 from gatekeeper.core.model import ChangedFile
 from gatekeeper.runner.sandbox import Limits
@@ -20,12 +19,7 @@ def cache(wheel_cache):
     return wheel_cache
 
 
-def project(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+project = write_tree
 
 
 CALC = {
@@ -239,14 +233,6 @@ def test_real_project_shapes_are_installed_and_their_suites_pass(tmp_path, cache
     assert "test environment: " in result.summary and "project installed from" in result.summary
 
 
-def test_a_project_that_does_not_build_is_a_setup_failure_not_failing_tests(tmp_path, cache):
-    files = {**CALC, "setup.py": "raise SystemExit('this project needs a compiler it lacks')\n"}
-    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
-    assert result.status == "error" and not result.findings
-    assert result.summary.startswith("could not run the suite: the project did not build")
-    assert "needs a compiler it lacks" in result.summary
-
-
 def test_a_build_step_that_plants_code_leaves_nothing_for_the_next_pull_request(tmp_path, cache):
     planter = """
         import glob, os, sys
@@ -287,12 +273,17 @@ def test_python_3_12_syntax_runs_under_the_newest_interpreter_the_project_allows
                      unescaped(result.summary))
 
 
-def test_no_interpreter_that_fits_is_a_setup_failure_naming_what_the_worker_has(tmp_path, cache):
-    files = {**CALC, "pyproject.toml": "[project]\nname = 'old'\nrequires-python = '<3'\n"}
-    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+@pytest.mark.parametrize("extra,says", [
+    ({"setup.py": "raise SystemExit('this project needs a compiler it lacks')\n"},
+     ["could not run the suite: the project did not build", "needs a compiler it lacks"]),
+    ({"pyproject.toml": "[project]\nname = 'old'\nrequires-python = '<3'\n"},
+     ["could not run the suite: requires-python asks for Python <3", "this worker has 3."]),
+], ids=["build fails", "no interpreter fits"])
+def test_a_suite_that_cannot_be_set_up_is_said_so_never_as_failing_tests(tmp_path, cache,
+                                                                        extra, says):
+    result = run_tests(project(tmp_path, {**CALC, **extra}), policy(), cache, LIMITS)
     assert result.status == "error" and not result.findings
-    assert result.summary.startswith("could not run the suite: requires-python asks for Python <3")
-    assert "this worker has 3." in result.summary
+    assert result.summary.startswith(says[0]) and says[1] in result.summary, result.summary
 
 
 def test_the_projects_console_scripts_are_on_the_path_of_its_tests(tmp_path, cache):
