@@ -304,3 +304,24 @@ def test_the_projects_console_scripts_are_on_the_path_of_its_tests(tmp_path, cac
     }
     result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
     assert result.status == "passed", result.summary
+
+
+def test_tests_that_fail_on_the_base_too_are_pre_existing_and_do_not_block(tmp_path, cache):
+    old_bug = ("from calc import add\n\n\ndef test_known_bug():\n    assert add(0.1, 0.2) == 0.3\n")
+    base = project(tmp_path / "base", {**CALC, "tests/test_known.py": old_bug})
+    head_files = {**CALC, "tests/test_known.py": old_bug,
+                  "tests/test_new.py": "from calc import add\n\n\ndef test_new():\n"
+                                      "    assert add(1, 1) == 2\n"}
+    head = project(tmp_path / "head", head_files)
+    result = run_tests(head, policy(), cache, LIMITS, base=base)
+    assert result.status == "passed", result.summary
+    [known] = result.findings
+    assert not known.blocking and not known.new and "fails on the base commit too" in known.message
+    assert "1 failing test also fails on the base commit" in result.summary
+    strict = run_tests(head, policy("tests:\n  preexisting: block\n"), cache, LIMITS, base=base)
+    assert strict.status == "failed" and strict.findings[0].blocking
+    broken = project(tmp_path / "broken", {**head_files,
+                                           "calc.py": "def add(a, b):\n    return a - b\n"})
+    newly = run_tests(broken, policy(), cache, LIMITS, base=base)
+    assert newly.status == "failed"  # what the change broke still blocks
+    assert sorted(f.blocking for f in newly.findings).count(True) == 3

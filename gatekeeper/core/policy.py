@@ -46,6 +46,8 @@ class Stages(_Strict):
 
 class Tests(_Strict):
     command: str | None = None
+    # a test that fails on the base commit too: a warning for the reviewer, or blocking
+    preexisting: Literal["warn", "block"] = "warn"
 
 
 class Scanners(_Strict):

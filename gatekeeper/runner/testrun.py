@@ -83,9 +83,49 @@ def run_tests(source: Path, policy: Policy, cache: Path,
              f"- test environment: {md_text(declared.describe())}"]
     notes += [f"- requirement not installed: {md_text(r)}" for r in refused]
     result = interpret(run, is_pytest, notes)
+    if (result.status == "failed" and base is not None and is_pytest and run.result
+            and policy.tests.preexisting == "warn" and has_tests(base)):
+        result = _mark_preexisting(result, base, venv, python, shell, limits)
     if base is not None and is_pytest and run.result and has_tests(base):
         result = _compare_with_base(result, run.result, base, venv, python, limits)
     return result
+
+
+def _mark_preexisting(result: StageResult, base: Path, venv: Path, python: Interpreter,
+                      shell: str, limits: sandbox.Limits | None) -> StageResult:
+    """Failing tests that fail on the base commit too are not this change's doing: they stay
+    visible as warnings and do not block (policy tests.preexisting: block turns this off)."""
+    script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
+              f"{install_script(discover(base))}{shell}")
+    ran = sandbox.run(base, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
+                      collect=REPORT, binds=[str(venv), python.prefix])
+    try:
+        before = failing_ids(ran.result) if ran.result and not ran.limit else None
+    except ElementTree.ParseError:
+        before = None
+    if before is None:
+        return dataclasses.replace(result, summary=result.summary + "\n- the base commit's "
+                                   "suite could not be run here, so no failure is known to be "
+                                   "pre-existing")
+    old = [f for f in result.findings if f.tool == "pytest" and f.message.split(" ")[0] in before]
+    if not old:
+        return result
+    findings = tuple(dataclasses.replace(f, new=False, blocking=False,
+                                         message=f.message + " (fails on the base commit too)")
+                     if f in old else f for f in result.findings)
+    status = "failed" if any(f.blocking for f in findings) else "passed"
+    note = (f"\n- {len(old)} failing test{'s' if len(old) != 1 else ''} also fail"
+            f"{'' if len(old) != 1 else 's'} on the base commit: pre-existing, not blocking "
+            "(policy tests.preexisting: warn)")
+    return dataclasses.replace(result, status=status, findings=findings,
+                               summary=result.summary + note)
+
+
+def failing_ids(xml: bytes) -> set[str]:
+    """`classname::name` of every test that failed or errored in a JUnit report."""
+    return {f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+            for case in ElementTree.fromstring(xml).iter("testcase")
+            if any(child.tag in ("failure", "error") for child in case)}
 
 
 def _wheels_for(requirements: list[str], cache: Path,
