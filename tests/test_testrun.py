@@ -325,3 +325,24 @@ def test_tests_that_fail_on_the_base_too_are_pre_existing_and_do_not_block(tmp_p
     newly = run_tests(broken, policy(), cache, LIMITS, base=base)
     assert newly.status == "failed"  # what the change broke still blocks
     assert sorted(f.blocking for f in newly.findings).count(True) == 3
+
+
+def test_the_base_policy_can_pin_python_add_requirements_env_and_a_working_folder(tmp_path, cache):
+    files = {"sub/test_setting.py": (
+        "import os, sys\n\n\ndef test_setting():\n    import six  # from tests.install\n"
+        "    assert sys.version_info[:2] == (3, 12)\n"
+        "    assert os.environ['GREETING'] == \"it's me\" and os.getcwd().endswith('/sub')\n")}
+    setting = policy("tests:\n  python: '3.12'\n  install: [six]\n  workdir: sub\n"
+                     "  env:\n    GREETING: \"it's me\"\n")
+    result = run_tests(project(tmp_path, files), setting, cache, LIMITS)
+    assert result.status == "passed", result.summary
+    assert "interpreter: Python 3.12" in result.summary and "policy tests.python" in result.summary
+
+
+@pytest.mark.parametrize("bad", ["  workdir: ../etc\n", "  workdir: /etc\n", "  python: '2'\n",
+                                 "  env:\n    'BAD NAME': x\n"])
+def test_unsafe_or_malformed_test_settings_are_policy_errors(bad):
+    from gatekeeper.core.policy import PolicyError
+
+    with pytest.raises(PolicyError):
+        policy("tests:\n" + bad)

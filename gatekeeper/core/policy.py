@@ -8,10 +8,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 POLICY_PATH = ".github/gatekeeper.yml"
 PERMISSION_RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
@@ -48,6 +55,18 @@ class Tests(_Strict):
     command: str | None = None
     # a test that fails on the base commit too: a warning for the reviewer, or blocking
     preexisting: Literal["warn", "block"] = "warn"
+    python: str | None = Field(None, pattern=r"^3\.\d{1,2}$")  # "3.12": this interpreter only
+    install: list[str] = []  # more requirements for the suite (plain specifiers, as wheels)
+    workdir: str | None = Field(None, pattern=r"^[\w./-]+$")  # inside the repository
+    # variables for the suite; never secrets (everything in the sandbox is the change's to read)
+    env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+
+    @field_validator("workdir")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("/") or ".." in value.split("/")):
+            raise ValueError("must be a folder inside the repository (relative, no '..')")
+        return value
 
 
 class Scanners(_Strict):

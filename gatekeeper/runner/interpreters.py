@@ -95,9 +95,13 @@ def _from_classifiers(versions: list[str]) -> SpecifierSet:
     return SpecifierSet(f">={lowest}")
 
 
-def fitting(root: Path) -> tuple[list[Interpreter], str]:
-    """The interpreters the project allows, newest first, and why; raises NoInterpreter."""
+def fitting(root: Path, pinned: str | None = None) -> tuple[list[Interpreter], str]:
+    """The interpreters the project allows, newest first, and why; raises NoInterpreter.
+
+    `pinned` ("3.12", the policy's tests.python) overrides what the project declares."""
     wanted, source = declared(root)
+    if pinned:
+        wanted, source = SpecifierSet(f"=={pinned}.*"), "policy tests.python"
     candidates = available(os.environ.get("GATEKEEPER_PYTHONS"))
     if not candidates:
         raise NoInterpreter("the worker has no Python interpreter it can run")

@@ -55,7 +55,8 @@ def run_tests(source: Path, policy: Policy, cache: Path,
               limits: sandbox.Limits | None = None, base: Path | None = None) -> StageResult:
     """`base`: the base commit's tree; a suite with fewer tests than it had is flagged."""
     declared = discover(source)
-    requirements, refused = sanitize(declared.requirements + declared.build_requires)
+    asked = [("policy tests.install", r) for r in policy.tests.install]
+    requirements, refused = sanitize(declared.requirements + declared.build_requires + asked)
     requirements = [r for r in requirements if not names([r]) & declared.local_names]
     if not policy.tests.command and not has_tests(source):
         return StageResult("tests", "skipped", "no test files (test_*.py, *_test.py) found and "
@@ -64,7 +65,7 @@ def run_tests(source: Path, policy: Policy, cache: Path,
     if is_pytest and "pytest" not in names(requirements):
         requirements.append("pytest")  # the gate brings its own test runner
     try:
-        pythons, why = fitting(source)
+        pythons, why = fitting(source, policy.tests.python)
     except NoInterpreter as exc:
         return StageResult("tests", "error", f"could not run the suite: {exc}")
     try:
@@ -76,7 +77,8 @@ def run_tests(source: Path, policy: Policy, cache: Path,
         venv = ensure_venv(wheels, cache, python)
     except DependencyError as exc:
         return StageResult("tests", "error", f"could not run the suite: {exc}")
-    script = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(declared)}{shell}"
+    script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(declared)}"
+              f"{_suite_setting(policy)}{shell}")
     run = sandbox.run(source, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
                       collect=REPORT if is_pytest else None, binds=[str(venv), python.prefix])
     notes = [f"- interpreter: Python {python.version} ({md_text(why)})",
@@ -85,10 +87,21 @@ def run_tests(source: Path, policy: Policy, cache: Path,
     result = interpret(run, is_pytest, notes)
     if (result.status == "failed" and base is not None and is_pytest and run.result
             and policy.tests.preexisting == "warn" and has_tests(base)):
-        result = _mark_preexisting(result, base, venv, python, shell, limits)
+        result = _mark_preexisting(result, base, venv, python, _suite_setting(policy) + shell,
+                                   limits)
     if base is not None and is_pytest and run.result and has_tests(base):
         result = _compare_with_base(result, run.result, base, venv, python, limits)
     return result
+
+
+def _suite_setting(policy: Policy) -> str:
+    """The policy's tests.env and tests.workdir, as shell before the test command."""
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in policy.tests.env.items()]
+    if policy.tests.workdir:
+        folder = shlex.quote(policy.tests.workdir)
+        lines.append(f"cd {folder} || {{ echo \"gatekeeper: the policy's tests.workdir\" {folder} "
+                     "'is not a folder of this commit'; exit 2; }")
+    return "".join(line + "\n" for line in lines)
 
 
 def _mark_preexisting(result: StageResult, base: Path, venv: Path, python: Interpreter,
