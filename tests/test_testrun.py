@@ -346,3 +346,53 @@ def test_unsafe_or_malformed_test_settings_are_policy_errors(bad):
 
     with pytest.raises(PolicyError):
         policy("tests:\n" + bad)
+
+
+MONOREPO = {
+    "pyproject.toml": "[tool.uv.workspace]\nmembers = ['packages/*']\n",
+    "packages/core/pyproject.toml": """
+        [build-system]
+        requires = ["hatchling"]
+        build-backend = "hatchling.build"
+        [project]
+        name = "acme-core"
+        version = "1.0"
+        [dependency-groups]
+        test = ["pytest"]
+        [tool.hatch.build.targets.wheel]
+        packages = ["src/acme_core"]
+    """,
+    "packages/core/src/acme_core/__init__.py": "BASE = 40\n",
+    "packages/core/tests/test_core.py": "from acme_core import BASE\n\n\ndef test_base():\n"
+                                        "    assert BASE == 40\n",
+    "packages/cli/pyproject.toml": """
+        [build-system]
+        requires = ["hatchling"]
+        build-backend = "hatchling.build"
+        [project]
+        name = "acme-cli"
+        version = "1.0"
+        dependencies = ["acme-core", "six"]
+        [tool.hatch.build.targets.wheel]
+        packages = ["src/acme_cli"]
+    """,
+    "packages/cli/src/acme_cli/__init__.py": "from acme_core import BASE\n\nANSWER = BASE + 2\n",
+    "packages/cli/tests/test_cli.py": "import six\nfrom acme_cli import ANSWER\n\n\n"
+                                      "def test_answer():\n    assert ANSWER == 42\n",
+}
+
+
+def test_a_monorepo_runs_the_suite_of_each_part_the_change_touched(tmp_path, cache):
+    root = project(tmp_path / "repo", MONOREPO)
+    only_cli = run_tests(root, policy(), cache, LIMITS, changed=["packages/cli/src/acme_cli/x.py"])
+    assert only_cli.status == "passed", only_cli.summary
+    assert only_cli.summary.startswith("1 parts of the monorepo with changes ran their own "
+                                       "suites: packages/cli passed")
+    broken = project(tmp_path / "broken", {**MONOREPO,
+                                           "packages/core/src/acme_core/__init__.py": "BASE = 1\n"})
+    both = run_tests(broken, policy(), cache, LIMITS, changed=["packages/core/src/acme_core/"
+                                                                "__init__.py", "README.md"])
+    assert both.status == "failed"
+    assert "packages/cli failed" in both.summary and "packages/core failed" in both.summary
+    assert sorted(f.path for f in both.findings) == ["packages/cli/tests/test_cli.py",
+                                                     "packages/core/tests/test_core.py"]

@@ -277,3 +277,22 @@ def _requirement_file(root: Path, path: Path, env: TestEnv, seen: set[Path]) -> 
             continue  # the project itself: installed anyway
         if line:
             env.requirements.append((f"{rel}:{number}", line))
+
+
+def parts(root: Path, env: TestEnv, changed: list[str] | None) -> list[str]:
+    """The monorepo parts whose own suites should run: workspace members that have tests of
+    their own and files this change touched (all of them when a change outside every member,
+    or an unknown change, may affect each). ["."] for a repository that is one project."""
+    members = [p for p in env.projects if p != "." and _has_own_tests(root / p)]
+    if not members:
+        return ["."]
+    if changed is None:
+        return members
+    touched = [m for m in members if any(f == m or f.startswith(m + "/") for f in changed)]
+    elsewhere = any(not any(f.startswith(m + "/") for m in env.projects if m != ".")
+                    for f in changed)
+    return members if elsewhere else touched
+
+
+def _has_own_tests(folder: Path) -> bool:
+    return any(p.is_file() for pattern in ("test_*.py", "*_test.py") for p in folder.rglob(pattern))

@@ -17,7 +17,7 @@ from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy, path_matches
 from gatekeeper.runner import sandbox
 from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
-from gatekeeper.runner.testenv import TestEnv, discover
+from gatekeeper.runner.testenv import TestEnv, discover, parts
 from gatekeeper.runner.wheelhouse import LIST_FILE, DependencyError, ensure_wheelhouse, names, sanitize
 
 REPORT = "/tmp/gatekeeper-junit.xml"
@@ -51,12 +51,14 @@ def command(policy: Policy) -> tuple[str, bool]:
     return configured, is_pytest
 
 
-def run_tests(source: Path, policy: Policy, cache: Path,
-              limits: sandbox.Limits | None = None, base: Path | None = None) -> StageResult:
-    """`base`: the base commit's tree; a suite with fewer tests than it had is flagged."""
+def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits | None = None,
+              base: Path | None = None, changed: list[str] | None = None) -> StageResult:
+    """`base`: the base commit's tree; a suite with fewer tests than it had is flagged.
+    `changed`: the paths the change touched; in a monorepo, the parts whose suites run."""
     declared = discover(source)
     asked = [("policy tests.install", r) for r in policy.tests.install]
-    requirements, refused = sanitize(declared.requirements + declared.build_requires + asked)
+    own = [line for p in declared.projects if p != "." for line in discover(source / p).requirements]
+    requirements, refused = sanitize(declared.requirements + declared.build_requires + asked + own)
     requirements = [r for r in requirements if not names([r]) & declared.local_names]
     if not policy.tests.command and not has_tests(source):
         return StageResult("tests", "skipped", "no test files (test_*.py, *_test.py) found and "
@@ -77,13 +79,17 @@ def run_tests(source: Path, policy: Policy, cache: Path,
         venv = ensure_venv(wheels, cache, python)
     except DependencyError as exc:
         return StageResult("tests", "error", f"could not run the suite: {exc}")
-    script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(declared)}"
-              f"{_suite_setting(policy)}{shell}")
-    run = sandbox.run(source, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
-                      collect=REPORT if is_pytest else None, binds=[str(venv), python.prefix])
     notes = [f"- interpreter: Python {python.version} ({md_text(why)})",
              f"- test environment: {md_text(declared.describe())}"]
     notes += [f"- requirement not installed: {md_text(r)}" for r in refused]
+    prepare = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(declared)}"
+    chosen = ["."] if policy.tests.workdir else parts(source, declared, changed)
+    if chosen != ["."]:
+        return _run_parts(source, chosen, prepare + _suite_setting(policy) + "", shell, is_pytest,
+                          limits, [str(venv), python.prefix], notes)
+    run = sandbox.run(source, ["/bin/sh", "-c", prepare + _suite_setting(policy) + shell],
+                      limits or sandbox.Limits(), collect=REPORT if is_pytest else None,
+                      binds=[str(venv), python.prefix])
     result = interpret(run, is_pytest, notes)
     if (result.status == "failed" and base is not None and is_pytest and run.result
             and policy.tests.preexisting == "warn" and has_tests(base)):
@@ -92,6 +98,30 @@ def run_tests(source: Path, policy: Policy, cache: Path,
     if base is not None and is_pytest and run.result and has_tests(base):
         result = _compare_with_base(result, run.result, base, venv, python, limits)
     return result
+
+
+def _run_parts(source: Path, chosen: list[str], prepare: str, shell: str, is_pytest: bool,
+               limits: sandbox.Limits | None, binds: list[str], notes: list[str]) -> StageResult:
+    """A monorepo: each part's own suite, run from its own folder, reported part by part."""
+    results = []
+    for part in chosen:
+        run = sandbox.run(source, ["/bin/sh", "-c", f"{prepare}cd {shlex.quote(part)}\n{shell}"],
+                          limits or sandbox.Limits(), collect=REPORT if is_pytest else None,
+                          binds=binds)
+        result = interpret(run, is_pytest, [])
+        findings = tuple(dataclasses.replace(f, path=f"{part}/{f.path}") if f.path else f
+                         for f in result.findings)
+        results.append((part, dataclasses.replace(result, findings=findings)))
+    statuses = {r.status for _, r in results}
+    status = next(s for s in ("error", "failed", "passed") if s in statuses or s == "passed")
+    lines = [f"{len(results)} parts of the monorepo with changes ran their own suites: "
+             + ", ".join(f"{part} {r.status}" for part, r in results)]
+    lines += [f"- {md_text(part)}: {r.summary.splitlines()[0] if r.summary else r.status}"
+              for part, r in results]
+    tails = [f"\n{md_text(part)}:\n" + "\n".join(r.summary.splitlines()[1:])
+             for part, r in results if r.status == "error"]
+    return StageResult("tests", status, "\n".join(lines + notes + tails),
+                       tuple(f for _, r in results for f in r.findings))
 
 
 def _suite_setting(policy: Policy) -> str:
