@@ -41,6 +41,11 @@ PROJECTS = [
      "pytest"),
     ("tomlkit==0.13.2", "src", "poetry-core", "pytest pyyaml"),
     ("python-dotenv==1.0.1", "src", "setuptools", "-r requirements.txt"),
+    ("platformdirs==4.3.6", "src", "hatchling + hatch-vcs", ".[test]"),
+    ("filelock==3.16.1", "src", "hatchling + hatch-vcs, tox", ".[testing]"),
+    ("typing_extensions==4.12.2", "src, tests inside", "flit", "pytest"),
+    ("pdm-backend==2.4.3", "src", "pdm in-tree backend (backend-path)",
+     "pytest pytest-cov pytest-xdist setuptools"),
 ]
 POLICY = "gate: all\nstages:\n  sast: false\n  dependencies: false\n"
 
@@ -71,8 +76,8 @@ def by_hand(tree: Path, deps: str, work: Path, version: str) -> tuple[int, str]:
     run([fitting(tree)[0][0].path, "-m", "venv", str(venv)], work)
     copy = work / "hand"
     shutil.copytree(tree, copy)
-    wanted = [d for d in deps.split() if d != ".[tests]"]
-    target = ".[tests]" if ".[tests]" in deps else "."
+    wanted = [d for d in deps.split() if not d.startswith(".")]
+    target = next((d for d in deps.split() if d.startswith(".")), ".")
     done = run([str(venv / "bin/pip"), "install", "-q", target, *wanted], copy,
                env={"SETUPTOOLS_SCM_PRETEND_VERSION": version})  # as its release says
     if done.returncode != 0:
