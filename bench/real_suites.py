@@ -44,6 +44,8 @@ PROJECTS = [
     ("platformdirs==4.3.6", "src", "hatchling + hatch-vcs", ".[test]"),
     ("filelock==3.16.1", "src", "hatchling + hatch-vcs, tox", ".[testing]"),
     ("typing_extensions==4.12.2", "src, tests inside", "flit", "pytest"),
+    ("structlog==25.4.0", "src", "hatchling + hatch-vcs, dependency groups",
+     "freezegun pretend pytest-asyncio pytest simplejson"),
     ("pdm-backend==2.4.3", "src", "pdm in-tree backend (backend-path)",
      "pytest pytest-cov pytest-xdist setuptools"),
 ]
