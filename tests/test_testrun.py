@@ -396,3 +396,19 @@ def test_a_monorepo_runs_the_suite_of_each_part_the_change_touched(tmp_path, cac
     assert "packages/cli failed" in both.summary and "packages/core failed" in both.summary
     assert sorted(f.path for f in both.findings) == ["packages/cli/tests/test_cli.py",
                                                      "packages/core/tests/test_core.py"]
+
+
+def test_a_unittest_project_with_django_style_tests_py_is_run_not_skipped(tmp_path, cache):
+    files = {
+        "shop/__init__.py": "",
+        "shop/prices.py": "def total(items):\n    return sum(items)\n",
+        "shop/tests.py": "import unittest\n\nfrom shop.prices import total\n\n\n"
+                         "class TotalTest(unittest.TestCase):\n    def test_sum(self):\n"
+                         "        self.assertEqual(total([1, 2]), 3)\n\n"
+                         "    def test_empty(self):\n        self.assertEqual(total([]), 1)\n",
+    }
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "failed", result.summary
+    assert result.summary.startswith("1 passed, 1 failed")
+    [failure] = result.findings
+    assert failure.path == "shop/tests.py" and failure.start_line == 11

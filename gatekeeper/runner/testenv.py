@@ -296,3 +296,17 @@ def parts(root: Path, env: TestEnv, changed: list[str] | None) -> list[str]:
 
 def _has_own_tests(folder: Path) -> bool:
     return any(p.is_file() for pattern in ("test_*.py", "*_test.py") for p in folder.rglob(pattern))
+
+
+def uses_pytest(root: Path, env: TestEnv) -> bool:
+    """Whether the project is written for pytest (else its tests follow unittest's naming)."""
+    if any(re.match(r"^\s*pytest\b", line, re.IGNORECASE) for _, line in env.requirements):
+        return True
+    if _readable(root / "pytest.ini") or any(root.rglob("conftest.py")):
+        return True
+    for name, marker in (("pyproject.toml", "[tool.pytest"), ("setup.cfg", "[tool:pytest]"),
+                         ("tox.ini", "[pytest]")):
+        path = root / name
+        if _readable(path) and marker in path.read_text(errors="replace"):
+            return True
+    return False

@@ -17,7 +17,7 @@ from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy, path_matches
 from gatekeeper.runner import sandbox
 from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
-from gatekeeper.runner.testenv import TestEnv, discover, parts
+from gatekeeper.runner.testenv import TestEnv, discover, parts, uses_pytest
 from gatekeeper.runner.wheelhouse import LIST_FILE, DependencyError, ensure_wheelhouse, names, sanitize
 
 REPORT = "/tmp/gatekeeper-junit.xml"
@@ -27,6 +27,8 @@ SETUP_MARK = "gatekeeper: the project did not build and install"
 READY = ".gatekeeper-ready"
 PYTEST_FLAGS = ["-p", "no:cacheprovider", "-o", "junit_family=xunit1", f"--junitxml={REPORT}"]
 TEST_FILES = ("test_*.py", "*_test.py")
+UNITTEST_FILES = ("test*.py",)  # unittest's default pattern: tests.py and test*.py too
+UNITTEST_NAMING = ["-o", "python_files=test*.py *_test.py"]
 CONFIG_FILES = ("**/conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")
 SKIP_RE = re.compile(r"(@pytest\.mark\.(skip|skipif|xfail)\b|pytest\.(skip|xfail)\(|"
                      r"@unittest\.(skip|skipIf|skipUnless|expectedFailure)\b)")
@@ -34,8 +36,8 @@ COLLECTED_RE = re.compile(r"(?P<count>\d+) tests? collected(?P<errors>, \d+ erro
 LOCATION_RE = re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+): ", re.MULTILINE)
 
 
-def has_tests(root: Path) -> bool:
-    return any(p.is_file() for pattern in TEST_FILES for p in root.rglob(pattern)
+def has_tests(root: Path, patterns: tuple[str, ...] = TEST_FILES) -> bool:
+    return any(p.is_file() for pattern in patterns for p in root.rglob(pattern)
                if ".venv" not in p.parts and "site-packages" not in p.parts)
 
 
@@ -60,10 +62,16 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
     own = [line for p in declared.projects if p != "." for line in discover(source / p).requirements]
     requirements, refused = sanitize(declared.requirements + declared.build_requires + asked + own)
     requirements = [r for r in requirements if not names([r]) & declared.local_names]
-    if not policy.tests.command and not has_tests(source):
-        return StageResult("tests", "skipped", "no test files (test_*.py, *_test.py) found and "
+    unittest_style = not uses_pytest(source, declared)
+    patterns = TEST_FILES + UNITTEST_FILES if unittest_style else TEST_FILES
+    if not policy.tests.command and not has_tests(source, patterns):
+        return StageResult("tests", "skipped", "no test files (test_*.py, *_test.py, and "
+                                               "tests.py for unittest projects) found and "
                                                "the policy names no test command")
     shell, is_pytest = command(policy)
+    if unittest_style and not policy.tests.command:
+        # pytest runs unittest suites (and writes the JUnit report), given unittest's naming
+        shell += " " + " ".join(shlex.quote(f) for f in UNITTEST_NAMING)
     if is_pytest and "pytest" not in names(requirements):
         requirements.append("pytest")  # the gate brings its own test runner
     try:
