@@ -142,20 +142,24 @@ def test_weakened_suite_signs_are_reported_as_warnings():
     assert not any(f.blocking for f in findings)
 
 
-HATCH_SRC = {
-    "pyproject.toml": """
+def hatchling(name: str, package: str, extra: str = "") -> str:
+    """A pyproject.toml built with hatchling, the package at `package` (TOML allows the indent)."""
+    return f"""
         [build-system]
         requires = ["hatchling"]
         build-backend = "hatchling.build"
         [project]
-        name = "demo-lib"
+        name = "{name}"
         version = "1.0"
-        dependencies = ["six>=1.16"]
-        [dependency-groups]
-        test = ["pytest"]
+        {extra}
         [tool.hatch.build.targets.wheel]
-        packages = ["src/demo_lib"]
-    """,
+        packages = ["{package}"]
+    """
+
+
+HATCH_SRC = {
+    "pyproject.toml": hatchling("demo-lib", "src/demo_lib", 'dependencies = ["six>=1.16"]\n'
+                                '[dependency-groups]\ntest = ["pytest"]'),
     "src/demo_lib/__init__.py": "import six\n\n\ndef double(x):\n    return 2 * x\n",
     "tests/test_double.py": "from demo_lib import double\n\n\ndef test_double():\n"
                             "    assert double(2) == 4\n",
@@ -201,28 +205,9 @@ HATCH_SRC = {
             [tool.uv]
             dev-dependencies = ["pytest"]
         """,
-        "packages/core/pyproject.toml": """
-            [build-system]
-            requires = ["hatchling"]
-            build-backend = "hatchling.build"
-            [project]
-            name = "acme-core"
-            version = "1.0"
-            [tool.hatch.build.targets.wheel]
-            packages = ["src/acme_core"]
-        """,
+        "packages/core/pyproject.toml": hatchling("acme-core", "src/acme_core"),
         "packages/core/src/acme_core/__init__.py": "BASE = 40\n",
-        "packages/cli/pyproject.toml": """
-            [build-system]
-            requires = ["hatchling"]
-            build-backend = "hatchling.build"
-            [project]
-            name = "acme-cli"
-            version = "1.0"
-            dependencies = ["acme-core"]
-            [tool.hatch.build.targets.wheel]
-            packages = ["src/acme_cli"]
-        """,
+        "packages/cli/pyproject.toml": hatchling("acme-cli", "src/acme_cli", 'dependencies = ["acme-core"]'),
         "packages/cli/src/acme_cli/__init__.py": "from acme_core import BASE\n\nANSWER = BASE + 2\n",
         "tests/test_answer.py": "from acme_cli import ANSWER\n\n\ndef test_answer():\n"
                                 "    assert ANSWER == 42\n"}),
@@ -350,32 +335,13 @@ def test_unsafe_or_malformed_test_settings_are_policy_errors(bad):
 
 MONOREPO = {
     "pyproject.toml": "[tool.uv.workspace]\nmembers = ['packages/*']\n",
-    "packages/core/pyproject.toml": """
-        [build-system]
-        requires = ["hatchling"]
-        build-backend = "hatchling.build"
-        [project]
-        name = "acme-core"
-        version = "1.0"
-        [dependency-groups]
-        test = ["pytest"]
-        [tool.hatch.build.targets.wheel]
-        packages = ["src/acme_core"]
-    """,
+    "packages/core/pyproject.toml": hatchling("acme-core", "src/acme_core",
+                                              '[dependency-groups]\ntest = ["pytest"]'),
     "packages/core/src/acme_core/__init__.py": "BASE = 40\n",
     "packages/core/tests/test_core.py": "from acme_core import BASE\n\n\ndef test_base():\n"
                                         "    assert BASE == 40\n",
-    "packages/cli/pyproject.toml": """
-        [build-system]
-        requires = ["hatchling"]
-        build-backend = "hatchling.build"
-        [project]
-        name = "acme-cli"
-        version = "1.0"
-        dependencies = ["acme-core", "six"]
-        [tool.hatch.build.targets.wheel]
-        packages = ["src/acme_cli"]
-    """,
+    "packages/cli/pyproject.toml": hatchling("acme-cli", "src/acme_cli",
+                                             'dependencies = ["acme-core", "six"]'),
     "packages/cli/src/acme_cli/__init__.py": "from acme_core import BASE\n\nANSWER = BASE + 2\n",
     "packages/cli/tests/test_cli.py": "import six\nfrom acme_cli import ANSWER\n\n\n"
                                       "def test_answer():\n    assert ANSWER == 42\n",
