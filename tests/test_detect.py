@@ -72,3 +72,11 @@ def test_matching_ignores_case_and_evidence_is_readable():
     text = [str(s) for s in found.signals]
     assert any("opened by @COPILOT-SWE-AGENT[BOT] (agent account)" in t and "(strong)" in t for t in text)
     assert any("(hint)" in t for t in text)
+
+
+def test_cursor_agent_coauthor_trailer_is_an_agent_signal():
+    message = "Add retry\n\nCo-authored-by: Cursor <cursoragent@cursor.com>\n"
+    found = detect(pull(author="alice", bot=False, head_ref="fix-retry"),
+                   [commit(message, "alice")], AGENTS)
+    assert found.is_agent and [s.kind for s in found.signals] == ["trailer"]
+    assert "alice" in found.requesters
