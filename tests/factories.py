@@ -42,9 +42,7 @@ def files(*paths):
     return [ChangedFile(p) for p in paths]
 
 
-def unescaped(markdown: str) -> str:
-    """Check-run markdown as a reader sees it: escapes and zero-width breaks removed."""
-    return md_unescape(markdown)
+unescaped = md_unescape  # check-run markdown as a reader sees it
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:

@@ -154,3 +154,19 @@ def test_declared_python_from_pin_requires_python_and_classifiers(tmp_path):
     """})
     assert declared(classified) == (SpecifierSet(">=3.11"), "classifiers")
     assert declared(tree(tmp_path / "d", {"setup.py": ""})) == (None, "the worker's default")
+
+
+def test_a_monorepo_change_that_only_deletes_runs_every_part_not_none(tmp_path):
+    from gatekeeper.runner.testenv import parts
+
+    member = ('[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+              '[project]\nname = "{}"\n')
+    root = tree(tmp_path, {"pyproject.toml": "[tool.uv.workspace]\nmembers = ['packages/*']\n",
+                           "packages/a/pyproject.toml": member.format("a"),
+                           "packages/a/tests/test_a.py": "def test_a():\n    pass\n",
+                           "packages/b/pyproject.toml": member.format("b"),
+                           "packages/b/tests/test_b.py": "def test_b():\n    pass\n"})
+    env = discover(root)
+    assert parts(root, env, []) == ["packages/a", "packages/b"]
+    assert parts(root, env, ["packages/b/x.py"]) == ["packages/b"]
+    assert parts(root, env, ["README.md"]) == ["packages/a", "packages/b"]

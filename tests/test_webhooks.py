@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import INSTALLATION_ID, payload
 
-from gatekeeper.github.webhooks import Ignored, Malformed, Routed, parse_body, route, sign, signature_valid
+from gatekeeper.github.webhooks import Ignored, Malformed, Routed, route, sign, signature_valid
 
 SECRET = b"s3cret"
 BODY = b'{"action":"opened"}'
@@ -103,7 +103,7 @@ def test_payload_with_bad_head_sha_is_malformed():
 @pytest.mark.parametrize("body", [b"", b"not json", b"[1,2]", b"\xff\xfe", b'"text"'])
 def test_body_that_is_not_a_json_object_is_malformed(body):
     with pytest.raises(Malformed):
-        parse_body(body)
+        route("pull_request", body)
 
 
 def test_merged_pull_request_becomes_a_merged_job_and_unmerged_is_ignored():

@@ -136,6 +136,10 @@ def _start_dispatcher(settings) -> int:
             except redis.RedisError as exc:
                 logging.getLogger(__name__).warning("dispatcher: %s", exc)
                 time.sleep(1)
+                try:
+                    backend.recover()  # the item it held goes back on the intake list
+                except redis.RedisError:
+                    pass
     except BaseException:  # noqa: BLE001 - a dying dispatcher's work is recovered at restart
         logging.getLogger(__name__).exception("dispatcher stopped")
         code = 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -110,17 +109,6 @@ class _CheckSuiteEvent(BaseModel):
 
 class _InstallationEvent(BaseModel):
     installation: _Id
-
-
-def parse_body(body: bytes) -> dict[str, Any]:
-    """The delivery as a JSON object, or Malformed."""
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Malformed(f"body is not JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise Malformed("body is JSON but not an object")
-    return payload
 
 
 class _Envelope(BaseModel):

@@ -286,7 +286,7 @@ def parts(root: Path, env: TestEnv, changed: list[str] | None) -> list[str]:
     members = [p for p in env.projects if p != "." and _has_own_tests(root / p)]
     if not members:
         return ["."]
-    if changed is None:
+    if not changed:  # unknown, or only deletions: every part, never none
         return members
     touched = [m for m in members if any(f == m or f.startswith(m + "/") for f in changed)]
     elsewhere = any(not any(f.startswith(m + "/") for m in env.projects if m != ".")

@@ -108,12 +108,6 @@ class Backend(Protocol):
         """Take a delivery durably: None when its id was seen before; else the keys of the
         jobs newly queued, of those already queued or running, and the audit record kept (JSON)."""
 
-    def remember_delivery(self, delivery_id: str) -> bool:
-        """Record a delivery id; False when it was already recorded."""
-
-    def forget_delivery(self, delivery_id: str) -> None:
-        """Undo remember_delivery, so a redelivery is accepted after a failed enqueue."""
-
     def submit(self, job: JobRequest) -> bool:
         """Queue a job; False when the same job is already queued or running."""
 
@@ -200,21 +194,6 @@ class RedisBackend:
         while self.connection.lmove(DISPATCHING_KEY, INTAKE_KEY, "LEFT", "RIGHT") is not None:
             count += 1
         return count
-
-    def remember_delivery(self, delivery_id: str) -> bool:
-        try:
-            return bool(
-                self.connection.set(DELIVERY_PREFIX + delivery_id, 1, nx=True, ex=self.delivery_ttl)
-            )
-        except redis.RedisError as exc:
-            raise QueueUnavailable(f"redis: {exc}") from None
-
-    def forget_delivery(self, delivery_id: str) -> None:
-        try:
-            self.connection.delete(DELIVERY_PREFIX + delivery_id)
-        except redis.RedisError:
-            log.warning("could not forget delivery %s; a redelivery will be taken as a duplicate",
-                        delivery_id)
 
     def submit(self, job: JobRequest) -> bool:
         try:
@@ -321,7 +300,7 @@ class MemoryBackend:
 
     def accept(self, delivery_id: str, jobs: list[JobRequest],
                audit: dict) -> tuple[list[str], list[str], str] | None:
-        if not self.remember_delivery(delivery_id):
+        if not self._remember(delivery_id):
             return None
         queued, running = [], []
         for job in jobs:
@@ -331,7 +310,7 @@ class MemoryBackend:
         self.append_record("deliveries", record, DELIVERY_RECORDS)
         return queued, running, json.dumps(record, default=str)
 
-    def remember_delivery(self, delivery_id: str) -> bool:
+    def _remember(self, delivery_id: str) -> bool:
         now = time.monotonic()
         with self._lock:
             expired = [k for k, until in self._seen.items() if until < now]
@@ -341,10 +320,6 @@ class MemoryBackend:
                 return False
             self._seen[delivery_id] = now + self.delivery_ttl
             return True
-
-    def forget_delivery(self, delivery_id: str) -> None:
-        with self._lock:
-            self._seen.pop(delivery_id, None)
 
     def submit(self, job: JobRequest) -> bool:
         with self._lock:

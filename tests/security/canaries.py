@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import codecs
-import socket
 from dataclasses import dataclass
 from pathlib import Path
+
+from conftest import free_port
 
 HOOK = "CANARY-hook-7f3a9c21"
 OAUTH = "CANARY-oauth-51be90d4"
@@ -39,16 +40,10 @@ def encodings(value: bytes) -> list[bytes]:
     return [f for f in forms if len(f) >= 8]
 
 
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def canaries(folder: Path, pem: str, redis_port: int, as_files: bool,
              slack_base: str | None = None) -> Canaries:
     """Secrets for a worker, as NAME=value or as NAME_FILE=path."""
-    slack_base = slack_base or f"http://127.0.0.1:{unused_port()}"
+    slack_base = slack_base or f"http://127.0.0.1:{free_port()}"
     values = {"GITHUB_PRIVATE_KEY": pem, "GITHUB_WEBHOOK_SECRET": HOOK,
               "GITHUB_CLIENT_SECRET": OAUTH, "SLACK_WEBHOOK_URL": slack_base + SLACK_PATH,
               "REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_port}/0"}

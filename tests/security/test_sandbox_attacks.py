@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from canaries import canaries, unused_port
+from canaries import canaries
+from conftest import free_port
 
 HERE = Path(__file__).parent
 
@@ -21,7 +22,7 @@ HERE = Path(__file__).parent
 @pytest.fixture(scope="module", params=["variables", "files"])
 def worker_secrets(request, tmp_path_factory, app_key):
     folder = tmp_path_factory.mktemp("secrets")
-    return canaries(folder, app_key[0], unused_port(), as_files=request.param == "files")
+    return canaries(folder, app_key[0], free_port(), as_files=request.param == "files")
 
 
 def attack(tmp_path: Path, secrets, wheel_cache, name: str, *args: str) -> dict:
