@@ -186,7 +186,7 @@ def _wheels_for(requirements: list[str], cache: Path,
     error = None
     for python in pythons[:3]:
         try:
-            return python, ensure_wheelhouse(requirements, cache, python.short)
+            return python, ensure_wheelhouse(requirements, cache, python.short, python.path)
         except DependencyError as exc:
             error = error or exc
     raise error or DependencyError("no interpreter to fetch wheels for")

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -61,8 +62,31 @@ def _this_python() -> str:
 
 
 def wheelhouse_key(requirements: list[str], python: str | None = None) -> str:
-    tag = f"cp{(python or _this_python()).replace('.', '')}-{sys.platform}-{os.uname().machine}"
+    # "native": fetched by the target interpreter itself, so its markers were evaluated
+    tag = f"cp{(python or _this_python()).replace('.', '')}-{sys.platform}-{os.uname().machine}" \
+        "-native"
     return hashlib.sha256("\n".join([tag, *requirements]).encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=16)
+def _has_pip(interpreter: str) -> bool:
+    """A pip of its own, recent enough for the options used here (21 and later)."""
+    try:
+        done = subprocess.run([interpreter, "-m", "pip", "--version"], capture_output=True,
+                              text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    found = re.match(r"pip (\d+)\.", done.stdout)
+    return done.returncode == 0 and bool(found) and int(found.group(1)) >= 21
+
+
+def _downloader(python: str | None, interpreter: str | None) -> list[str]:
+    """pip download run by the interpreter the suite will use: `--python-version` alone picks
+    the right wheels but evaluates markers such as `python_version >= "3.13"` for the worker's
+    own Python, so a dependency only newer Pythons need would be missing in the sandbox."""
+    if interpreter and _has_pip(interpreter):
+        return [interpreter, "-m", "pip"]
+    return [sys.executable, "-m", "pip", *_target(python)]
 
 
 def _target(python: str | None) -> list[str]:
@@ -74,7 +98,8 @@ def _target(python: str | None) -> list[str]:
             "--abi", "abi3", "--abi", "none"]
 
 
-def ensure_wheelhouse(requirements: list[str], cache: Path, python: str | None = None) -> Path:
+def ensure_wheelhouse(requirements: list[str], cache: Path, python: str | None = None,
+                      interpreter: str | None = None) -> Path:
     """A folder of wheels for exactly these requirements and this Python X.Y (cached), with
     LIST_FILE beside them."""
     folder = cache / "wheelhouse" / wheelhouse_key(requirements, python)
@@ -86,8 +111,7 @@ def ensure_wheelhouse(requirements: list[str], cache: Path, python: str | None =
         (staging / LIST_FILE).write_text("".join(f"{r}\n" for r in requirements))
         env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("PIP_")}
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-input",
-             *_target(python),
+            [*_downloader(python, interpreter), "download", "--only-binary=:all:", "--no-input",
              "--disable-pip-version-check", "--dest", str(staging), "-r", str(staging / LIST_FILE)],
             capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT, env=env)
         if done.returncode != 0:
