@@ -1,8 +1,11 @@
 """Real projects' test suites through `gatekeeper check`, against the same suites run by hand.
 
-Each project is a PyPI sdist (they ship their tests), pinned. It becomes a git repository with
-a base commit (the release plus a policy that gates every change) and a change on top (a line
-added to the README). The expected outcome is the suite installed the ordinary way, by hand,
+Most projects are PyPI sdists (they ship their tests), pinned. Each becomes a git repository
+with a base commit (the release plus a policy that gates every change) and a change on top (a
+line added to the README). A `git:OWNER/NAME@COMMIT` project is a real commit of a real history
+(bring it first with the search tool's fetch, into /work/.mirror): its parent is the base and
+the commit itself the change, and the hand run happens in the named sub-project.
+The expected outcome is the suite installed the ordinary way, by hand,
 in a plain virtualenv (`pip install . <test deps>` as the project documents), then pytest.
 The gate agrees when its tests stage passes where the hand run passes and fails where it fails.
 
@@ -48,7 +51,14 @@ PROJECTS = [
      "freezegun pretend pytest-asyncio pytest simplejson"),
     ("pdm-backend==2.4.3", "src", "pdm in-tree backend (backend-path)",
      "pytest pytest-cov pytest-xdist setuptools"),
+    ("music_assistant_models==1.1.229", "flat", "setuptools, Python 3.13-only syntax (PEP 695)",
+     ".[test]"),
+    # packages/<name>/ monorepo, no root project; hatch-test env: features all + openai
+    ("git:microsoft/markitdown@604bba13da2f43b756b49122cb65bdedb85b1dff:packages/markitdown",
+     "monorepo of src-layout members", "hatchling",
+     ".[all] openai pytest pytest-mock pytest-rerunfailures pytest-xdist"),
 ]
+MIRRORS = Path(os.environ.get("GATEKEEPER_MIRRORS", "/work/.mirror"))
 POLICY = "gate: all\nstages:\n  sast: false\n  dependencies: false\n"
 
 
@@ -58,8 +68,11 @@ def run(args: list[str], cwd: Path, timeout: int = 900, env: dict | None = None)
 
 
 def fetch(spec: str, into: Path) -> Path:
+    if spec.startswith("git:"):
+        return checkout(spec, into)
+    # the release the gate is asked about, whatever Python runs the bench
     done = run([PYTHON, "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
-                spec, "-d", str(into)], into)
+                "--ignore-requires-python", spec, "-d", str(into)], into)
     if done.returncode != 0:
         raise SystemExit(f"cannot fetch {spec}: {done.stderr[-500:]}")
     archive = next(into.glob(spec.split("==")[0].replace("-", "?") + "-*.tar.gz"))
@@ -68,7 +81,26 @@ def fetch(spec: str, into: Path) -> Path:
     return into / archive.name.removesuffix(".tar.gz")
 
 
-def by_hand(tree: Path, deps: str, work: Path, version: str) -> tuple[int, str]:
+def checkout(spec: str, into: Path) -> Path:
+    """A real commit with its parent as the base: a git repository of two commits."""
+    name, commit = spec.removeprefix("git:").split(":")[0].split("@")
+    mirror = MIRRORS / name.replace("/", "+") / "repo"
+    if not mirror.is_dir():
+        raise SystemExit(f"{mirror} is missing: fetch github:{name} first")
+    tree = into / "tree"
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    run(["git", "init", "-q", "-b", "main", str(tree)], into)
+    for rev in (commit + "^", commit):
+        run(["git", "--git-dir", str(mirror), "--work-tree", str(tree), "checkout", "-f", rev,
+             "--", "."], into)
+        run(["git", "add", "-A"], tree)
+        message = run(["git", "--git-dir", str(mirror), "log", "-1", "--format=%B", rev], into)
+        run(git + ["commit", "-q", "--allow-empty", "-m", message.stdout or rev], tree)
+    return tree
+
+
+def by_hand(tree: Path, deps: str, work: Path, version: str,
+            sub: str = "") -> tuple[int, str]:
     """The interpreter is the one the gate would pick (the newest the project allows), so the
     two runs differ only in how the environment is made."""
     sys.path.insert(0, str(ROOT))
@@ -78,13 +110,16 @@ def by_hand(tree: Path, deps: str, work: Path, version: str) -> tuple[int, str]:
     run([fitting(tree)[0][0].path, "-m", "venv", str(venv)], work)
     copy = work / "hand"
     shutil.copytree(tree, copy)
+    copy = copy / sub
     wanted = [d for d in deps.split() if not d.startswith(".")]
     target = next((d for d in deps.split() if d.startswith(".")), ".")
     done = run([str(venv / "bin/pip"), "install", "-q", target, *wanted], copy,
                env={"SETUPTOOLS_SCM_PRETEND_VERSION": version})  # as its release says
     if done.returncode != 0:
         return -1, "install failed: " + done.stderr[-300:]
-    tests = run([str(venv / "bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], copy)
+    activated = {"PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "VIRTUAL_ENV": str(venv)}
+    tests = run([str(venv / "bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], copy,
+                env=activated)
     last = (tests.stdout.strip().splitlines() or [""])[-1]
     if tests.returncode in (0, 1) and not re.search(r"\d+ (passed|failed)", last):
         # no test ran: the suite could not start (a conftest, an import), not a failing test
@@ -92,18 +127,25 @@ def by_hand(tree: Path, deps: str, work: Path, version: str) -> tuple[int, str]:
     return tests.returncode, last
 
 
-def gated(tree: Path, work: Path, cache: Path) -> tuple[str, str, float]:
+def gated(tree: Path, work: Path, cache: Path, real_change: bool) -> tuple[str, str, float]:
     repo = work / "repo"
     shutil.copytree(tree, repo)
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    if real_change:  # the policy goes under the base, the real commit stays the change
+        head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+        run(["git", "checkout", "-q", "HEAD~1"], repo)
     (repo / ".github").mkdir(exist_ok=True)
     (repo / ".github" / "gatekeeper.yml").write_text(POLICY)
-    run(["git", "init", "-q", "-b", "main"], repo)
+    if not real_change:
+        run(["git", "init", "-q", "-b", "main"], repo)
     run(git + ["add", "-A"], repo)
     run(git + ["commit", "-q", "-m", "release"], repo)
-    readme = next(repo.glob("README*"))
-    readme.write_text(readme.read_text() + "\nA line from the change under review.\n")
-    run(git + ["commit", "-q", "-am", "docs: one more line"], repo)
+    if real_change:
+        run(git + ["cherry-pick", head], repo)
+    else:
+        readme = next(repo.glob("README*"))
+        readme.write_text(readme.read_text() + "\nA line from the change under review.\n")
+        run(git + ["commit", "-q", "-am", "docs: one more line"], repo)
     started = time.monotonic()
     done = run([PYTHON, "-m", "gatekeeper", "check", str(repo), "--base", "HEAD~1",
                 "--format", "json", "--no-cache"], ROOT, timeout=1800,
@@ -127,15 +169,19 @@ def agrees(expected: int, status: str) -> bool:
 
 
 def main() -> None:
-    chosen = [p for p in PROJECTS if not sys.argv[1:] or p[0].split("==")[0] in sys.argv[1:]]
+    chosen = [p for p in PROJECTS if not sys.argv[1:]
+              or re.split(r"==|@", p[0].removeprefix("git:"))[0].split("/")[-1] in sys.argv[1:]]
     cache = Path(os.environ.get("GATEKEEPER_CACHE_DIR") or tempfile.mkdtemp(prefix="gk-cache-"))
     rows, agreed = [], 0
     for spec, layout, backend, deps in chosen:
         work = Path(tempfile.mkdtemp(prefix="real-suite-"))
         try:
             tree = fetch(spec, work)
-            expected, hand = by_hand(tree, deps, work, spec.split("==")[1])
-            status, summary, elapsed = gated(tree, work, cache)
+            real = spec.startswith("git:")
+            sub = spec.split(":")[2] if real and spec.count(":") == 2 else ""
+            version = "0" if real else spec.split("==")[1]
+            expected, hand = by_hand(tree, deps, work, version, sub)
+            status, summary, elapsed = gated(tree, work, cache, real)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         ok = agrees(expected, status)
