@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m gatekeeper.scanners.toolenv $(VENV)/scanners
 	@touch $@
 
 clean:

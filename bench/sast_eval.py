@@ -1,82 +1,119 @@
-"""Recall and false-positive rate of the SAST stage's rules, per rule category.
+"""The SAST stage against a labelled corpus of small applications, per CWE family.
 
-Runs the real semgrep scanner (in the sandbox, with rules/) over a labelled set of snippets,
-where `# ruleid: RULE` marks the next line as vulnerable and `# ok: RULE` as safe.
+Each case is one file, vulnerable or a safe look-alike (bench/sast_corpus.py writes them, or
+give a folder laid out the same way: FAMILY/vuln-*.py, FAMILY/safe-*.py). A case counts as
+flagged when a finding that would block, carrying one of the family's CWEs, lands in it:
 
-    .venv/bin/python bench/sast_eval.py [CASES_DIR]      (default: tests/sast_cases)
+- gate: the default SAST stage (semgrep with rules/ and bandit, judged as the stage judges:
+  new, at or above `block_on: medium`, bandit's superseded tests as hints);
+- bandit alone: bandit's own findings at medium severity or more and not low confidence.
+
+Prints TP, FN, FP, TN, TPR, FPR and TPR - FPR (in points) per family and the mean.
+
+    .venv/bin/python bench/sast_eval.py [CASES_DIR]
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from gatekeeper.core.rules import rules_dir  # noqa: E402
-from gatekeeper.scanners import ScanTarget  # noqa: E402
+from sast_corpus import F as FAMILIES  # noqa: E402
+from sast_corpus import write  # noqa: E402
+
+from gatekeeper.scanners import SEVERITY_RANK, ScanTarget  # noqa: E402
+from gatekeeper.scanners.bandit import Bandit  # noqa: E402
+from gatekeeper.scanners.sast import _judged  # noqa: E402
 from gatekeeper.scanners.semgrep import Semgrep  # noqa: E402
 
-LABEL_RE = re.compile(r"#\s*(ruleid|ok):\s*([\w-]+)")
+CWE_ALIASES = {"CWE-95": {"CWE-94"}, "CWE-94": {"CWE-95"}, "CWE-77": {"CWE-78"}}
 
 
-def labels(cases: Path) -> list[tuple[str, int, str, bool]]:
-    """(path, line, rule, vulnerable) for every labelled line."""
-    found = []
-    for path in sorted(p for p in cases.rglob("*") if p.is_file()):
-        rel = str(path.relative_to(cases))
-        for number, text in enumerate(path.read_text().splitlines(), 1):
-            match = LABEL_RE.search(text)
-            if match:
-                found.append((rel, number + 1, match.group(2), match.group(1) == "ruleid"))
+def cwes(finding) -> set[str]:
+    found = set(re.findall(r"CWE-\d+", finding.cwe or ""))
+    for cwe in list(found):
+        found |= CWE_ALIASES.get(cwe, set())
     return found
 
 
-def categories() -> dict[str, str]:
-    mapping = {}
-    for path in (rules_dir() / "semgrep").glob("*.yml"):
-        for rule in yaml.safe_load(path.read_text())["rules"]:
-            mapping[rule["id"]] = rule.get("metadata", {}).get("category", "other")
-    return mapping
+def gate_flags(finding) -> bool:
+    return _judged(finding, "medium").blocking
 
 
-def evaluate(cases: Path) -> tuple[dict[str, dict[str, int]], list[str]]:
-    expected = labels(cases)
-    paths = sorted({p for p, _, _, _ in expected})
-    result = Semgrep().scan(ScanTarget(cases, paths, {p: None for p in paths}))
-    if result.error:
-        raise SystemExit(f"semgrep failed: {result.error}")
-    hits = {(f.path, line, f.rule) for f in result.findings
-            for line in range(f.start_line, f.end_line + 1)}
-    rule_category = categories()
-    table: dict[str, dict[str, int]] = defaultdict(lambda: {"tp": 0, "fn": 0, "fp": 0, "tn": 0})
-    mistakes = []
-    for path, line, rule, vulnerable in expected:
-        hit = (path, line, rule) in hits
-        cell = table[rule_category.get(rule, "unknown rule")]
-        key = ("tp" if hit else "fn") if vulnerable else ("fp" if hit else "tn")
-        cell[key] += 1
-        if key in ("fn", "fp"):
-            mistakes.append(f"{key}: {path}:{line} {rule}")
-    return dict(table), mistakes
+def bandit_flags(finding) -> bool:
+    return finding.tool == "bandit" and finding.confidence != "low" \
+        and SEVERITY_RANK.get(finding.severity, 3) >= SEVERITY_RANK["medium"]
+
+
+def evaluate(cases: Path) -> tuple[dict, dict, float, list[str]]:
+    paths = sorted(str(p.relative_to(cases)) for p in cases.rglob("*.py"))
+    target = ScanTarget(cases, paths, {p: None for p in paths})
+    started = time.monotonic()
+    semgrep, bandit = Semgrep().scan(target), Bandit().scan(target)
+    elapsed = time.monotonic() - started
+    for result in (semgrep, bandit):
+        if result.error:
+            raise SystemExit(f"{result.tool} failed: {result.error}")
+    unparsed = sorted({f.path for r in (semgrep, bandit) for f in r.findings
+                       if f.rule in ("parse-error", "scan-incomplete")})
+    tables = {}
+    for label, findings, flags in (("gate", semgrep.findings + bandit.findings, gate_flags),
+                                   ("bandit alone", bandit.findings, bandit_flags)):
+        by_path = defaultdict(set)
+        for f in findings:
+            if flags(f):
+                by_path[f.path] |= cwes(f)
+        table = defaultdict(lambda: {"tp": 0, "fn": 0, "fp": 0, "tn": 0})
+        for path in paths:
+            family, name = path.split("/", 1)
+            vulnerable = name.startswith("vuln")
+            hit = bool(by_path[path] & FAMILIES[family].cwes)
+            table[family][("tp" if hit else "fn") if vulnerable else ("fp" if hit else "tn")] += 1
+        tables[label] = dict(table)
+    return tables, {"files": len(paths), "unparsed": unparsed}, elapsed, paths
+
+
+def score(cell: dict) -> tuple[float, float]:
+    tpr = cell["tp"] / max(1, cell["tp"] + cell["fn"])
+    fpr = cell["fp"] / max(1, cell["fp"] + cell["tn"])
+    return tpr, fpr
+
+
+def print_table(label: str, table: dict) -> float:
+    print(f"\n{label}\n")
+    print("| family | TP | FN | FP | TN | TPR | FPR | TPR - FPR |")
+    print("|---|---|---|---|---|---|---|---|")
+    scores = []
+    for family in sorted(table):
+        c = table[family]
+        tpr, fpr = score(c)
+        scores.append(100 * (tpr - fpr))
+        print(f"| {family} | {c['tp']} | {c['fn']} | {c['fp']} | {c['tn']} | {tpr:.2f} | "
+              f"{fpr:.2f} | {scores[-1]:.0f} |")
+    mean = sum(scores) / len(scores)
+    print(f"| **mean** | | | | | | | **{mean:.1f}** |")
+    return mean
 
 
 def main() -> None:
-    cases = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "sast_cases"
-    table, mistakes = evaluate(cases)
-    print(f"{'category':<16}{'recall':>8}{'FP rate':>9}{'vuln':>6}{'safe':>6}")
-    for category, c in sorted(table.items()):
-        vulnerable, safe = c["tp"] + c["fn"], c["fp"] + c["tn"]
-        recall = c["tp"] / vulnerable if vulnerable else float("nan")
-        fp_rate = c["fp"] / safe if safe else float("nan")
-        print(f"{category:<16}{recall:>8.0%}{fp_rate:>9.0%}{vulnerable:>6}{safe:>6}")
-    for line in mistakes:
-        print(line)
+    if len(sys.argv) > 1:
+        cases = Path(sys.argv[1])
+    else:
+        cases = Path(tempfile.mkdtemp(prefix="sast-corpus-"))
+        write(cases)
+    tables, info, elapsed, _ = evaluate(cases)
+    print(f"{info['files']} cases in {cases}; semgrep + bandit took {elapsed:.1f} s; "
+          f"files a scanner could not parse: {len(info['unparsed'])}")
+    for label, table in tables.items():
+        print_table(label, table)
 
 
 if __name__ == "__main__":

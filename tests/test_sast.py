@@ -17,13 +17,14 @@ def list_dir(path):
     return subprocess.run(["ls", path], capture_output=True)
 '''
 AGENT_APP = '''import subprocess
+from flask import request
 
 
 def list_dir(path):
     return subprocess.run(["ls", path], capture_output=True)
 
 
-def search(request):
+def search():
     pattern = request.args.get("q")
     return subprocess.run(f"grep -r {pattern} /srv/data", shell=True)
 '''
@@ -45,9 +46,12 @@ def test_new_shell_injection_is_blocked_with_an_annotation_on_its_line(tmp_path)
     result = run_sast(root, files, "medium")
     assert result.status == "failed", result.summary
     blocking = [f for f in result.findings if f.blocking]
-    assert {(f.tool, f.path, f.start_line) for f in blocking} >= {
-        ("semgrep", "app.py", 10), ("bandit", "app.py", 10)}
+    assert {(f.rule, f.path, f.start_line) for f in blocking} == {
+        ("taint-command-injection", "app.py", 11)}
     assert all(f.new for f in blocking)
+    # bandit's shell=True test flags any argument: kept as a hint, the taint rule decides
+    hint = next(f for f in result.findings if f.tool == "bandit" and f.start_line == 11)
+    assert not hint.blocking and hint.severity == "low" and "hint" in hint.message
     assert "semgrep 1." in result.summary and "bandit 1." in result.summary
 
 
@@ -56,7 +60,7 @@ def test_the_same_pattern_already_on_the_base_is_pre_existing_and_does_not_block
     root, files = pull_request(tmp_path, {"app.py": AGENT_APP}, {"app.py": edited})
     result = run_sast(root, files, "medium")
     assert result.status == "passed", result.summary
-    old = [f for f in result.findings if f.start_line == 10]
+    old = [f for f in result.findings if f.start_line == 11]
     assert old and all(not f.new and not f.blocking for f in old)
     assert "pre-existing" in result.summary
 
@@ -69,7 +73,7 @@ def test_a_new_file_is_new_in_every_line(tmp_path):
 
 
 def test_threshold_high_lets_medium_findings_through(tmp_path):
-    weak = "import random\n\n\ndef new_session():\n    session_token = random.getrandbits(64)\n"
+    weak = "import hashlib\n\n\ndef fingerprint(data):\n    return hashlib.sha1(data).hexdigest()\n"
     root, files = pull_request(tmp_path, {"app.py": BASE_APP},
                                {"app.py": BASE_APP, "auth.py": weak})
     assert run_sast(root, files, "medium").status == "failed"
@@ -114,7 +118,7 @@ def test_whole_tree_scan_reports_untouched_files_as_pre_existing(tmp_path):
     changed_only = run_sast(root, files, "medium")
     whole = run_sast(root, files, "medium", whole_tree=True)
     assert not any(f.path == "app.py" for f in changed_only.findings)
-    old = [f for f in whole.findings if f.path == "app.py" and f.start_line == 10]
+    old = [f for f in whole.findings if f.path == "app.py" and f.start_line == 11]
     assert old and not any(f.new or f.blocking for f in old) and whole.status == "passed"
 
 
@@ -130,3 +134,39 @@ def test_a_part_semgrep_could_not_analyse_is_shown_not_silently_dropped(tmp_path
     [finding] = parse(run, ScanTarget(tmp_path, ["odd.py"], {"odd.py": None})).findings
     assert (finding.rule, finding.path, finding.start_line) == ("scan-incomplete", "odd.py", 3)
     assert not finding.blocking
+
+
+PEP701 = """from flask import request
+
+
+def show(fd):
+    return f'{fd.read().decode('utf-8')}'
+
+
+def run():
+    import subprocess
+    return subprocess.run("ls " + request.args["d"], shell=True)
+"""
+
+
+def test_bandit_parses_code_newer_than_the_workers_python(tmp_path):
+    """PEP 701 f-strings: bandit under 3.11 cannot parse them; it runs on the newest Python."""
+    root, files = pull_request(tmp_path, {"app.py": BASE_APP},
+                               {"app.py": BASE_APP, "views.py": PEP701})
+    result = run_sast(root, files, "medium")
+    assert not any(f.rule in ("parse-error", "scan-incomplete") for f in result.findings)
+    assert any(f.tool == "bandit" and f.path == "views.py" for f in result.findings)
+    assert "could not analyse" not in result.summary and "bandit 1." in result.summary
+
+
+@pytest.mark.parametrize("policy, status", [("fail", "failed"), ("neutral", "incomplete")])
+def test_a_file_no_scanner_could_parse_keeps_the_stage_from_passing(tmp_path, policy, status):
+    broken = "def handler(:\n    return eval(request.args['x'])\n"
+    root, files = pull_request(tmp_path, {"app.py": BASE_APP},
+                               {"app.py": BASE_APP, "broken.py": broken})
+    result = run_sast(root, files, "medium", unparsed=policy)
+    assert result.status == status, result.summary
+    assert result.summary.startswith("could not analyse 1 file")
+    assert "broken.py" in result.summary and "bandit" in result.summary
+    assert not any(f.blocking for f in result.findings)  # nothing found: not a finding
+

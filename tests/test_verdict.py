@@ -64,3 +64,12 @@ def test_invalid_policy_is_red_with_every_problem():
     assert out[GATE].conclusion == "failure" and "2 problems" in out[GATE].title
     assert ".github/gatekeeper.yml:1:" in out[GATE].summary
     assert ".github/gatekeeper.yml:2:" in out[GATE].summary
+
+
+def test_an_incomplete_sast_stage_is_neutral_and_does_not_block_when_the_policy_says_so():
+    """`scanners.unparsed: neutral`: files no scanner could parse are shown, not blocking."""
+    stages = {**ALL_PASSED, "sast": StageResult("sast", "incomplete", "could not analyse 1 file")}
+    out = verdicts(stages, [review("alice")])
+    assert out["gatekeeper/sast"].conclusion == "neutral"
+    assert out[GATE].conclusion == "success"
+    assert "⚠️ `gatekeeper/sast`" in out[GATE].summary

@@ -72,6 +72,8 @@ class Tests(_Strict):
 class Scanners(_Strict):
     block_on: Literal["low", "medium", "high"] = "medium"
     whole_tree: bool = False  # scan every file, not only those the pull request changed
+    # a file a scanner could not parse: the sast check fails (default) or is neutral
+    unparsed: Literal["fail", "neutral"] = "fail"
 
 
 class Slack(_Strict):

@@ -14,7 +14,8 @@ from gatekeeper.core.review import ReviewResult, explain
 GATE = "gatekeeper"
 REVIEW = "gatekeeper/review"
 STAGE_CONCLUSION = {"passed": "success", "skipped": "skipped", "failed": "failure",
-                    "error": "failure"}
+                    "error": "failure", "incomplete": "neutral"}
+PASSING = ("success", "skipped", "neutral")  # neutral: the policy chose not to block on it
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,18 @@ def decide(detection: Detection, stages: Mapping[str, StageResult],
     verdicts.append(CheckVerdict(REVIEW, "success" if review.satisfied else "failure",
                                  review_title[:255], explain(review)))
 
-    failing = [v.name for v in verdicts if v.conclusion not in ("success", "skipped")]
+    failing = [v.name for v in verdicts if v.conclusion not in PASSING]
     if not failing:
         title = "Passed: stages green and approved by a qualified human"
     elif failing == [REVIEW]:
         title = review_title
     else:
         title = "Blocked: " + ", ".join(failing)
-    lines = [f"- {'✅' if v.conclusion in ('success', 'skipped') else '❌'} `{v.name}`: {v.title}"
-             for v in verdicts]
+    lines = [f"- {_mark(v.conclusion)} `{v.name}`: {v.title}" for v in verdicts]
     summary = "\n".join(lines) + "\n\n" + evidence(detection) + "\n\n" + explain(review)
     verdicts.append(CheckVerdict(GATE, "failure" if failing else "success", title[:255], summary))
     return verdicts
+
+
+def _mark(conclusion: str) -> str:
+    return {"success": "✅", "skipped": "✅", "neutral": "⚠️"}.get(conclusion, "❌")

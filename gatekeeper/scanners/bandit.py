@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from functools import lru_cache
 
 from gatekeeper.core.diff import is_new
 from gatekeeper.core.model import Finding
 from gatekeeper.runner import sandbox
-from gatekeeper.scanners import ScanResult, ScanTarget, json_report
+from gatekeeper.scanners import ScanResult, ScanTarget, json_report, toolenv
 
 
 def command() -> list[str]:
-    return [sys.executable, "-m", "bandit"]
+    return [toolenv.python(), "-m", "bandit"]
 
 
 @lru_cache(maxsize=1)
 def version() -> str:
     done = subprocess.run([*command(), "--version"], capture_output=True, text=True, timeout=60)
     first = done.stdout.split("\n", 1)[0].split()
-    return f"bandit {first[-1]}" if first else ""
+    python = toolenv.version_of(toolenv.python())
+    return f"bandit {first[-1]} (Python {python})" if first else ""
 
 
 class Bandit:
@@ -34,8 +34,11 @@ class Bandit:
         if not paths:
             return ScanResult(self.name, version())
         run = sandbox.run(target.root, [*command(), "-f", "json", "-q", "--", *paths],
-                          self.limits, binds=[sys.prefix])
+                          self.limits, binds=toolenv.binds(toolenv.python()))
         return parse(run, target)
+
+
+UNPARSED = "parse-error"
 
 
 def _is_test_file(path: str) -> bool:
@@ -67,7 +70,7 @@ def parse(run: sandbox.SandboxResult, target: ScanTarget) -> ScanResult:
             confidence=hit.get("issue_confidence", "").lower(),
             cwe=f"CWE-{cwe}" if cwe else "", blocking=confident,
         ))
-    for error in report.get("errors", []):  # a file bandit could not parse
-        findings.append(Finding("bandit", "parse-error", str(error.get("reason", ""))[:300], "low",
+    for error in report.get("errors", []):  # a file bandit could not parse: the stage says so
+        findings.append(Finding("bandit", UNPARSED, str(error.get("reason", ""))[:300], "low",
                                 error.get("filename", "").removeprefix("./"), 1, 1, blocking=False))
     return ScanResult("bandit", version(), findings)

@@ -96,7 +96,7 @@ def _stage(stage: str, source: Path, policy: Policy, files: list[ChangedFile],
         return _tests(source, policy, config.cache_dir, files, refused, base)
     if stage == "sast":
         return run_sast(source, files, policy.scanners.block_on,
-                        whole_tree=policy.scanners.whole_tree)
+                        whole_tree=policy.scanners.whole_tree, unparsed=policy.scanners.unparsed)
     auditor = Auditor(config.osv_url, config.cache_dir, config.audit_cache_ttl)
     return run_dependencies(files, lambda path: _read(source, path), base_text,
                             policy.scanners.block_on, auditor, popular_packages())

@@ -5,7 +5,7 @@ import secrets
 import ssl
 
 import requests
-from flask import Flask, redirect, request, send_file
+from flask import Flask, make_response, redirect, request, send_file
 
 app = Flask(__name__)
 
@@ -27,48 +27,63 @@ def fetch(url, password, user):
     # ok: weak-password-hash
     key = hashlib.scrypt(password.encode(), salt=b"s", n=2**14, r=8, p=1)
 
-    # ruleid: insecure-random-for-secrets
+    # ruleid: taint-weak-random-secret
     reset_token = str(random.getrandbits(64))
-    # ruleid: insecure-random-for-secrets
+    # ruleid: taint-weak-random-secret
     api_key = "".join(random.choice("abcdef0123456789") for _ in range(32))
-    # ok: insecure-random-for-secrets
+    # ok: taint-weak-random-secret
     session_token = secrets.token_urlsafe(32)
-    # ok: insecure-random-for-secrets
+    # ok: taint-weak-random-secret
     delay = random.uniform(0.1, 0.5)
     return digest, stored, etag, key, reset_token, api_key, session_token, delay, ctx
 
 
 @app.route("/download")
 def download():
-    # ruleid: path-from-request
     path = os.path.join("/srv/files", request.args["name"])
-    # ruleid: path-from-request
+    # ruleid: taint-path-traversal
+    os.remove(path)
+    # ruleid: taint-path-traversal
     return send_file(request.args.get("file"))
 
 
 @app.route("/open")
 def read_it():
-    # ruleid: path-from-request
+    # ruleid: taint-path-traversal
     with open(request.args.get("p")) as handle:
         return handle.read()
 
 
 @app.route("/safe")
 def safe_download():
-    # ok: path-from-request
+    # ok: taint-path-traversal
     return send_file(os.path.join("/srv/files", "report.pdf"))
 
 
 @app.route("/go")
 def go():
-    # ruleid: open-redirect
+    # ruleid: taint-open-redirect
     return redirect(request.args.get("next"))
 
 
 @app.route("/home")
 def home():
-    # ok: open-redirect
+    # ok: taint-open-redirect
     return redirect("/dashboard")
+
+
+@app.route("/prefs")
+def prefs():
+    response = make_response("ok")
+    # ruleid: insecure-cookie
+    response.set_cookie("theme", request.args.get("theme", "light"))
+    # ok: insecure-cookie
+    response.set_cookie("sid", secrets.token_hex(16), secure=True, httponly=True)
+    # ruleid: weak-hash
+    response.headers["X-Sum"] = hashlib.sha1(b"x").hexdigest()
+    # ok: weak-hash
+    response.headers["ETag"] = hashlib.md5(b"x", usedforsecurity=False).hexdigest()
+    return response
 
 
 # ruleid: csrf-protection-disabled

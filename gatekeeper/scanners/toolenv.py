@@ -1,0 +1,64 @@
+"""The Python that runs AST-based scanners (bandit): the newest the worker has.
+
+bandit parses with the interpreter it runs under; under 3.11 it cannot read PEP 701 f-strings
+(`f'{x.decode('utf-8')}'`) or other 3.12+ syntax, and a file it cannot parse is a file it never
+looked at. So bandit gets its own virtualenv on the newest interpreter, made at install time:
+
+    python -m gatekeeper.scanners.toolenv DEST      (the Makefile does this)
+
+GATEKEEPER_SCANNER_PYTHON names another interpreter that has bandit installed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT = Path(sys.prefix) / "scanners"
+
+
+@lru_cache(maxsize=1)
+def python() -> str:
+    """The interpreter for AST tools; the worker's own when no scanner environment exists."""
+    configured = os.environ.get("GATEKEEPER_SCANNER_PYTHON")
+    if configured:
+        return configured
+    own = DEFAULT / "bin" / "python"
+    return str(own) if own.exists() else sys.executable
+
+
+def binds(interpreter: str) -> list[str]:
+    """What the sandbox must see for this interpreter to start: its environment and the
+    installation it was made from."""
+    env = Path(interpreter).parent.parent
+    base = Path(os.path.realpath(interpreter)).parent.parent
+    return sorted({str(env), str(base), sys.prefix})
+
+
+@lru_cache(maxsize=4)
+def version_of(interpreter: str) -> str:
+    done = subprocess.run([interpreter, "-c", "import sys; print(*sys.version_info[:3], sep='.')"],
+                          capture_output=True, text=True, timeout=60)
+    return done.stdout.strip()
+
+
+def create(dest: Path) -> str:
+    """A virtualenv on the newest available interpreter with the bandit this install uses."""
+    from importlib.metadata import version
+
+    from gatekeeper.runner.interpreters import available
+
+    newest = available(os.environ.get("GATEKEEPER_PYTHONS"))[0]
+    subprocess.run([newest.path, "-m", "venv", "--clear", str(dest)], check=True)
+    pins = [f"bandit=={version('bandit')}"]
+    subprocess.run([str(dest / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                    "--disable-pip-version-check", *pins], check=True)
+    return f"{dest} (Python {newest.version}, {' '.join(pins)})"
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    print("scanner environment:", create(target))

@@ -1,0 +1,247 @@
+# semgrep --test file for taint-web.yml: a ruleid annotation marks the next line as a
+# finding, an ok annotation a line that must stay quiet.
+import hashlib
+import html
+import os
+import pickle
+import random
+import secrets
+import shlex
+import sqlite3
+import subprocess
+import urllib.request
+import xml.sax
+
+import ldap
+import requests
+import yaml
+from django.http import HttpResponse, HttpResponseRedirect
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from flask import Flask, make_response, redirect, render_template_string, request, session, url_for
+from ldap.filter import escape_filter_chars
+from lxml import etree
+from markupsafe import Markup, escape
+from werkzeug.utils import secure_filename
+
+app = Flask(__name__)
+api = FastAPI()
+ALLOWED = {"a", "b"}
+
+
+def tidy(text):
+    return text.strip()
+
+
+@app.route("/cmd")
+def cmd():
+    host = request.args.get("host", "")
+    # ruleid: taint-command-injection
+    subprocess.run("ping -c 1 " + host, shell=True)
+    # ruleid: taint-command-injection
+    os.system(f"nslookup {tidy(host)}")
+    # ok: taint-command-injection
+    subprocess.run("ping -c 1 " + shlex.quote(host), shell=True)
+    # ok: taint-command-injection
+    subprocess.run(["ping", "-c", "1", host])
+    count = int(request.args.get("n", "1"))
+    # ok: taint-command-injection
+    os.system("sleep %d" % count)
+    return "done"
+
+
+@api.get("/calc/{expr}")
+def calc(expr: str):
+    parts = []
+    for piece in expr.split(","):
+        parts.append(piece)
+    # ruleid: taint-code-injection
+    total = eval("+".join(parts))
+    # ok: taint-code-injection
+    fixed = eval("1 + 2")
+    return {"total": total, "fixed": fixed}
+
+
+def report(request, ref):
+    db = sqlite3.connect("app.db")
+    # ruleid: taint-sql-injection
+    db.execute("SELECT * FROM orders WHERE ref = '%s'" % ref)
+    name = request.GET.get("name", "")
+    # ruleid: taint-sql-injection
+    db.execute(f"SELECT * FROM users WHERE name = '{name}'")
+    # ok: taint-sql-injection
+    db.execute("SELECT * FROM users WHERE name = ?", (name,))
+    if name not in ALLOWED:
+        return HttpResponse("no")
+    # ok: taint-sql-injection
+    db.execute("SELECT * FROM users WHERE name = '%s'" % name)
+    return HttpResponse("ok")
+
+
+@app.route("/files/<name>")
+def files(name):
+    # ruleid: taint-path-traversal
+    with open(os.path.join("/srv/files", name)) as handle:
+        handle.read()
+    # ok: taint-path-traversal
+    with open(os.path.join("/srv/files", secure_filename(name))) as handle:
+        handle.read()
+    base = os.path.realpath("/srv/files")
+    full = os.path.realpath(os.path.join(base, name))
+    if not full.startswith(base + os.sep):
+        return "no", 404
+    # ok: taint-path-traversal
+    with open(full) as handle:
+        return handle.read()
+
+
+@app.route("/hello")
+def hello():
+    who = request.args.get("who", "")
+    mode = request.args.get("mode", "")
+    if mode == "html":
+        # ruleid: taint-xss
+        return "<p>Hello " + who + "</p>"
+    if mode == "template":
+        # ruleid: taint-xss
+        return render_template_string("<p>" + who + "</p>")
+    if mode == "markup":
+        # ruleid: taint-xss
+        return str(Markup(f"<b>{who}</b>"))
+    if mode == "safe":
+        # ok: taint-xss
+        return "<p>Hello " + escape(who) + "</p>"
+    # ok: taint-xss
+    return render_template_string("<p>{{ who }}</p>", who=who)
+
+
+@api.get("/page")
+def page(request: Request):
+    title = request.query_params.get("t", "")
+    if title:
+        # ruleid: taint-xss
+        return HTMLResponse(f"<h1>{title}</h1>")
+    # ok: taint-xss
+    return HTMLResponse("<h1>%s</h1>" % html.escape(title))
+
+
+@app.route("/go")
+def go():
+    target = request.args.get("next", "/")
+    mode = request.args.get("mode", "")
+    if mode == "a":
+        # ruleid: taint-open-redirect
+        return redirect(target)
+    if mode == "b":
+        # ok: taint-open-redirect
+        return redirect("/profile/" + target)
+    # ok: taint-open-redirect
+    return redirect(url_for("profile", name=target))
+
+
+def go_django(request):
+    # ruleid: taint-open-redirect
+    return HttpResponseRedirect(request.GET.get("next"))
+
+
+@api.get("/go")
+def go_fastapi(to: str):
+    # ruleid: taint-open-redirect
+    return RedirectResponse(to)
+
+
+@app.route("/xml", methods=["POST"])
+def parse_xml():
+    data = request.get_data()
+    parser = etree.XMLParser(resolve_entities=True)
+    # ruleid: taint-xxe
+    etree.fromstring(data, parser)
+    quiet = etree.XMLParser(resolve_entities=False, no_network=True)
+    # ok: taint-xxe
+    etree.fromstring(data, quiet)
+    reader = xml.sax.make_parser()
+    reader.setFeature(xml.sax.handler.feature_external_ges, True)
+    # ruleid: taint-xxe
+    reader.parse(request.files["doc"])
+    return "ok"
+
+
+@app.route("/people")
+def people():
+    uid = request.args.get("uid", "")
+    conn = ldap.initialize("ldap://ldap.example.com")
+    # ruleid: taint-ldap-injection
+    conn.search_s("dc=example,dc=com", ldap.SCOPE_SUBTREE, "(uid=" + uid + ")")
+    # ok: taint-ldap-injection
+    conn.search_s("dc=example,dc=com", ldap.SCOPE_SUBTREE, "(uid=" + escape_filter_chars(uid) + ")")
+    return "ok"
+
+
+@app.route("/users")
+def users():
+    login = request.args.get("login", "")
+    tree = etree.parse("users.xml")
+    # ruleid: taint-xpath-injection
+    tree.xpath("//user[@login='" + login + "']")
+    # ok: taint-xpath-injection
+    tree.xpath("//user[@login=$login]", login=login)
+    return "ok"
+
+
+@app.route("/restore", methods=["POST"])
+def restore():
+    # ruleid: taint-deserialization
+    pickle.loads(request.data)
+    # ruleid: taint-deserialization
+    yaml.load(request.form["config"], Loader=yaml.Loader)
+    # ok: taint-deserialization
+    yaml.load(request.form["config"], Loader=yaml.SafeLoader)
+    # ok: taint-deserialization
+    pickle.loads(open("cache.bin", "rb").read())
+    return "ok"
+
+
+@app.route("/login", methods=["POST"])
+def login():
+    # ruleid: taint-trust-boundary
+    session["user"] = request.form["user"]
+    # ok: taint-trust-boundary
+    session["visits"] = session.get("visits", 0) + 1
+    # ok: taint-trust-boundary
+    session["age"] = int(request.form["age"])
+    return "ok"
+
+
+def remember(request):
+    # ruleid: taint-trust-boundary
+    request.session["theme"] = request.COOKIES.get("theme")
+    return HttpResponse("ok")
+
+
+@app.route("/fetch")
+def fetch():
+    url = request.args.get("url", "")
+    # ruleid: taint-ssrf
+    requests.get(url, timeout=5)
+    # ruleid: taint-ssrf
+    urllib.request.urlopen("http://" + url + "/status")
+    # ok: taint-ssrf
+    requests.get("https://api.example.com/items/" + url, timeout=5)
+    # ok: taint-ssrf
+    requests.get(f"https://api.example.com/search?q={url}", timeout=5)
+    return "ok"
+
+
+@app.route("/token")
+def token():
+    # ruleid: taint-weak-random-secret
+    reset_token = str(random.getrandbits(64))
+    response = make_response("ok")
+    # ruleid: taint-weak-random-secret
+    response.set_cookie("remember", str(random.random()), secure=True, httponly=True)
+    # ok: taint-weak-random-secret
+    api_key = secrets.token_hex(16)
+    # ok: taint-weak-random-secret
+    tip = random.choice(["Drink water", "Stretch"])
+    digest = hashlib.sha256((reset_token + api_key + tip).encode()).hexdigest()
+    return digest
