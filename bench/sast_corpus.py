@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import itertools
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 CASES_PER_SIDE = 20  # vulnerable and safe cases per family
 
