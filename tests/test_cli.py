@@ -43,7 +43,7 @@ def test_demo_shows_the_three_problems_and_the_blocked_verdict(wheel_cache):
     done = gatekeeper("demo", env={"GATEKEEPER_CACHE_DIR": str(wheel_cache)})
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    assert "semgrep/shell-injection" in out  # the vulnerability
+    assert "semgrep/taint-command-injection" in out  # the vulnerability
     assert "pip-audit/PYSEC-2014-13" in out  # the vulnerable pin
     assert "semgrep/test-assert-true" in out and "test-skip-added" in out  # the weakened test
     assert "BLOCKED: sast, dependencies" in out
@@ -88,10 +88,10 @@ def test_sarif_is_2_1_0_with_located_results(demo_report):
     assert document["version"] == "2.1.0"
     results = [(run["tool"]["driver"]["name"], r) for run in document["runs"]
                for r in run["results"]]
-    shell = [r for tool, r in results if r["ruleId"] == "shell-injection"]
+    shell = [r for tool, r in results if r["ruleId"] == "taint-command-injection"]
     assert shell and shell[0]["level"] == "error"
     location = shell[0]["locations"][0]["physicalLocation"]
-    assert location["artifactLocation"]["uri"] == "app.py" and location["region"]["startLine"] == 11
+    assert location["artifactLocation"]["uri"] == "app.py" and location["region"]["startLine"] == 12
     for run in document["runs"]:  # every result points at a rule its driver declares
         rules = [rule["id"] for rule in run["tool"]["driver"]["rules"]]
         assert all(rules[r["ruleIndex"]] == r["ruleId"] for r in run["results"])

@@ -63,7 +63,7 @@ def test_agent_pull_request_from_opened_to_green_and_back_to_red(gate, fake_gith
     overall = check(fake_github, "gatekeeper")
     assert overall["conclusion"] == "failure"
     assert overall["output"]["title"].startswith("Waiting for human review: 1 more approval")
-    assert f"opened by @{AGENT} (agent account) (strong)" in unescaped(overall["output"]["summary"])
+    assert f"opened by @{AGENT} (GitHub Copilot coding agent) (strong)" in unescaped(overall["output"]["summary"])
     assert check(fake_github, "gatekeeper/review")["conclusion"] == "failure"
     for stage in ("tests", "sast", "dependencies"):
         stage_run = check(fake_github, f"gatekeeper/{stage}")
@@ -239,7 +239,7 @@ def test_every_stage_for_real_then_green_once_approved(gate, fake_github):
 
 def test_agent_adding_shell_injection_is_blocked_on_its_line(gate, fake_github):
     repo, send = gate
-    tool = ("import subprocess\n\n\ndef grep(request):\n"
+    tool = ("import subprocess\n\nfrom flask import request\n\n\ndef grep():\n"
             "    return subprocess.run('grep ' + request.args['q'], shell=True)\n")
     repo.tarballs[HEAD] = tree_tarball({**PROJECT, "tool.py": tool})
     repo.files[2] = [{"filename": "tool.py", "status": "added"}]
@@ -248,9 +248,9 @@ def test_agent_adding_shell_injection_is_blocked_on_its_line(gate, fake_github):
     sast = check(fake_github, "gatekeeper/sast")
     assert sast["conclusion"] == "failure"
     notes = fake_github.check_runs[sast["id"]]["output"]["annotations"]
-    assert ("tool.py", 5, "failure") in {(n["path"], n["start_line"], n["annotation_level"])
+    assert ("tool.py", 7, "failure") in {(n["path"], n["start_line"], n["annotation_level"])
                                          for n in notes}
-    assert any("shell-injection" in n["title"] for n in notes)
+    assert any("taint-command-injection" in n["title"] for n in notes)
     overall = check(fake_github, "gatekeeper")
     assert overall["conclusion"] == "failure" and "gatekeeper/sast" in overall["output"]["title"]
 
@@ -306,7 +306,7 @@ def test_blocked_gate_alerts_slack_with_the_top_findings(gate, fake_github, env,
     repo, send = gate
     with_slack(env, slack)
     repo.contents[("main", ".github/gatekeeper.yml")] = b"slack:\n  channel: '#agents'\n"
-    tool = "import os\n\n\ndef clean(name):\n    os.system('rm -rf /tmp/' + name)\n"
+    tool = "import os\n\n\ndef clean(request):\n    os.system('rm -rf /tmp/' + request.GET['name'])\n"
     repo.tarballs[HEAD] = tree_tarball({**PROJECT, "tool.py": tool})
     repo.files[2] = [{"filename": "tool.py", "status": "added"}]
     send("pull_request", pr_event("opened"))
@@ -314,7 +314,7 @@ def test_blocked_gate_alerts_slack_with_the_top_findings(gate, fake_github, env,
     assert payload["channel"] == "#agents"
     assert payload["text"] == f"High-severity finding in an agent pull request: {REPO}#2"
     top = payload["blocks"][2]["text"]["text"]
-    assert "`tool.py:5` *shell-injection* (high)" in top
+    assert "`tool.py:5` *taint-command-injection* (high)" in top
     # a review event does not alert again
     repo.review(2, "alice", "APPROVED")
     send("pull_request_review", review_event())

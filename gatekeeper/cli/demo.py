@@ -43,9 +43,10 @@ def test_search_finds_matching_lines():
 AGENT_CHANGE = {
     "app.py": BASE["app.py"] + '''
 
-def grep_logs(pattern):
+def grep_logs(request):
     import subprocess
 
+    pattern = request.GET.get("pattern", "")
     return subprocess.run(f"grep {pattern} /var/log/app.log", shell=True, capture_output=True)
 ''',
     "test_app.py": '''import pytest
