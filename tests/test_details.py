@@ -64,7 +64,7 @@ def test_a_reader_sees_verdict_evidence_review_and_audit_trail(site, fake_github
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "gatekeeper: failure" in html and "signed in as alice" in html
-    assert "opened by @copilot-swe-agent[bot] (agent account)" in html
+    assert "opened by @copilot-swe-agent[bot] (GitHub Copilot coding agent)" in html
     assert "gatekeeper/review: failure" in html and "Still needed" in html
     assert re.search(r"<td>classification</td>", html) and "<td>verdict</td>" in html
 
@@ -121,7 +121,7 @@ def test_details_page_in_chromium_for_a_reader_and_an_outsider(site, fake_github
         fake_github.browser_user = "alice"
         dom = browse(tmp_path, base + PAGE, "--dump-dom")
         assert "signed in as alice" in dom and "gatekeeper: failure" in dom
-        assert "opened by @copilot-swe-agent[bot] (agent account)" in dom
+        assert "opened by @copilot-swe-agent[bot] (GitHub Copilot coding agent)" in dom
         shot = tmp_path / "details.png"
         browse(tmp_path, base + PAGE, f"--screenshot={shot}", "--window-size=1200,1400")
         data = shot.read_bytes()

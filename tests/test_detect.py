@@ -70,7 +70,8 @@ def test_matching_ignores_case_and_evidence_is_readable():
     found = detect(pull(author="COPILOT-SWE-AGENT[BOT]", head_ref="Copilot/Fix"), [], AGENTS)
     assert found.strong
     text = [str(s) for s in found.signals]
-    assert any("opened by @COPILOT-SWE-AGENT[BOT] (agent account)" in t and "(strong)" in t for t in text)
+    assert any("opened by @COPILOT-SWE-AGENT[BOT] (GitHub Copilot coding agent)" in t
+               and "(strong)" in t for t in text)
     assert any("(hint)" in t for t in text)
 
 
@@ -80,3 +81,93 @@ def test_cursor_agent_coauthor_trailer_is_an_agent_signal():
                    [commit(message, "alice")], AGENTS)
     assert found.is_agent and [s.kind for s in found.signals] == ["trailer"]
     assert "alice" in found.requesters
+
+
+# Real commit shapes from the histories in bench/detection_eval.py (rules/agents.yml says where)
+HUMAN = pull(author="alice", bot=False, head_ref="fix")
+
+
+def coauthored(name_email: str) -> str:
+    return f"Fix parsing\n\nCo-authored-by: {name_email}\n"
+
+
+@pytest.mark.parametrize("message, author_name, author_email, agent", [
+    (coauthored("Claude Opus 4.6 (1M context) <noreply@anthropic.com>"), "", "", "Claude Code"),
+    (coauthored("Anthropic Claude Opus 4 <claude@anthropic.com>"), "", "", "Claude Code"),
+    (coauthored("Cursor AI <ai@cursor.sh>"), "", "", "Cursor"),
+    (coauthored("Cursor Agent <199161495+cursoragent@users.noreply.github.com>"), "", "", "Cursor"),
+    ("Tidy", "Cursor Agent", "cursoragent@cursor.com", "Cursor"),
+    (coauthored("Cursor Grok 4.5 <grok@x.ai>"), "", "", "Grok (through Cursor)"),
+    (coauthored("Copilot <175728472+Copilot@users.noreply.github.com>"), "", "",
+     "GitHub Copilot coding agent"),
+    (coauthored("Codex <codex@openai.com>"), "", "", "OpenAI Codex"),
+    ("Add flag\n\nhttps://chatgpt.com/codex/tasks/task_e_1", "", "", "OpenAI Codex"),
+    (coauthored("openhands <openhands@all-hands.dev>"), "", "", "OpenHands"),
+    ("Refactor", "OpenHands", "opendevin@all-hands.dev", "OpenHands"),
+    ("refactor: split io", "Paul Gauthier (aider)", "paul@aider.chat", "Aider"),
+    (coauthored("aider (gpt-5) <aider@aider.chat>"), "", "", "Aider"),
+    ("aider: Added retries to fetch", "Paul Gauthier", "paul@aider.chat", "Aider"),
+    (coauthored("devin-ai-integration[bot] "
+                "<158243242+devin-ai-integration[bot]@users.noreply.github.com>"), "", "", "Devin"),
+    (coauthored("gemini-code-assist[bot] "
+                "<176961590+gemini-code-assist[bot]@users.noreply.github.com>"), "", "",
+     "Gemini Code Assist"),
+    (coauthored("cubic-dev-ai[bot] <191113872+cubic-dev-ai[bot]@users.noreply.github.com>"),
+     "", "", "Repository AI assistants"),
+    (coauthored("Amp <amp@ampcode.com>"), "", "", "Amp"),
+])
+def test_each_observed_agent_signature_is_an_agent_signal_naming_the_agent(
+        message, author_name, author_email, agent):
+    from gatekeeper.core.model import Commit
+
+    found = detect(HUMAN, [Commit("d" * 40, message, author_email, author_name=author_name)],
+                   AGENTS)
+    assert found.is_agent and not found.is_automation
+    assert any(f"({agent})" in str(s) for s in found.signals), found.signals
+
+
+@pytest.mark.parametrize("message, author_name, author_email", [
+    (coauthored("Kazuhiro Sera <seratch@openai.com>"), "", ""),  # people at the vendors
+    (coauthored("Felix Weinberger <fweinberger@anthropic.com>"), "", ""),
+    ("Release 0.86", "Paul Gauthier", "aider@paulg.org"),  # a person whose address says aider
+    ("Mention aider: in the docs", "Jane", "jane@example.com"),
+    (coauthored("Claude Paroz <claude@2xlibre.net>"), "", ""),
+])
+def test_people_near_agents_are_not_flagged(message, author_name, author_email):
+    from gatekeeper.core.model import Commit
+
+    found = detect(HUMAN, [Commit("d" * 40, message, author_email, author_name=author_name)],
+                   AGENTS)
+    assert not found.is_agent and not found.automation
+
+
+def test_automation_is_its_own_class_and_not_gated_by_default():
+    found = detect(pull(author="dependabot[bot]", head_ref="dependabot/pip/requests-2.33"),
+                   [commit("Bump requests", "dependabot[bot]", bot=True)], AGENTS)
+    assert found.is_automation and not found.is_agent
+    assert "(Dependabot)" in str(found.automation[0])
+    assert not found.gated("agents")
+    assert found.gated("agents+automation") and found.gated("all")
+
+
+def test_a_formatter_coauthor_is_automation_but_an_agent_coauthor_beside_it_wins():
+    fixer = coauthored("pre-commit-ci[bot] <66853113+pre-commit-ci[bot]@users.noreply.github.com>")
+    only_fixer = detect(HUMAN, [commit(fixer, "alice")], AGENTS)
+    assert only_fixer.is_automation and not only_fixer.is_agent
+    both = detect(HUMAN, [commit(fixer, "alice"), commit(CLAUDE_TRAILER, "alice")], AGENTS)
+    assert both.is_agent and not both.is_automation and both.gated("agents")
+
+
+def test_a_bot_known_as_neither_is_treated_as_an_agent_and_says_so():
+    unknown = coauthored("helper[bot] <1+helper[bot]@users.noreply.github.com>")
+    found = detect(HUMAN, [commit(unknown, "alice")], AGENTS)
+    assert found.is_agent
+    assert "neither agent nor automation: treated as an agent" in str(found.signals[0])
+    opened = detect(pull(author="helper[bot]", head_ref="x"), [], AGENTS)
+    assert opened.is_agent and "treated as an agent" in str(opened.signals[0])
+
+
+def test_a_repository_cannot_demote_a_known_agent_by_calling_it_automation():
+    extra = AgentRules(automation_logins=["copilot-swe-agent[bot]"])
+    found = detect(pull(), [], with_additions(AGENTS, extra))
+    assert found.is_agent and found.gated("agents")

@@ -32,7 +32,7 @@ def test_empty_file_is_the_default():
 @pytest.mark.parametrize("text,line,fragment", [
     ("gate: agents\naprovals: 2\n", 2, "aprovals: Extra inputs are not permitted"),
     ("approvals: 0\n", 1, "approvals: Input should be greater than or equal to 1"),
-    ("gate: some\n", 1, "gate: Input should be 'agents' or 'all'"),
+    ("gate: some\n", 1, "gate: Input should be 'agents', 'agents+automation' or 'all'"),
     ("approvers:\n  min_permission: owner\n", 2, "approvers.min_permission"),
     ("sensitive:\n  paths:\n    - ok/**\n    - 7\n", 4, "sensitive.paths.1"),
     ("approvals: [1\n", 2, "not valid YAML"),

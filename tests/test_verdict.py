@@ -73,3 +73,12 @@ def test_an_incomplete_sast_stage_is_neutral_and_does_not_block_when_the_policy_
     assert out["gatekeeper/sast"].conclusion == "neutral"
     assert out[GATE].conclusion == "success"
     assert "⚠️ `gatekeeper/sast`" in out[GATE].summary
+
+
+def test_automation_that_the_policy_does_not_gate_gets_a_neutral_check_saying_why():
+    found = detect(pull(author="dependabot[bot]", head_ref="dependabot/pip/idna-3.10"), [], AGENTS)
+    verdict = not_gated(found)
+    assert verdict.conclusion == "neutral"
+    assert verdict.title == "Not gated: automation, not an AI coding agent"
+    assert "@dependabot[bot] (Dependabot)" in unescaped(verdict.summary)
+    assert "gate: agents+automation" in verdict.summary

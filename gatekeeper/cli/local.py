@@ -59,7 +59,8 @@ def local_commits(repo: Path, base: str, head: str) -> list[Commit]:
             continue
         sha, author_name, author_email, committer_name, committer_email, message = parts
         commits.append(Commit(sha, message, author_email, account(author_name, author_email),
-                              account(committer_name, committer_email)))
+                              account(committer_name, committer_email), author_name,
+                              committer_name))
     return commits
 
 
@@ -81,7 +82,7 @@ def check(repo: Path, base: str, head: str, config: StageConfig,
     # offline, an "account" is only a commit email that anyone can set: nothing is strong here
     detection = dataclasses.replace(found, signals=tuple(
         dataclasses.replace(s, strong=False) for s in found.signals))
-    if policy.gate == "agents" and not detection.is_agent:
+    if not detection.gated(policy.gate):
         return LocalReport(name, base, head, detection, False, {})
     key = _result_key(head_sha, merge_base, policy)
     stages = _cached(config, key) if use_cache else None

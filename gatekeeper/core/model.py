@@ -40,6 +40,8 @@ class Commit:
     author_email: str = ""
     author: User | None = None  # the GitHub account the author email maps to, if any
     committer: User | None = None
+    author_name: str = ""  # as git records it, e.g. "Jane Doe (aider)"
+    committer_name: str = ""  # aider marks the committer: "Jane Doe (aider)"
 
 
 @dataclass(frozen=True)

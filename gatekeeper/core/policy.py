@@ -24,7 +24,10 @@ POLICY_PATH = ".github/gatekeeper.yml"
 PERMISSION_RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
 # lists that a repository adds to rather than replaces: it cannot drop the org's protections
 ADDITIVE = {("sensitive", "paths"), ("agents", "bot_logins"), ("agents", "branch_prefixes"),
-            ("agents", "coauthor_emails"), ("agents", "markers"), ("agents", "labels")}
+            ("agents", "coauthor_emails"), ("agents", "markers"), ("agents", "labels"),
+            ("agents", "author_emails"), ("agents", "author_names"),
+            ("agents", "message_prefixes"), ("agents", "automation_logins"),
+            ("agents", "automation_emails")}
 
 Permission = Literal["read", "triage", "write", "maintain", "admin"]
 
@@ -84,12 +87,25 @@ class AgentRules(_Strict):
     bot_logins: list[str] = []
     branch_prefixes: list[str] = []
     coauthor_emails: list[str] = []
+    author_emails: list[str] = []  # a commit author address only an agent uses
+    author_names: list[str] = []  # globs on a commit author's name, e.g. "* (aider)"
     markers: list[str] = []
+    message_prefixes: list[str] = []
     labels: list[str] = []
+    # automation bots (dependabot, pre-commit-ci, ...): their own class, not agents
+    automation_logins: list[str] = []
+    automation_emails: list[str] = []
+    # which agent or automation a login or address belongs to, for the evidence shown
+    names: dict[str, str] = {}
+
+
+AGENT_FIELDS = ("bot_logins", "branch_prefixes", "coauthor_emails", "author_emails",
+                "author_names", "markers", "message_prefixes")
 
 
 class Policy(_Strict):
-    gate: Literal["agents", "all"] = "agents"
+    # agents: AI agents' pull requests; agents+automation: dependabot & co. too; all: everyone's
+    gate: Literal["agents", "agents+automation", "all"] = "agents"
     approvals: int = Field(1, ge=1, le=10)
     approvers: Approvers = Approvers()
     sensitive: Sensitive = Sensitive()
@@ -177,14 +193,33 @@ def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
 
 
 def parse_agents(text: str) -> AgentRules:
-    return AgentRules.model_validate(yaml.safe_load(text) or {})
+    """rules/agents.yml: a list of agents and of automation bots, each with its signatures
+    (and notes on where they were seen), flattened for detection; flat lists as in a policy's
+    `agents:` are read as they are."""
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data.get("agents", []), list) and not isinstance(data.get("automation"), list):
+        return AgentRules.model_validate(data)
+    flat: dict[str, list[str]] = {"labels": list(data.get("labels", []))}
+    names: dict[str, str] = {}
+    for entry in data.get("agents", []):
+        for key in AGENT_FIELDS:
+            for value in entry.get(key, []):
+                flat.setdefault(key, []).append(value)
+                names[value.lower()] = entry["name"]
+    for entry in data.get("automation", []):
+        for key, field in (("bot_logins", "automation_logins"),
+                           ("coauthor_emails", "automation_emails")):
+            for value in entry.get(key, []):
+                flat.setdefault(field, []).append(value)
+                names[value.lower()] = entry["name"]
+    return AgentRules.model_validate({**flat, "names": names})
 
 
 def with_additions(base: AgentRules, extra: AgentRules) -> AgentRules:
     """The org's agent identities plus a repository's own."""
-    merged = {name: list(dict.fromkeys(getattr(base, name) + getattr(extra, name)))
-              for name in AgentRules.model_fields}
-    return AgentRules(**merged)
+    merged: dict = {name: list(dict.fromkeys(getattr(base, name) + getattr(extra, name)))
+                    for name, info in AgentRules.model_fields.items() if name != "names"}
+    return AgentRules(**merged, names={**base.names, **extra.names})
 
 
 def path_matches(pattern: str, path: str) -> bool:

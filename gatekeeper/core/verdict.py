@@ -41,6 +41,12 @@ def evidence(detection: Detection, markdown: bool = True) -> str:
 
 
 def not_gated(detection: Detection) -> CheckVerdict:
+    if detection.is_automation:
+        found = "\n".join(f"- {md_text(str(s))}" for s in detection.automation)
+        return CheckVerdict(GATE, "neutral", "Not gated: automation, not an AI coding agent",
+                            "The base branch's policy gates AI agents' pull requests "
+                            "(`gate: agents`); this one is automation's work:\n\n" + found +
+                            "\n\n`gate: agents+automation` in the policy gates these too.")
     return CheckVerdict(GATE, "neutral", "Not gated: no sign of an AI coding agent",
                         "The base branch's policy gates agent-authored pull requests only "
                         "(`gate: agents`), and none of the agent signals matched.\n\n"

@@ -258,6 +258,8 @@ class Installation:
                 author_email=(c["commit"].get("author") or {}).get("email", ""),
                 author=_user(c.get("author")),
                 committer=_user(c.get("committer")),
+                author_name=(c["commit"].get("author") or {}).get("name", ""),
+                committer_name=(c["commit"].get("committer") or {}).get("name", ""),
             )
             for c in self._pages(f"/repos/{repo}/pulls/{number}/commits")
         ]

@@ -205,9 +205,10 @@ def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) 
     commits = github.commits(target.repo, target.number)
     files = github.changed_files(target.repo, target.number)
     detection = detect(pr, commits, with_additions(agent_rules(), policy.agents))
-    gated = policy.gate == "all" or detection.is_agent
+    gated = detection.gated(policy.gate)
     audit.record("classification", target.repo, target.number, sha=target.head_sha,
                  agent=detection.is_agent, strong=detection.strong, gated=gated,
+                 automation=[str(s) for s in detection.automation],
                  signals=[str(s) for s in detection.signals],
                  requesters=sorted(detection.requesters))
     if not gated:
