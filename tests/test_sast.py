@@ -170,3 +170,15 @@ def test_a_file_no_scanner_could_parse_keeps_the_stage_from_passing(tmp_path, po
     assert "broken.py" in result.summary and "bandit" in result.summary
     assert not any(f.blocking for f in result.findings)  # nothing found: not a finding
 
+
+
+def test_a_report_larger_than_the_default_output_cap_is_read_whole(tmp_path):
+    """Over a whole tree bandit's JSON passes 1 MiB (about 1.5 KiB a finding); cut, it could
+    not be read and the stage was an error."""
+    from gatekeeper.scanners import ScanTarget
+    from gatekeeper.scanners.bandit import Bandit
+
+    (tmp_path / "many.py").write_text("".join(f"eval(x{i})\n" for i in range(4000)))
+    result = Bandit().scan(ScanTarget(tmp_path, ["many.py"], {"many.py": None}))
+    assert result.error is None
+    assert len([f for f in result.findings if f.rule.startswith("B307")]) == 4000

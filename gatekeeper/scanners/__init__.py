@@ -14,6 +14,9 @@ from typing import Protocol
 from gatekeeper.core.model import Finding
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
+# a report over a whole tree is large (bandit: ~1.5 KiB per finding with its code): kept whole,
+# since a cut report cannot be read and would turn the stage into an error
+REPORT_BYTES = 64 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ def json_report(tool: str, version: str, run) -> dict | ScanResult:
     """The JSON a tool printed in the sandbox, or the error that stands in for it."""
     if run.limit:
         return ScanResult(tool, version, error=f"{tool} stopped by the {run.limit} limit")
+    if "[output cut:" in run.stdout[-200:]:
+        return ScanResult(tool, version, error=f"{tool}'s report was larger than the "
+                                               f"{REPORT_BYTES // 1024**2} MiB kept")
     try:
         report = json.loads(run.stdout)
     except json.JSONDecodeError:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from gatekeeper.core.diff import is_new
 from gatekeeper.core.model import Finding
 from gatekeeper.runner import sandbox
-from gatekeeper.scanners import ScanResult, ScanTarget, json_report, toolenv
+from gatekeeper.scanners import REPORT_BYTES, ScanResult, ScanTarget, json_report, toolenv
 
 
 def command() -> list[str]:
@@ -27,7 +27,7 @@ class Bandit:
     name = "bandit"
 
     def __init__(self, limits: sandbox.Limits | None = None):
-        self.limits = limits or sandbox.Limits(wall_seconds=300)
+        self.limits = limits or sandbox.Limits(wall_seconds=300, output_bytes=REPORT_BYTES)
 
     def scan(self, target: ScanTarget) -> ScanResult:
         paths = [p for p in target.paths if p.endswith(".py")]

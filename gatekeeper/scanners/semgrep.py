@@ -11,7 +11,7 @@ from gatekeeper.core.diff import is_new
 from gatekeeper.core.model import Finding
 from gatekeeper.core.rules import rules_dir
 from gatekeeper.runner import sandbox
-from gatekeeper.scanners import ScanResult, ScanTarget, json_report
+from gatekeeper.scanners import REPORT_BYTES, ScanResult, ScanTarget, json_report
 
 FLAGS = ["scan", "--metrics=off", "--disable-version-check", "--json", "--quiet",
          "--no-git-ignore", "--timeout", "30"]
@@ -34,7 +34,8 @@ class Semgrep:
     name = "semgrep"
 
     def __init__(self, limits: sandbox.Limits | None = None):
-        self.limits = limits or sandbox.Limits(wall_seconds=300, memory_bytes=4 * 1024**3)
+        self.limits = limits or sandbox.Limits(wall_seconds=300, memory_bytes=4 * 1024**3,
+                                               output_bytes=REPORT_BYTES)
 
     def scan(self, target: ScanTarget) -> ScanResult:
         if not target.paths:
