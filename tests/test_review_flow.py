@@ -63,7 +63,8 @@ def test_agent_pull_request_from_opened_to_green_and_back_to_red(gate, fake_gith
     overall = check(fake_github, "gatekeeper")
     assert overall["conclusion"] == "failure"
     assert overall["output"]["title"].startswith("Waiting for human review: 1 more approval")
-    assert f"opened by @{AGENT} (GitHub Copilot coding agent) (strong)" in unescaped(overall["output"]["summary"])
+    summary = unescaped(overall["output"]["summary"])
+    assert f"opened by @{AGENT} (GitHub Copilot coding agent) (strong)" in summary
     assert check(fake_github, "gatekeeper/review")["conclusion"] == "failure"
     for stage in ("tests", "sast", "dependencies"):
         stage_run = check(fake_github, f"gatekeeper/{stage}")

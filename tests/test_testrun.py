@@ -364,6 +364,26 @@ def test_a_monorepo_runs_the_suite_of_each_part_the_change_touched(tmp_path, cac
                                                      "packages/core/tests/test_core.py"]
 
 
+
+def test_a_monorepo_parts_failures_that_fail_on_the_base_too_are_pre_existing(tmp_path, cache):
+    """As for one project (markitdown's offline failures showed the gap): a part's test that
+    already fails on the base warns, a test the change breaks in that part still blocks."""
+    known = "def test_known():\n    assert 1 == 2\n"
+    with_bug = {**MONOREPO, "packages/cli/tests/test_known.py": known}
+    base = project(tmp_path / "base", with_bug)
+    head = project(tmp_path / "head", {**with_bug, "packages/cli/src/acme_cli/x.py": "X = 1\n"})
+    changed = ["packages/cli/src/acme_cli/x.py"]
+    result = run_tests(head, policy(), cache, LIMITS, base=base, changed=changed)
+    assert result.status == "passed", result.summary
+    [old] = result.findings
+    assert old.path == "packages/cli/tests/test_known.py" and not old.blocking
+    assert "packages/cli: 1 failing test also fails on the base commit" in result.summary
+    broken = project(tmp_path / "broken", {**with_bug, "packages/cli/src/acme_cli/__init__.py":
+                                           "ANSWER = 0\n"})
+    newly = run_tests(broken, policy(), cache, LIMITS, base=base, changed=changed)
+    assert newly.status == "failed"
+    assert [f.path for f in newly.findings if f.blocking] == ["packages/cli/tests/test_cli.py"]
+
 def test_a_unittest_project_with_django_style_tests_py_is_run_not_skipped(tmp_path, cache):
     files = {
         "shop/__init__.py": "",

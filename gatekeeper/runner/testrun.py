@@ -93,8 +93,13 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
     prepare = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(declared)}"
     chosen = ["."] if policy.tests.workdir else parts(source, declared, changed)
     if chosen != ["."]:
-        return _run_parts(source, chosen, prepare + _suite_setting(policy) + "", shell, is_pytest,
-                          limits, [str(venv), python.prefix], notes)
+        result = _run_parts(source, chosen, prepare + _suite_setting(policy) + "", shell,
+                            is_pytest, limits, [str(venv), python.prefix], notes)
+        if (result.status == "failed" and base is not None and is_pytest
+                and policy.tests.preexisting == "warn"):
+            result = _parts_preexisting(result, chosen, base, venv, python,
+                                        _suite_setting(policy), shell, limits)
+        return result
     run = sandbox.run(source, ["/bin/sh", "-c", prepare + _suite_setting(policy) + shell],
                       limits or sandbox.Limits(), collect=REPORT if is_pytest else None,
                       binds=[str(venv), python.prefix])
@@ -130,6 +135,28 @@ def _run_parts(source: Path, chosen: list[str], prepare: str, shell: str, is_pyt
              for part, r in results if r.status == "error"]
     return StageResult("tests", status, "\n".join(lines + notes + tails),
                        tuple(f for _, r in results for f in r.findings))
+
+
+def _parts_preexisting(result: StageResult, chosen: list[str], base: Path, venv: Path,
+                       python: Interpreter, setting: str, shell: str,
+                       limits: sandbox.Limits | None) -> StageResult:
+    """A monorepo's failing parts, run on the base commit too: what fails there already is
+    pre-existing, as for a single project."""
+    for part in chosen:
+        if not (base / part).is_dir() or not any(
+                f.path.startswith(f"{part}/") and f.blocking for f in result.findings):
+            continue
+        own = tuple(dataclasses.replace(f, path=f.path.removeprefix(f"{part}/"))
+                    for f in result.findings if f.path.startswith(f"{part}/"))
+        marked = _mark_preexisting(dataclasses.replace(result, findings=own), base, venv,
+                                   python, f"{setting}cd {shlex.quote(part)}\n{shell}", limits)
+        moved = tuple(dataclasses.replace(f, path=f"{part}/{f.path}") for f in marked.findings)
+        others = tuple(f for f in result.findings if not f.path.startswith(f"{part}/"))
+        note = marked.summary[len(result.summary):]
+        result = dataclasses.replace(result, findings=others + moved,
+                                     summary=result.summary + note.replace("\n- ", f"\n- {part}: ", 1))
+    status = "failed" if any(f.blocking for f in result.findings) else "passed"
+    return dataclasses.replace(result, status=status)
 
 
 def _suite_setting(policy: Policy) -> str:
