@@ -10,7 +10,8 @@ DEFAULT = (RULES / "policy.yml").read_text()
 
 def test_org_default_applies_when_the_repository_has_no_file():
     policy = parse_policy(None, DEFAULT)
-    assert policy.gate == "agents" and policy.approvals == 1
+    assert policy.gate == "agents" and policy.approvals.required == 1
+    assert policy.approvals.after_verdict
     assert policy.approvers.min_permission == "write"
     assert policy.sensitive.approvals == 2
     assert ".github/workflows/**" in policy.sensitive.paths
@@ -19,7 +20,7 @@ def test_org_default_applies_when_the_repository_has_no_file():
 
 def test_repository_file_overrides_keys_but_only_adds_sensitive_paths():
     policy = parse_policy("approvals: 2\nsensitive:\n  paths: [src/auth/**]\n", DEFAULT)
-    assert policy.approvals == 2
+    assert policy.approvals.required == 2
     assert "src/auth/**" in policy.sensitive.paths
     assert ".github/workflows/**" in policy.sensitive.paths  # a repo cannot drop these
     assert policy.sensitive.approvals == 2
@@ -31,7 +32,7 @@ def test_empty_file_is_the_default():
 
 @pytest.mark.parametrize("text,line,fragment", [
     ("gate: agents\naprovals: 2\n", 2, "aprovals: Extra inputs are not permitted"),
-    ("approvals: 0\n", 1, "approvals: Input should be greater than or equal to 1"),
+    ("approvals: 0\n", 1, "approvals.required: Input should be greater than or equal to 1"),
     ("gate: some\n", 1, "gate: Input should be 'agents', 'agents+automation' or 'all'"),
     ("approvers:\n  min_permission: owner\n", 2, "approvers.min_permission"),
     ("sensitive:\n  paths:\n    - ok/**\n    - 7\n", 4, "sensitive.paths.1"),

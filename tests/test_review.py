@@ -1,7 +1,7 @@
 """Review rules, one row each: who counts, who does not, and what is still missing."""
 
 import pytest
-from factories import AGENTS, BOT, OLD, commit, files, policy, pull, review
+from factories import AGENTS, BOT, OLD, VERDICT_AT, commit, files, policy, pull, review
 
 from gatekeeper.core.detect import detect
 from gatekeeper.core.review import ReviewerFacts, evaluate_review, explain, latest_reviews
@@ -10,11 +10,12 @@ WRITERS = ReviewerFacts(permission={"alice": "write", "bob": "admin", "carol": "
                                     "dave": "write", "erin": "read", "frank": "write"})
 
 
-def evaluate(reviews, pr=None, changed=("src/app.py",), commits=(), text=None, facts=WRITERS):
+def evaluate(reviews, pr=None, changed=("src/app.py",), commits=(), text=None, facts=WRITERS,
+             verdict_at=VERDICT_AT):
     pr = pr or pull(assignees=["dave"])  # dave asked the agent
     detection = detect(pr, list(commits), AGENTS)
     return evaluate_review(pr, reviews, files(*changed), list(commits), detection, policy(text),
-                           facts)
+                           facts, verdict_at)
 
 
 def reason_of(result, login):
@@ -89,7 +90,7 @@ def test_renamed_away_from_a_sensitive_path_still_counts():
     pr = pull(assignees=["dave"])
     result = evaluate_review(pr, [review("alice")],
                              [ChangedFile("ci-old.yml", "renamed", ".github/workflows/ci.yml")],
-                             [], detect(pr, [], AGENTS), policy(), WRITERS)
+                             [], detect(pr, [], AGENTS), policy(), WRITERS, VERDICT_AT)
     assert result.sensitive_paths == ("ci-old.yml",)
 
 
@@ -133,3 +134,16 @@ def test_explanation_names_who_counted_and_what_is_missing():
     assert "| @alice | approved | yes |" in text
     assert "| @dave | approved | no | asked the agent" in text
     assert "Still needed" in text and ".github/workflows/ci.yml" in text
+
+
+
+def test_an_approval_before_the_verdict_does_not_count_and_one_after_does():
+    early = review("alice", at="2026-11-24T08:59:00Z", rid=1)
+    result = evaluate([early])
+    assert not result.satisfied
+    assert "approved before the findings were in" in reason_of(result, "alice")[1]
+    assert not evaluate([review("alice")], verdict_at=None).satisfied  # no verdict yet
+    again = evaluate([early, review("alice", at="2026-11-24T09:05:00Z", rid=2)])
+    assert again.satisfied
+    relaxed = evaluate([early], text="approvals:\n  after_verdict: false\n")
+    assert relaxed.satisfied

@@ -200,11 +200,17 @@ def test_real_test_suite_runs_and_an_approved_pull_request_goes_green(gate, fake
     repo, send = gate
     repo.contents[("main", ".github/gatekeeper.yml")] = TESTS_ONLY.encode()
     repo.tarballs[HEAD] = tree_tarball(PROJECT)
-    repo.review(2, "alice", "APPROVED")
+    repo.review(2, "alice", "APPROVED", submitted_at="2026-11-24T10:00:00Z")  # before the gate
     send("pull_request", pr_event("opened"))
     tests = check(fake_github, "gatekeeper/tests")
     assert tests["conclusion"] == "success", tests["output"]
     assert tests["output"]["summary"].startswith("1 passed, 0 failed")
+    gate_run = check(fake_github, "gatekeeper")
+    assert gate_run["conclusion"] == "failure"  # approved before the findings were in
+    review_run = check(fake_github, "gatekeeper/review")
+    assert "approved before the findings were in" in unescaped(review_run["output"]["summary"])
+    repo.review(2, "alice", "APPROVED")  # after the verdict: counts
+    send("pull_request_review", review_event())
     assert check(fake_github, "gatekeeper")["conclusion"] == "success"
 
 
@@ -337,8 +343,9 @@ def test_green_merge_does_not_alert(gate, fake_github, env, slack):
     repo, send = gate
     with_slack(env, slack)
     repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
-    repo.review(2, "alice", "APPROVED")
     send("pull_request", pr_event("opened"))
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request_review", review_event())
     assert check(fake_github, "gatekeeper")["conclusion"] == "success"
     merged = pr_event("closed")
     merged["pull_request"]["merged"] = True

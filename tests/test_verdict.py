@@ -1,5 +1,5 @@
 import pytest
-from factories import AGENTS, commit, files, policy, pull, review, unescaped
+from factories import AGENTS, VERDICT_AT, commit, files, policy, pull, review, unescaped
 
 from gatekeeper.core.detect import detect
 from gatekeeper.core.model import StageResult
@@ -14,7 +14,8 @@ ALL_PASSED = {s: StageResult(s, "passed", "ok") for s in ("tests", "sast", "depe
 def verdicts(stages, reviews):
     pr = pull()
     detection = detect(pr, [], AGENTS)
-    result = evaluate_review(pr, reviews, files("a.py"), [], detection, policy(), FACTS)
+    result = evaluate_review(pr, reviews, files("a.py"), [], detection, policy(), FACTS,
+                             VERDICT_AT)
     return {v.name: v for v in decide(detection, stages, result)}
 
 

@@ -103,10 +103,16 @@ AGENT_FIELDS = ("bot_logins", "branch_prefixes", "coauthor_emails", "author_emai
                 "author_names", "markers", "message_prefixes")
 
 
+class Approvals(_Strict):
+    required: int = Field(1, ge=1, le=10)
+    # an approval counts only if given after the gate posted its verdict for that commit
+    after_verdict: bool = True
+
+
 class Policy(_Strict):
     # agents: AI agents' pull requests; agents+automation: dependabot & co. too; all: everyone's
     gate: Literal["agents", "agents+automation", "all"] = "agents"
-    approvals: int = Field(1, ge=1, le=10)
+    approvals: Approvals = Approvals()  # `approvals: 2` is short for `approvals: {required: 2}`
     approvers: Approvers = Approvers()
     sensitive: Sensitive = Sensitive()
     stages: Stages = Stages()
@@ -136,7 +142,7 @@ class PolicyError(Exception):
 
 def parse_policy(repo_text: str | None, default_text: str) -> Policy:
     """The effective policy: the org default, overridden by the repository's file if any."""
-    default = yaml.safe_load(default_text) or {}
+    default = _short_forms(yaml.safe_load(default_text) or {})
     if repo_text is None:
         return Policy.model_validate(default)
     try:
@@ -151,6 +157,7 @@ def parse_policy(repo_text: str | None, default_text: str) -> Policy:
         data = {}
     if not isinstance(data, dict):
         raise PolicyError([Problem(1, "must be a mapping of keys to values")])
+    data = _short_forms(data)
     try:
         Policy.model_validate(data)  # alone first, so error locations are the file's own
     except ValidationError as exc:
@@ -161,6 +168,14 @@ def parse_policy(repo_text: str | None, default_text: str) -> Policy:
         ]
         raise PolicyError(problems) from None
     return Policy.model_validate(_merge(default, data, ()))
+
+
+def _short_forms(data: dict) -> dict:
+    """`approvals: 2` means `approvals: {required: 2}`, so a file may set either key alone."""
+    if isinstance(data, dict) and isinstance(data.get("approvals"), int) \
+            and not isinstance(data.get("approvals"), bool):
+        return {**data, "approvals": {"required": data["approvals"]}}
+    return data
 
 
 def _merge(base: Any, override: Any, path: tuple) -> Any:

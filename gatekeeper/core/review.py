@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from gatekeeper.core.detect import Detection
 from gatekeeper.core.escape import md_code
@@ -59,7 +60,9 @@ def teams_of(approvers: Approvers, owner: str) -> list[str]:
 
 def evaluate_review(pr: PullRequest, reviews: Sequence[Review], files: Sequence[ChangedFile],
                     commits: Sequence[Commit], detection: Detection, policy: Policy,
-                    facts: ReviewerFacts) -> ReviewResult:
+                    facts: ReviewerFacts, verdict_at: str | None = None) -> ReviewResult:
+    """`verdict_at`: when the gate first posted its verdict on the head commit (ISO 8601), or
+    None when it has not yet; with `approvals.after_verdict`, earlier approvals do not count."""
     owner = pr.repo.split("/")[0]
     contributors = {c.author.login.lower() for c in commits
                     if c.author is not None and not c.author.is_bot}
@@ -88,6 +91,8 @@ def evaluate_review(pr: PullRequest, reviews: Sequence[Review], files: Sequence[
                        f"the head commit {pr.head_sha[:7]} count (stale)")
         if why_not is None and not qualified:
             why_not = standing
+        if why_not is None and policy.approvals.after_verdict:
+            why_not = _before_verdict(review, verdict_at)
         if why_not:
             reviewers.append(Reviewer(review.user.login, review.state, False, why_not))
             continue
@@ -101,7 +106,7 @@ def evaluate_review(pr: PullRequest, reviews: Sequence[Review], files: Sequence[
     return ReviewResult(
         satisfied=not missing,
         reviewers=tuple(reviewers),
-        required=policy.approvals,
+        required=policy.approvals.required,
         approved=approved,
         sensitive_paths=sensitive,
         sensitive_required=sensitive_required,
@@ -148,8 +153,8 @@ def _meets(login: str, approvers: Approvers, facts: ReviewerFacts, owner: str) -
 def _missing(policy: Policy, pr: PullRequest, approved: int, sensitive: tuple[str, ...],
              sensitive_approved: int, blocking: list[str]) -> list[str]:
     missing = [f"@{login} requested changes" for login in blocking]
-    if approved < policy.approvals:
-        need = policy.approvals - approved
+    if approved < policy.approvals.required:
+        need = policy.approvals.required - approved
         missing.append(f"{need} more approval{'s' if need > 1 else ''} of the head commit "
                        f"{pr.head_sha[:7]} by a qualified human")
     if sensitive and sensitive_approved < policy.sensitive.approvals:
@@ -180,3 +185,19 @@ def explain(result: ReviewResult) -> str:
         lines.append("\n**Still needed:**")
         lines += [f"- {m}" for m in result.missing]
     return "\n".join(lines)
+
+
+def _before_verdict(review: Review, verdict_at: str | None) -> str | None:
+    """The reviewer approved before the gate's findings were there to read."""
+    if verdict_at is None:
+        return ("approved before the findings were in (the gate has not posted its verdict on "
+                "this commit yet); approve again once it has")
+    try:
+        given = datetime.fromisoformat(review.submitted_at)
+        posted = datetime.fromisoformat(verdict_at)
+    except ValueError:
+        return "approved at an unknown time, so not known to be after the gate's verdict"
+    if given < posted:
+        return (f"approved before the findings were in (at {review.submitted_at}, the verdict "
+                f"came at {verdict_at}); approve again after reading them")
+    return None

@@ -217,13 +217,18 @@ def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) 
     key = f"stages-{target.repo_id}-{target.head_sha}"
     stored = None if rescan else ctx.store.load(key)
     stages = {k: StageResult.from_dict(v) for k, v in (stored or {}).items()}
+    verdict_key = f"verdict-at-{target.repo_id}-{target.head_sha}"
     if rescan:
         stages = _run_stages(ctx, github, target, pr.base_sha, policy, files, audit)
         ctx.store.save(key, {k: v.to_dict() for k, v in stages.items()}, STAGE_RESULTS_TTL)
+        if ctx.store.load(verdict_key) is None:  # the first verdict on this commit: approvals
+            now = datetime.now(UTC).isoformat(timespec="seconds")  # count from here
+            ctx.store.save(verdict_key, {"at": now}, STAGE_RESULTS_TTL)
+    verdict_at = (ctx.store.load(verdict_key) or {}).get("at") if stored or rescan else None
 
     reviews = github.reviews(target.repo, target.number)
     facts = _reviewer_facts(github, target.repo, reviews, policy)
-    result = evaluate_review(pr, reviews, files, commits, detection, policy, facts)
+    result = evaluate_review(pr, reviews, files, commits, detection, policy, facts, verdict_at)
     audit.record("review", target.repo, target.number, sha=target.head_sha,
                  satisfied=result.satisfied, approved=result.approved, required=result.required,
                  sensitive_paths=list(result.sensitive_paths), missing=list(result.missing),

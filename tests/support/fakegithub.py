@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -74,12 +75,14 @@ class FakeRepo:
         self.pulls[number]["head"]["sha"] = sha
 
     def review(self, number: int, login: str, state: str, commit_id: str | None = None,
-               user_type: str = "User") -> None:
+               user_type: str = "User", submitted_at: str | None = None, body: str = "") -> None:
+        """A review submitted now (as GitHub stamps it), unless a time is given."""
         reviews = self.reviews.setdefault(number, [])
         reviews.append({
             "id": 5000 + len(reviews), "user": {"login": login, "type": user_type},
             "state": state, "commit_id": commit_id or self.pulls[number]["head"]["sha"],
-            "submitted_at": f"2026-11-24T10:{len(reviews):02d}:00Z", "body": "",
+            "submitted_at": submitted_at or datetime.now(UTC).isoformat(timespec="seconds"),
+            "body": body,
         })
 
 
