@@ -34,6 +34,9 @@ OPERATIONS = [
     ("get", "/repos/{owner}/{repo}/commits/{ref}/check-runs"),
     ("get", "/repos/{owner}/{repo}/contents/{path}"),
     ("get", "/repos/{owner}/{repo}/tarball/{ref}"),
+    ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),  # break-glass replies
+    ("post", "/repos/{owner}/{repo}/issues"),  # break-glass follow-up issue
+    ("post", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),  # or label
 ]
 KEPT = ("parameters", "requestBody", "operationId", "summary")
 

@@ -103,6 +103,14 @@ AGENT_FIELDS = ("bot_logins", "branch_prefixes", "coauthor_emails", "author_emai
                 "author_names", "markers", "message_prefixes")
 
 
+class BreakGlass(_Strict):
+    # members of these teams ("org/slug", or a slug of the repository's owner) may turn the
+    # gate green for one head commit with `/gatekeeper override REASON`
+    teams: list[str] = []
+    follow_up: Literal["issue", "label"] = "issue"  # how the after-the-fact review is tracked
+    label: str = Field("gatekeeper-override", min_length=1, max_length=50)
+
+
 class Approvals(_Strict):
     required: int = Field(1, ge=1, le=10)
     # an approval counts only if given after the gate posted its verdict for that commit
@@ -120,6 +128,7 @@ class Policy(_Strict):
     scanners: Scanners = Scanners()
     slack: Slack = Slack()
     agents: AgentRules = AgentRules()
+    break_glass: BreakGlass = BreakGlass()
 
 
 @dataclass(frozen=True)

@@ -292,6 +292,17 @@ class Installation:
             raise
         return data.get("state") == "active"
 
+    def comment(self, repo: str, number: int, body: str) -> None:
+        self._request("POST", f"/repos/{repo}/issues/{number}/comments", input={"body": body})
+
+    def create_issue(self, repo: str, title: str, body: str, labels: list[str]) -> int:
+        data = self._request("POST", f"/repos/{repo}/issues",
+                             input={"title": title, "body": body, "labels": labels})
+        return int(data["number"])
+
+    def add_labels(self, repo: str, number: int, labels: list[str]) -> None:
+        self._request("POST", f"/repos/{repo}/issues/{number}/labels", input={"labels": labels})
+
     def pull_request(self, repo: str, number: int) -> PullRequest:
         pr = self._client().get_repo(repo).get_pull(number)
         return PullRequest(

@@ -8,8 +8,9 @@ PERMISSIONS = {
     "contents": "read",  # policy file and tarball of the head commit
     "metadata": "read",
     "members": "read",  # team rules in the policy
+    "issues": "write",  # break-glass: the reply, the follow-up issue or label
 }
-EVENTS = ["pull_request", "pull_request_review", "check_run", "check_suite"]
+EVENTS = ["pull_request", "pull_request_review", "check_run", "check_suite", "issue_comment"]
 
 
 def manifest(public_url: str | None, name: str = "Gatekeeper") -> dict:

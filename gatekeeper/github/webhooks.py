@@ -111,6 +111,32 @@ class _InstallationEvent(BaseModel):
     installation: _Id
 
 
+class _Commenter(BaseModel):
+    login: str
+    type: str = "User"
+
+
+class _Comment(BaseModel):
+    id: int
+    body: str = ""
+    user: _Commenter
+
+
+class _Issue(BaseModel):
+    number: int = Field(gt=0)
+    pull_request: dict | None = None  # present when the issue is a pull request
+
+
+class _CommentEvent(BaseModel):
+    comment: _Comment
+    issue: _Issue
+    repository: _Repo
+    installation: _Id
+
+
+OVERRIDE_COMMAND = "/gatekeeper override"
+
+
 class _Envelope(BaseModel):
     action: str | None = None
 
@@ -153,6 +179,8 @@ def route(event: str, payload: dict[str, Any] | bytes) -> Routed | Ignored:
     if event == "check_suite" and action == "rerequested":
         suite = _parse(_CheckSuiteEvent, payload, name)
         return _commit_jobs(suite.check_suite, suite.repository, suite.installation, name)
+    if event == "issue_comment" and action == "created":
+        return _command(_parse(_CommentEvent, payload, name), name)
     if (event, action) in (("installation", "created"), ("installation_repositories", "added")):
         inst = _parse(_InstallationEvent, payload, name)
         job = JobRequest(
@@ -185,6 +213,19 @@ def _pull_jobs(kind: str, event: _PullEvent, name: str) -> Routed:
         head_sha=event.pull_request.head.sha,
     )
     return Routed([JobRequest(kind, target.key(kind), {"target": target.__dict__})], name)
+
+
+def _command(event: _CommentEvent, name: str) -> Routed | Ignored:
+    """`/gatekeeper override REASON` on a pull request: the override job decides who may."""
+    words = event.comment.body.strip().split(None, 2)
+    if event.issue.pull_request is None or " ".join(words[:2]).lower() != OVERRIDE_COMMAND:
+        return Ignored(f"ignored: {name} is not a Gatekeeper command on a pull request")
+    args = {"installation_id": event.installation.id, "repo_id": event.repository.id,
+            "repo": event.repository.full_name, "number": event.issue.number,
+            "login": event.comment.user.login, "bot": event.comment.user.type == "Bot",
+            "comment_id": event.comment.id, "reason": words[2].strip() if len(words) > 2 else ""}
+    key = f"override-{event.repository.id}-{event.issue.number}-{event.comment.id}"
+    return Routed([JobRequest("override", key, args)], name)
 
 
 def _commit_jobs(run: _CheckedCommit, repo: _Repo, installation: _Id, name: str) -> Routed | Ignored:

@@ -15,6 +15,9 @@ from rq import Worker
 from gatekeeper.core import redact
 from gatekeeper.core.detect import detect
 from gatekeeper.core.model import RERUN_ACTION, CheckOutput, JobRequest, Review, StageResult, Target
+from gatekeeper.core.override import break_glass_teams
+from gatekeeper.core.override import decide as decide_override
+from gatekeeper.core.override import verdict as override_verdict
 from gatekeeper.core.policy import POLICY_PATH, Policy, PolicyError, parse_policy, with_additions
 from gatekeeper.core.report import check_output
 from gatekeeper.core.review import ReviewerFacts, evaluate_review, latest_reviews, teams_of
@@ -69,7 +72,7 @@ def context() -> Context:
 def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """The one function the queue calls."""
     handlers = {"gate": gate, "review": review, "installation": installation_added,
-                "merged": merged, "reconcile-all": reconcile_all}
+                "merged": merged, "reconcile-all": reconcile_all, "override": override}
     ctx = context()
     started = time.monotonic()
     outcome = "error"
@@ -234,7 +237,11 @@ def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) 
                  sensitive_paths=list(result.sensitive_paths), missing=list(result.missing),
                  reviewers=[[r.login, r.state, r.counted, r.reason] for r in result.reviewers])
     verdicts = decide(detection, stages, result)
-    if rescan:
+    overridden = ctx.store.load(_override_key(target))
+    if overridden:  # break-glass on this very commit stands until a push
+        verdicts = [v for v in verdicts if v.name != GATE] + [override_verdict(
+            overridden["by"], overridden["reason"], target.head_sha, overridden["at"])]
+    elif rescan:
         _alert_if_blocked(ctx, target, verdicts, policy)
     if not rescan:
         verdicts = [v for v in verdicts if v.name == REVIEW or (stored and v.name == GATE)]
@@ -314,6 +321,62 @@ def merged(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                       pull_url(ctx.settings.github_api_url, target.repo, target.number))
         Slack(ctx.settings.slack_webhook_url).send(alert)
     return {"alert": True, "conclusion": conclusion}
+
+
+def override(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """`/gatekeeper override REASON`: a break-glass team member turns this head commit green,
+    on the record (audit, Slack, a follow-up issue or label); anyone else gets a reply."""
+    github = ctx.app.installation(args["installation_id"])
+    repo, number, login = args["repo"], args["number"], args["login"]
+    pr = github.pull_request(repo, number)
+    target = Target(args["installation_id"], args["repo_id"], repo, number, pr.head_sha)
+    audit = AuditTrail(ctx.store)
+    try:
+        policy = parse_policy(github.file_text(repo, POLICY_PATH, pr.base_ref),
+                              default_policy_text())
+    except PolicyError:
+        github.comment(repo, number, "Gatekeeper: the base branch's policy file is invalid, "
+                                     "so no override is possible until it is fixed.")
+        return {"overridden": False}
+    teams = break_glass_teams(policy.break_glass, repo.split("/")[0])
+    member_of = {t for t in teams if not args["bot"] and github.team_member(t, login)}
+    decision = decide_override(login, args["bot"], args["reason"], teams, member_of)
+    if not decision.allowed:
+        audit.record("override-refused", repo, number, sha=pr.head_sha, by=login,
+                     reason=args["reason"], why=decision.reply)
+        github.comment(repo, number, f"Gatekeeper: {decision.reply}")
+        return {"overridden": False}
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    ctx.store.save(_override_key(target), {"by": login, "reason": args["reason"], "at": at},
+                   STAGE_RESULTS_TTL)
+    audit.record("override", repo, number, sha=pr.head_sha, by=login, reason=args["reason"])
+    result = _publish(ctx, github, target, [override_verdict(login, args["reason"],
+                                                             pr.head_sha, at)])
+    _follow_up(github, policy, target, login, args["reason"])
+    if ctx.settings.slack_webhook_url:
+        alert = Alert(f"Gatekeeper overridden by @{login}", repo, number, pr.head_sha,
+                      f"break-glass: {args['reason']}",
+                      pull_url(ctx.settings.github_api_url, repo, number))
+        Slack(ctx.settings.slack_webhook_url).send(alert, policy.slack.channel)
+    github.comment(repo, number, f"Gatekeeper: {decision.reply}")
+    return {"overridden": True, **result}
+
+
+def _override_key(target: Target) -> str:
+    return f"override-{target.repo_id}-{target.head_sha}"
+
+
+def _follow_up(github: Installation, policy: Policy, target: Target, login: str,
+               reason: str) -> None:
+    label = policy.break_glass.label
+    if policy.break_glass.follow_up == "label":
+        github.add_labels(target.repo, target.number, [label])
+        return
+    github.create_issue(
+        target.repo, f"Review the Gatekeeper override on #{target.number}",
+        f"@{login} overrode Gatekeeper on #{target.number} (commit {target.head_sha[:12]}) "
+        f"with the reason:\n\n> {reason}\n\nReview the change after the fact and close this "
+        "issue when done.", [label])
 
 
 def _reviewer_facts(github: Installation, repo: str, reviews: list[Review],

@@ -47,6 +47,9 @@ class FakeRepo:
     contents: dict[tuple[str, str], bytes] = field(default_factory=dict)
     readers: set[str] = field(default_factory=set)  # people who may read it (OAuth sign-in)
     tarballs: dict[str, bytes] = field(default_factory=dict)
+    comments: dict[int, list[str]] = field(default_factory=dict)  # posted by the app
+    issues: list[dict] = field(default_factory=list)  # opened by the app
+    labels: dict[int, list[str]] = field(default_factory=dict)  # added by the app
 
     def add_pull(self, number: int, head_sha: str, *, author: str = "Codertocat",
                  author_type: str = "User", head_ref: str = "feature", base_ref: str = "main",
@@ -352,6 +355,22 @@ class FakeGitHub:
         if repo is None or ref not in repo.tarballs:
             return Response(status=404)
         return Response(repo.tarballs[ref], mimetype="application/x-gzip")
+
+    def _r_issues_issue_number_comments(self, repo, params, query, data):
+        number = int(params["issue_number"])
+        repo.comments.setdefault(number, []).append(data["body"])
+        return _json({"id": next(self._ids), "body": data["body"]}, 201)
+
+    def _r_issues(self, repo, params, query, data):
+        issue = {"number": 100 + len(repo.issues), "title": data["title"],
+                 "body": data.get("body", ""), "labels": data.get("labels", [])}
+        repo.issues.append(issue)
+        return _json({**issue, "labels": [{"name": n} for n in issue["labels"]]}, 201)
+
+    def _r_issues_issue_number_labels(self, repo, params, query, data):
+        number = int(params["issue_number"])
+        repo.labels.setdefault(number, []).extend(data["labels"])
+        return _json([{"name": n} for n in repo.labels[number]])
 
     def _r_check_runs(self, repo, params, query, data):
         if len(data.get("output", {}).get("annotations", [])) > MAX_ANNOTATIONS:
