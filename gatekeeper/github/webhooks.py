@@ -101,6 +101,32 @@ class _CheckRunEvent(BaseModel):
     requested_action: _RequestedAction | None = None  # top level, beside check_run
 
 
+class _Owner(BaseModel):
+    login: str = ""
+
+
+class _App(BaseModel):
+    id: int
+    name: str = ""
+    owner: _Owner | None = None
+
+
+class _PostedRun(_CheckedCommit):
+    id: int
+    name: str
+    conclusion: str | None = None
+    app: _App
+
+
+class _PostedRunEvent(BaseModel):
+    check_run: _PostedRun
+    repository: _Repo
+    installation: _Id
+
+
+GATE_CHECKS = ("gatekeeper", "gatekeeper/")  # the gate's own check names, and its stages'
+
+
 class _CheckSuiteEvent(BaseModel):
     check_suite: _CheckedCommit
     repository: _Repo
@@ -141,8 +167,10 @@ class _Envelope(BaseModel):
     action: str | None = None
 
 
-def route(event: str, payload: dict[str, Any] | bytes) -> Routed | Ignored:
+def route(event: str, payload: dict[str, Any] | bytes, app_id: int | None = None
+          ) -> Routed | Ignored:
     """Decide what a delivery asks of us. Raises Malformed when it lacks what the event needs.
+    `app_id`: this App's, to tell its own check runs from others named like them.
 
     `payload` may be the raw body: pydantic then reads only the fields it needs straight from
     the JSON (no dict of the whole delivery is built; the intake's hottest step).
@@ -176,6 +204,8 @@ def route(event: str, payload: dict[str, Any] | bytes) -> Routed | Ignored:
         ):
             return Ignored(f"ignored: {name} for an action other than {RERUN_ACTION!r}")
         return _commit_jobs(run.check_run, run.repository, run.installation, name)
+    if event == "check_run" and action in ("created", "completed") and app_id is not None:
+        return _impersonation(_parse(_PostedRunEvent, payload, name), app_id, name)
     if event == "check_suite" and action == "rerequested":
         suite = _parse(_CheckSuiteEvent, payload, name)
         return _commit_jobs(suite.check_suite, suite.repository, suite.installation, name)
@@ -226,6 +256,26 @@ def _command(event: _CommentEvent, name: str) -> Routed | Ignored:
             "comment_id": event.comment.id, "reason": words[2].strip() if len(words) > 2 else ""}
     key = f"override-{event.repository.id}-{event.issue.number}-{event.comment.id}"
     return Routed([JobRequest("override", key, args)], name)
+
+
+def _impersonation(event: _PostedRunEvent, app_id: int, name: str) -> Routed | Ignored:
+    """A check run named like one of the gate's, posted by another App: answered (the job
+    re-posts the gate's own verdict, records and alerts). Anything else is none of ours."""
+    run = event.check_run
+    ours = run.name == GATE_CHECKS[0] or run.name.startswith(GATE_CHECKS[1])
+    if run.app.id == app_id or not ours or not run.pull_requests:
+        return Ignored(f"ignored: {name} of another check")
+    owner = run.app.owner.login if run.app.owner else "?"
+    poster = f"App {run.app.name or '?'} (id {run.app.id}, owned by {owner})"
+    jobs = []
+    for pull in run.pull_requests:
+        target = Target(event.installation.id, event.repository.id, event.repository.full_name,
+                        pull.number, run.head_sha)
+        args = {"target": target.__dict__, "poster": poster, "check": run.name,
+                "conclusion": run.conclusion, "run_id": run.id}
+        jobs.append(JobRequest("impersonation", f"impersonation-{target.repo_id}-{pull.number}-"
+                               f"{run.id}-{run.conclusion}", args))
+    return Routed(jobs, name)
 
 
 def _commit_jobs(run: _CheckedCommit, repo: _Repo, installation: _Id, name: str) -> Routed | Ignored:

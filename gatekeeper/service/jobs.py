@@ -72,7 +72,8 @@ def context() -> Context:
 def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """The one function the queue calls."""
     handlers = {"gate": gate, "review": review, "installation": installation_added,
-                "merged": merged, "reconcile-all": reconcile_all, "override": override}
+                "merged": merged, "reconcile-all": reconcile_all, "override": override,
+                "impersonation": impersonation}
     ctx = context()
     started = time.monotonic()
     outcome = "error"
@@ -321,6 +322,22 @@ def merged(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                       pull_url(ctx.settings.github_api_url, target.repo, target.number))
         Slack(ctx.settings.slack_webhook_url).send(alert)
     return {"alert": True, "conclusion": conclusion}
+
+
+def impersonation(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """Another App posted a check named like the gate's: record who, alert, and post the
+    gate's own verdict again so the latest word on the commit is Gatekeeper's."""
+    target = Target(**args["target"])
+    AuditTrail(ctx.store).record("impersonation", target.repo, target.number,
+                                 sha=target.head_sha, check=args["check"], by=args["poster"],
+                                 conclusion=args["conclusion"])
+    if ctx.settings.slack_webhook_url:
+        alert = Alert(f"A check named {args['check']!r} was posted by {args['poster']}, "
+                      "not by Gatekeeper", target.repo, target.number, target.head_sha,
+                      f"impersonation: {args['check']} = {args['conclusion'] or 'pending'}",
+                      pull_url(ctx.settings.github_api_url, target.repo, target.number))
+        Slack(ctx.settings.slack_webhook_url).send(alert)
+    return _guarded(ctx, target, rescan=False)
 
 
 def override(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:

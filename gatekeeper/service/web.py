@@ -94,7 +94,7 @@ def _intake(settings: Settings, backend: Backend, event: str) -> tuple[int, dict
     if len(delivery) > 100:
         return 400, {"status": "malformed", "reason": "X-GitHub-Delivery is too long"}, None
     try:
-        decision = webhooks.route(event, raw)
+        decision = webhooks.route(event, raw, settings.github_app_id)
     except webhooks.Malformed as exc:
         return 400, {"status": "malformed", "reason": str(exc)}, None
     if isinstance(decision, webhooks.Ignored):
