@@ -384,6 +384,47 @@ def test_a_monorepo_parts_failures_that_fail_on_the_base_too_are_pre_existing(tm
     assert newly.status == "failed"
     assert [f.path for f in newly.findings if f.blocking] == ["packages/cli/tests/test_cli.py"]
 
+
+def test_an_agent_that_weakens_a_test_so_a_broken_function_passes_is_caught_by_the_base_test(
+        tmp_path, cache):
+    base = project(tmp_path / "base", CALC)
+    weakened = {**CALC, "calc.py": "def add(a, b):\n    return abs(a) + b\n",
+                "tests/test_calc.py": CALC["tests/test_calc.py"].replace(
+                    "assert add(-1, 1) == 0", "assert add(-1, 1) >= 0")}
+    head = project(tmp_path / "head", weakened)
+    edited = ["calc.py", "tests/test_calc.py"]
+    alone = run_tests(head, policy("tests:\n  base_tests: 'off'\n"), cache, LIMITS, base=base,
+                      changed=edited)
+    assert alone.status == "passed", alone.summary  # its own suite is green
+    result = run_tests(head, policy(), cache, LIMITS, base=base, changed=edited)
+    assert result.status == "failed", result.summary
+    [caught] = [f for f in result.findings if f.rule == "base-test-fails"]
+    assert caught.blocking and caught.path == "tests/test_calc.py" and caught.start_line == 8
+    assert "test_add_negative" in caught.message and "base branch's version" in caught.message
+    assert "1 test of the base branch fails on this change" in result.summary
+    warned = run_tests(head, policy("tests:\n  base_tests: warn\n"), cache, LIMITS, base=base,
+                       changed=edited)
+    assert warned.status == "passed" and any(f.rule == "base-test-fails" for f in warned.findings)
+
+
+def test_a_deleted_test_and_an_honest_test_edit(tmp_path, cache):
+    base = project(tmp_path / "base", CALC)
+    deleted = {k: v for k, v in CALC.items() if k != "tests/test_calc.py"}
+    deleted["calc.py"] = "def add(a, b):\n    return 0\n"
+    deleted["tests/test_other.py"] = "def test_true():\n    assert True\n"
+    head = project(tmp_path / "head", deleted)
+    gone = run_tests(head, policy(), cache, LIMITS, base=base, changed=["calc.py"],
+                     touched=["calc.py", "tests/test_calc.py"])
+    assert gone.status == "failed"
+    assert {f.rule for f in gone.findings if f.blocking} == {"base-test-fails"}
+    honest = {**CALC, "tests/test_calc.py": CALC["tests/test_calc.py"].replace(
+        "def test_add():", "def test_add_zero():\n            assert add(0, 0) == 0\n\n"
+                           "        def test_add():")}
+    kept = run_tests(project(tmp_path / "honest", honest), policy(), cache, LIMITS, base=base,
+                     changed=["tests/test_calc.py"])
+    assert kept.status == "passed", kept.summary
+    assert "pass on it too" in kept.summary
+
 def test_a_unittest_project_with_django_style_tests_py_is_run_not_skipped(tmp_path, cache):
     files = {
         "shop/__init__.py": "",

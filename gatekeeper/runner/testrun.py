@@ -16,6 +16,7 @@ from gatekeeper.core.escape import md_fence, md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy, path_matches
 from gatekeeper.runner import sandbox
+from gatekeeper.runner.basetests import base_tests_fail, edited_tests
 from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
 from gatekeeper.runner.testenv import TestEnv, discover, parts, uses_pytest
 from gatekeeper.runner.wheelhouse import LIST_FILE, DependencyError, ensure_wheelhouse, names, sanitize
@@ -54,9 +55,12 @@ def command(policy: Policy) -> tuple[str, bool]:
 
 
 def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits | None = None,
-              base: Path | None = None, changed: list[str] | None = None) -> StageResult:
+              base: Path | None = None, changed: list[str] | None = None,
+              touched: list[str] | None = None) -> StageResult:
     """`base`: the base commit's tree; a suite with fewer tests than it had is flagged.
-    `changed`: the paths the change touched; in a monorepo, the parts whose suites run."""
+    `changed`: the paths the change touched; in a monorepo, the parts whose suites run.
+    `touched`: every path the change modified, deleted or renamed away (default `changed`):
+    the base's versions of those that are tests run on the change's code too."""
     declared = discover(source)
     asked = [("policy tests.install", r) for r in policy.tests.install]
     own = [line for p in declared.projects if p != "." for line in discover(source / p).requirements]
@@ -110,6 +114,18 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
                                    limits)
     if base is not None and is_pytest and run.result and has_tests(base):
         result = _compare_with_base(result, run.result, base, venv, python, limits)
+    edited = edited_tests(touched or changed or [], base, patterns) if base is not None else []
+    if edited and is_pytest and not policy.tests.command and policy.tests.base_tests != "off":
+        venv_path = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
+        findings, note = base_tests_fail(
+            source, base, edited, prepare + _suite_setting(policy),
+            venv_path + install_script(discover(base)) + _suite_setting(policy), shell, REPORT,
+            [str(venv), python.prefix], limits, parse_junit)
+        if policy.tests.base_tests == "warn":
+            findings = [dataclasses.replace(f, blocking=False) for f in findings]
+        status = "failed" if any(f.blocking for f in findings) else result.status
+        result = dataclasses.replace(result, status=status, findings=(*result.findings, *findings),
+                                     summary=result.summary + "\n" + note)
     return result
 
 

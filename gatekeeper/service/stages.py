@@ -112,7 +112,8 @@ def _read(root: Path, path: str) -> str | None:
 def _tests(source: Path, policy: Policy, cache: Path, files: list[ChangedFile],
            refused: list[Finding], base: Path | None = None) -> StageResult:
     result = run_tests(source, policy, cache, base=base,
-                       changed=[f.path for f in files if f.status != "removed"])
+                       changed=[f.path for f in files if f.status != "removed"],
+                       touched=[p for f in files for p in (f.path, f.previous_path) if p])
     status = "failed" if refused and result.status == "passed" else result.status
     findings = (*result.findings, *refused, *weakened_suite(files))
     return dataclasses.replace(result, status=status, findings=findings)
