@@ -37,6 +37,12 @@ OPERATIONS = [
     ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),  # break-glass replies
     ("post", "/repos/{owner}/{repo}/issues"),  # break-glass follow-up issue
     ("post", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),  # or label
+    ("get", "/orgs/{org}/installation"),  # gatekeeper protect
+    ("get", "/orgs/{org}/rulesets"),
+    ("post", "/orgs/{org}/rulesets"),
+    ("get", "/orgs/{org}/rulesets/{ruleset_id}"),
+    ("put", "/orgs/{org}/rulesets/{ruleset_id}"),
+    ("get", "/repos/{owner}/{repo}/rules/branches/{branch}"),  # doctor: is the gate required?
 ]
 KEPT = ("parameters", "requestBody", "operationId", "summary")
 

@@ -40,6 +40,7 @@ def run_checks() -> Iterator[Check]:
     yield Check("app settings", True, f"app {settings.github_app_id} at {settings.github_api_url}")
     yield from _safely("redis", lambda: _redis(settings))
     yield from _safely("GitHub app key", lambda: _github(settings))
+    yield from _safely("gate required on default branches", lambda: _protected(settings))
 
 
 def _safely(name: str, probe: Callable[[], Check | str]) -> Iterator[Check]:
@@ -117,6 +118,18 @@ def _github(settings) -> Check | str:
     app = GitHubApp(settings)
     info = GithubIntegration(auth=app.auth, base_url=settings.github_api_url, timeout=15).get_app()
     return f"the key signs for app {info.slug!r}"
+
+
+def _protected(settings) -> Check | str:
+    from gatekeeper.cli.protect import unprotected
+
+    missing = unprotected(settings)
+    if missing:
+        return Check("gate required on default branches", False,
+                     f"{len(missing)} installed repositories do not require the gatekeeper "
+                     f"check from this App: {', '.join(missing[:20])}",
+                     "gatekeeper protect --org ORG (an organisation ruleset)")
+    return "every installed repository's default branch requires it"
 
 
 def report() -> int:

@@ -42,6 +42,10 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--pr", type=int, required=True)
     sub.add_parser("manifest", help="print the GitHub App manifest")
     sub.add_parser("doctor", help="check this installation and say how to fix what is wrong")
+    protect = sub.add_parser("protect", help="require the gate on an organisation's default "
+                                             "branches (an organisation ruleset)")
+    protect.add_argument("--org", required=True)
+    protect.add_argument("--dry-run", action="store_true", help="show the change, make none")
     sub.add_parser("demo", help="the gate on an example agent-authored change")
     mirror = sub.add_parser("osv-mirror", help="serve OSV advisories from a folder")
     mirror.add_argument("folder", type=Path)
@@ -255,6 +259,12 @@ def _manifest(args) -> int:
     return 0
 
 
+def _protect(args) -> int:
+    from gatekeeper.cli.protect import protect
+
+    return protect(args.org, args.dry_run)
+
+
 def _doctor(args) -> int:
     from gatekeeper.cli.doctor import report
 
@@ -286,4 +296,5 @@ def _osv_mirror(args) -> int:
 
 COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _replay, "audit": _audit,
             "reconcile": _reconcile, "redeliver": _redeliver,
-            "manifest": _manifest, "doctor": _doctor, "demo": _demo, "osv-mirror": _osv_mirror}
+            "manifest": _manifest, "doctor": _doctor, "demo": _demo, "osv-mirror": _osv_mirror,
+            "protect": _protect}

@@ -152,6 +152,10 @@ class GitHubApp:
     def installation(self, installation_id: int) -> Installation:
         return Installation(self, installation_id)
 
+    def org_installation(self, org: str) -> Installation:
+        """The App's installation on an organisation (404 when it is not installed there)."""
+        return Installation(self, int(self._as_app("GET", f"/orgs/{org}/installation").json()["id"]))
+
     def _as_app(self, verb: str, path: str, **kwargs) -> requests.Response:
         session = requests.Session()
         session.mount(self.api_url, HTTPAdapter(max_retries=retry_policy()))
@@ -291,6 +295,24 @@ class Installation:
                 return False
             raise
         return data.get("state") == "active"
+
+    def org_rulesets(self, org: str) -> list[dict]:
+        return self._pages(f"/orgs/{org}/rulesets")
+
+    def org_ruleset(self, org: str, ruleset_id: int) -> dict:
+        return self._request("GET", f"/orgs/{org}/rulesets/{ruleset_id}")
+
+    def save_org_ruleset(self, org: str, body: dict, ruleset_id: int | None = None) -> dict:
+        if ruleset_id is None:
+            return self._request("POST", f"/orgs/{org}/rulesets", input=body)
+        return self._request("PUT", f"/orgs/{org}/rulesets/{ruleset_id}", input=body)
+
+    def default_branch(self, repo: str) -> str:
+        return self._request("GET", f"/repos/{repo}")["default_branch"]
+
+    def branch_rules(self, repo: str, branch: str) -> list[dict]:
+        """The rules in force on a branch, from every ruleset that applies to it."""
+        return self._pages(f"/repos/{repo}/rules/branches/{branch}")
 
     def comment(self, repo: str, number: int, body: str) -> None:
         self._request("POST", f"/repos/{repo}/issues/{number}/comments", input={"body": body})

@@ -26,7 +26,7 @@ from .openapi import OpenAPIValidator
 
 APP_ROUTES = {"/app", "/app/installations", "/app/installations/{installation_id}/access_tokens",
               "/app/hook/deliveries", "/app/hook/deliveries/{delivery_id}/attempts",
-              "/repos/{owner}/{repo}/installation"}
+              "/repos/{owner}/{repo}/installation", "/orgs/{org}/installation"}
 MAX_ANNOTATIONS = 50  # per request, GitHub's documented limit
 
 
@@ -102,6 +102,7 @@ class FakeGitHub:
         self.violations: list[str] = []
         self.injected: list[tuple[str, str, int, dict]] = []
         self.teams: dict[str, set[str]] = {}  # "org/slug" -> logins
+        self.rulesets: dict[str, dict[int, dict]] = {}  # org (lower) -> id -> ruleset
         self.hook_deliveries: list[dict] = []  # the app's webhook delivery log, newest first
         self.redelivered: list[int] = []
         self.browser_user: str | None = None  # who signs in through /login/oauth/authorize
@@ -261,6 +262,12 @@ class FakeGitHub:
         if op.template == "/app/installations":
             return _json([{"id": i, "app_id": app_id} for i, inst in self.installations.items()
                           if inst["app_id"] == app_id])
+        if op.template == "/orgs/{org}/installation":
+            for inst_id, inst in self.installations.items():
+                if inst["app_id"] == app_id and any(
+                        r.split("/")[0].lower() == op.params["org"].lower() for r in inst["repos"]):
+                    return _json({"id": inst_id, "app_id": app_id})
+            raise Reject(404, "Not Found", violation=False)
         if op.template == "/repos/{owner}/{repo}/installation":
             name = f"{op.params['owner']}/{op.params['repo']}"
             for inst_id, inst in self.installations.items():
@@ -288,6 +295,8 @@ class FakeGitHub:
                            "owner": {"login": n.split("/")[0]}} for n in names if n in self.repos],
                          query)
             return _json({"total_count": len(names), "repositories": page})
+        if op.template.startswith("/orgs/{org}/rulesets"):
+            return self._org_rulesets(op, data)
         if op.template.startswith("/orgs/"):
             team = f"{op.params['org']}/{op.params['team_slug']}".lower()
             if op.params["username"].lower() not in self.teams.get(team, set()):
@@ -301,7 +310,8 @@ class FakeGitHub:
                           .replace("/", "_").replace("-", "_").replace("{", "").replace("}", ""),
                           None)
         if handler is None:
-            return _json({"id": repo.id, "full_name": repo.full_name, "name": name.split("/")[1]})
+            return _json({"id": repo.id, "full_name": repo.full_name, "name": name.split("/")[1],
+                          "default_branch": "main"})
         return handler(repo, op.params, query, data)
 
     def _pull(self, repo: FakeRepo, params: dict) -> dict:
@@ -355,6 +365,38 @@ class FakeGitHub:
         if repo is None or ref not in repo.tarballs:
             return Response(status=404)
         return Response(repo.tarballs[ref], mimetype="application/x-gzip")
+
+    def _org_rulesets(self, op, data: dict) -> Response:
+        org = op.params["org"].lower()
+        mine = self.rulesets.setdefault(org, {})
+        if "ruleset_id" in op.params:
+            ruleset_id = int(op.params["ruleset_id"])
+            if ruleset_id not in mine:
+                raise Reject(404, "Not Found", violation=False)
+            if op.method == "put":
+                mine[ruleset_id] = {**mine[ruleset_id], **data}
+            return _json(mine[ruleset_id])
+        if op.method == "post":
+            ruleset_id = next(self._ids)
+            mine[ruleset_id] = {"id": ruleset_id, "source_type": "Organization",
+                                "source": op.params["org"], **data}
+            return _json(mine[ruleset_id], 201)
+        return _json([{"id": r["id"], "name": r["name"], "enforcement": r["enforcement"]}
+                      for r in mine.values()])
+
+    def _r_rules_branches_branch(self, repo, params, query, data):
+        """The org rulesets that apply: every repository, the default branch (main)."""
+        org = repo.full_name.split("/")[0].lower()
+        rules = []
+        for ruleset in self.rulesets.get(org, {}).values():
+            refs = ruleset.get("conditions", {}).get("ref_name", {}).get("include", [])
+            repos = ruleset.get("conditions", {}).get("repository_name", {}).get("include", [])
+            if ruleset.get("enforcement") == "active" and "~ALL" in repos and (
+                    "~DEFAULT_BRANCH" in refs and params["branch"] == "main"):
+                rules += [{**rule, "ruleset_source_type": "Organization",
+                           "ruleset_source": org, "ruleset_id": ruleset["id"]}
+                          for rule in ruleset.get("rules", [])]
+        return _json(rules)
 
     def _r_issues_issue_number_comments(self, repo, params, query, data):
         number = int(params["issue_number"])
