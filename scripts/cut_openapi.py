@@ -43,6 +43,7 @@ OPERATIONS = [
     ("get", "/orgs/{org}/rulesets/{ruleset_id}"),
     ("put", "/orgs/{org}/rulesets/{ruleset_id}"),
     ("get", "/repos/{owner}/{repo}/rules/branches/{branch}"),  # doctor: is the gate required?
+    ("get", "/repos/{owner}/{repo}/compare/{basehead}"),  # a merge group's commits and files
 ]
 KEPT = ("parameters", "requestBody", "operationId", "summary")
 

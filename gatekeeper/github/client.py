@@ -307,6 +307,15 @@ class Installation:
             return self._request("POST", f"/orgs/{org}/rulesets", input=body)
         return self._request("PUT", f"/orgs/{org}/rulesets/{ruleset_id}", input=body)
 
+    def compare(self, repo: str, base: str, head: str) -> tuple[list[str], list[ChangedFile]]:
+        """Commit messages and changed files between two commits (a merge group's)."""
+        data = self._request("GET", f"/repos/{repo}/compare/{base}...{head}")
+        messages = [c["commit"]["message"] for c in data.get("commits", [])]
+        files = [ChangedFile(f["filename"], f.get("status", "modified"),
+                             f.get("previous_filename"), f.get("patch", ""))
+                 for f in data.get("files", [])]
+        return messages, files
+
     def default_branch(self, repo: str) -> str:
         return self._request("GET", f"/repos/{repo}")["default_branch"]
 

@@ -10,7 +10,8 @@ PERMISSIONS = {
     "members": "read",  # team rules in the policy
     "issues": "write",  # break-glass: the reply, the follow-up issue or label
 }
-EVENTS = ["pull_request", "pull_request_review", "check_run", "check_suite", "issue_comment"]
+EVENTS = ["pull_request", "pull_request_review", "check_run", "check_suite", "issue_comment",
+          "merge_group"]
 
 
 def manifest(public_url: str | None, name: str = "Gatekeeper") -> dict:

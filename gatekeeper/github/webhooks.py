@@ -163,6 +163,19 @@ class _CommentEvent(BaseModel):
 OVERRIDE_COMMAND = "/gatekeeper override"
 
 
+class _MergeGroup(BaseModel):
+    head_sha: str = Field(pattern=SHA_PATTERN)
+    head_ref: str
+    base_sha: str = Field(pattern=SHA_PATTERN)
+    base_ref: str
+
+
+class _MergeGroupEvent(BaseModel):
+    merge_group: _MergeGroup
+    repository: _Repo
+    installation: _Id
+
+
 class _Envelope(BaseModel):
     action: str | None = None
 
@@ -209,6 +222,12 @@ def route(event: str, payload: dict[str, Any] | bytes, app_id: int | None = None
     if event == "check_suite" and action == "rerequested":
         suite = _parse(_CheckSuiteEvent, payload, name)
         return _commit_jobs(suite.check_suite, suite.repository, suite.installation, name)
+    if event == "merge_group" and action == "checks_requested":
+        group = _parse(_MergeGroupEvent, payload, name)
+        args = {"installation_id": group.installation.id, "repo_id": group.repository.id,
+                "repo": group.repository.full_name, **group.merge_group.model_dump()}
+        key = f"merge-group-{group.repository.id}-{group.merge_group.head_sha}"
+        return Routed([JobRequest("merge-group", key, args)], name)
     if event == "issue_comment" and action == "created":
         return _command(_parse(_CommentEvent, payload, name), name)
     if (event, action) in (("installation", "created"), ("installation_repositories", "added")):

@@ -14,6 +14,7 @@ from rq import Worker
 
 from gatekeeper.core import redact
 from gatekeeper.core.detect import detect
+from gatekeeper.core.mergequeue import group_verdict, pulls_in_group
 from gatekeeper.core.model import RERUN_ACTION, CheckOutput, JobRequest, Review, StageResult, Target
 from gatekeeper.core.override import break_glass_teams
 from gatekeeper.core.override import decide as decide_override
@@ -22,7 +23,15 @@ from gatekeeper.core.policy import POLICY_PATH, Policy, PolicyError, parse_polic
 from gatekeeper.core.report import check_output
 from gatekeeper.core.review import ReviewerFacts, evaluate_review, latest_reviews, teams_of
 from gatekeeper.core.rules import agent_rules, default_policy_text
-from gatekeeper.core.verdict import GATE, REVIEW, CheckVerdict, decide, invalid_policy, not_gated
+from gatekeeper.core.verdict import (
+    GATE,
+    REVIEW,
+    STAGE_CONCLUSION,
+    CheckVerdict,
+    decide,
+    invalid_policy,
+    not_gated,
+)
 from gatekeeper.github.client import GitHubApp, Installation, is_permanent
 from gatekeeper.runner import sandbox
 from gatekeeper.runner.workspace import CappedReader, Extraction, ExtractLimits, extract
@@ -73,7 +82,7 @@ def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """The one function the queue calls."""
     handlers = {"gate": gate, "review": review, "installation": installation_added,
                 "merged": merged, "reconcile-all": reconcile_all, "override": override,
-                "impersonation": impersonation}
+                "impersonation": impersonation, "merge-group": merge_group}
     ctx = context()
     started = time.monotonic()
     outcome = "error"
@@ -322,6 +331,49 @@ def merged(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                       pull_url(ctx.settings.github_api_url, target.repo, target.number))
         Slack(ctx.settings.slack_webhook_url).send(alert)
     return {"alert": True, "conclusion": conclusion}
+
+
+def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """A merge queue asks for checks on a group's commit: the stages run on that commit and
+    every gated pull request in the group must have its qualified approval."""
+    github = ctx.app.installation(args["installation_id"])
+    repo, head, base = args["repo"], args["head_sha"], args["base_sha"]
+    messages, files = github.compare(repo, base, head)
+    numbers = pulls_in_group(args["head_ref"], messages)
+    target = Target(args["installation_id"], args["repo_id"], repo, numbers[-1] if numbers else 0,
+                    head)
+    audit = AuditTrail(ctx.store)
+    try:
+        branch = args["base_ref"].removeprefix("refs/heads/")  # the policy of the queue's branch
+        policy = parse_policy(github.file_text(repo, POLICY_PATH, branch), default_policy_text())
+    except PolicyError as err:
+        return _publish(ctx, github, target, invalid_policy(err)[:1])
+    rules = with_additions(agent_rules(), policy.agents)
+    missing: dict[int, list[str]] = {}
+    for number in numbers:
+        pr = github.pull_request(repo, number)
+        commits = github.commits(repo, number)
+        detection = detect(pr, commits, rules)
+        if not detection.gated(policy.gate):
+            continue
+        reviews = github.reviews(repo, number)
+        facts = _reviewer_facts(github, repo, reviews, policy)
+        verdict_at = (ctx.store.load(f"verdict-at-{args['repo_id']}-{pr.head_sha}") or {}).get("at")
+        result = evaluate_review(pr, reviews, github.changed_files(repo, number), commits,
+                                 detection, policy, facts, verdict_at)
+        missing[number] = [] if result.satisfied else list(result.missing)
+    audit.record("merge-group", repo, target.number, sha=head, pulls=numbers,
+                 gated=sorted(missing), unapproved=sorted(n for n, m in missing.items() if m))
+    if not missing and numbers:
+        return _publish(ctx, github, target, [CheckVerdict(
+            GATE, "neutral", "Not gated: no agent pull request in this merge group",
+            f"Pull requests in the group: {', '.join(f'#{n}' for n in numbers)}.")])
+    stages = _run_stages(ctx, github, target, base, policy, files, audit) if missing else {}
+    verdict = group_verdict(stages, missing, unknown=not numbers)
+    stage_checks = [CheckVerdict(f"{GATE}/{name}", STAGE_CONCLUSION.get(r.status, "failure"),
+                                 f"{name}: {r.status}", r.summary, r.findings)
+                    for name, r in stages.items()]
+    return _publish(ctx, github, target, [*stage_checks, verdict])
 
 
 def impersonation(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:

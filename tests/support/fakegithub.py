@@ -50,6 +50,7 @@ class FakeRepo:
     comments: dict[int, list[str]] = field(default_factory=dict)  # posted by the app
     issues: list[dict] = field(default_factory=list)  # opened by the app
     labels: dict[int, list[str]] = field(default_factory=dict)  # added by the app
+    compares: dict[str, dict] = field(default_factory=dict)  # "base...head" -> commits, files
 
     def add_pull(self, number: int, head_sha: str, *, author: str = "Codertocat",
                  author_type: str = "User", head_ref: str = "feature", base_ref: str = "main",
@@ -397,6 +398,16 @@ class FakeGitHub:
                            "ruleset_source": org, "ruleset_id": ruleset["id"]}
                           for rule in ruleset.get("rules", [])]
         return _json(rules)
+
+    def _r_compare_basehead(self, repo, params, query, data):
+        found = repo.compares.get(params["basehead"])
+        if found is None:
+            raise Reject(404, "Not Found", violation=False)
+        commits = [{"sha": f"{i:040x}", "commit": {"message": m}}
+                   for i, m in enumerate(found["messages"])]
+        files = [{"filename": f, "status": "modified"} for f in found["files"]]
+        return _json({"status": "ahead", "commits": commits, "files": files,
+                      "total_commits": len(commits)})
 
     def _r_issues_issue_number_comments(self, repo, params, query, data):
         number = int(params["issue_number"])
