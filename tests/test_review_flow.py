@@ -99,8 +99,9 @@ def test_agent_pull_request_from_opened_to_green_and_back_to_red(gate, fake_gith
 
 def test_stages_that_cannot_run_keep_the_gate_red_even_when_approved(gate, fake_github):
     repo, send = gate
-    repo.review(2, "alice", "APPROVED")
     send("pull_request", pr_event("opened"))
+    repo.review(2, "alice", "APPROVED")  # after the verdict, so it counts
+    send("pull_request_review", review_event())
     overall = check(fake_github, "gatekeeper")
     assert overall["conclusion"] == "failure"
     assert overall["output"]["title"].startswith("Blocked: gatekeeper/tests")
