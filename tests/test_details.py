@@ -131,3 +131,20 @@ def test_details_page_in_chromium_for_a_reader_and_an_outsider(site, fake_github
         assert "mallory cannot read" in refused and "copilot-swe-agent" not in refused
     finally:
         server.stop()
+
+
+def test_the_page_says_when_the_base_branch_does_not_require_the_gate(site, fake_github):
+    html = sign_in(site.test_client(), fake_github, "alice").get_data(as_text=True)
+    assert "main does not require the <code>gatekeeper</code> check" in html
+    assert "gatekeeper protect --org Codertocat" in html
+
+
+def test_no_warning_once_an_organisation_ruleset_requires_the_gate(env, fake_github):
+    from conftest import APP_ID
+
+    from gatekeeper.core.protection import desired_ruleset
+
+    fake_github.rulesets["codertocat"] = {1: {"id": 1, **desired_ruleset(APP_ID)}}
+    app = gated_site(env, fake_github, "copilot/fix")
+    html = sign_in(app.test_client(), fake_github, "alice").get_data(as_text=True)
+    assert "does not require" not in html and "gatekeeper: failure" in html

@@ -20,6 +20,7 @@ from gatekeeper.core.override import break_glass_teams
 from gatekeeper.core.override import decide as decide_override
 from gatekeeper.core.override import verdict as override_verdict
 from gatekeeper.core.policy import POLICY_PATH, Policy, PolicyError, parse_policy, with_additions
+from gatekeeper.core.protection import requires_gate
 from gatekeeper.core.report import check_output
 from gatekeeper.core.review import ReviewerFacts, evaluate_review, latest_reviews, teams_of
 from gatekeeper.core.rules import agent_rules, default_policy_text
@@ -232,6 +233,7 @@ def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) 
     stages = {k: StageResult.from_dict(v) for k, v in (stored or {}).items()}
     verdict_key = f"verdict-at-{target.repo_id}-{target.head_sha}"
     if rescan:
+        _note_protection(ctx, github, target, pr.base_ref)
         stages = _run_stages(ctx, github, target, pr.base_sha, policy, files, audit)
         ctx.store.save(key, {k: v.to_dict() for k, v in stages.items()}, STAGE_RESULTS_TTL)
         if ctx.store.load(verdict_key) is None:  # the first verdict on this commit: approvals
@@ -258,6 +260,22 @@ def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) 
         if not stored:  # results gone or not there yet: a gate (never two at once) decides
             ctx.store.submit(JobRequest("gate", target.key("gate"), {"target": target.__dict__}))
     return _publish(ctx, github, target, verdicts)
+
+
+def _note_protection(ctx: Context, github: Installation, target: Target, branch: str) -> None:
+    """Whether the base branch requires this App's check: a gate nobody must pass is shown
+    as such on the details page."""
+    try:
+        required = requires_gate(github.branch_rules(target.repo, branch),
+                                 ctx.settings.github_app_id)
+    except Exception as exc:  # noqa: BLE001 - unknown is shown as unknown, the gate goes on
+        log.info("could not read the rules of %s@%s: %s", target.repo, branch,
+                 exc.__class__.__name__)
+        required = None
+    key = report_key(target.repo, target.number, target.head_sha)
+    report = ctx.store.load(key) or {"checks": {}}
+    report["protection"] = {"branch": branch, "required": required}
+    ctx.store.save(key, report, STAGE_RESULTS_TTL)
 
 
 def _run_stages(ctx: Context, github: Installation, target: Target, base_sha: str,
