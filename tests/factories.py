@@ -37,8 +37,10 @@ def commit(message="change", author=None, bot=False, sha="c" * 40) -> Commit:
 VERDICT_AT = "2026-11-24T09:00:00+00:00"  # the gate's verdict, before the reviews below
 
 
-def review(login, state="APPROVED", commit_id=HEAD, at="2026-11-24T10:00:00Z", bot=False, rid=1):
-    return Review(id=rid, user=user(login, bot), state=state, commit_id=commit_id, submitted_at=at)
+def review(login, state="APPROVED", commit_id=HEAD, at="2026-11-24T10:00:00Z", bot=False, rid=1,
+           body=""):
+    return Review(id=rid, user=user(login, bot), state=state, commit_id=commit_id, submitted_at=at,
+                  body=body)
 
 
 def files(*paths):

@@ -11,11 +11,11 @@ WRITERS = ReviewerFacts(permission={"alice": "write", "bob": "admin", "carol": "
 
 
 def evaluate(reviews, pr=None, changed=("src/app.py",), commits=(), text=None, facts=WRITERS,
-             verdict_at=VERDICT_AT):
+             verdict_at=VERDICT_AT, waived=()):
     pr = pr or pull(assignees=["dave"])  # dave asked the agent
     detection = detect(pr, list(commits), AGENTS)
     return evaluate_review(pr, reviews, files(*changed), list(commits), detection, policy(text),
-                           facts, verdict_at)
+                           facts, verdict_at, waived)
 
 
 def reason_of(result, login):
@@ -147,3 +147,17 @@ def test_an_approval_before_the_verdict_does_not_count_and_one_after_does():
     assert again.satisfied
     relaxed = evaluate([early], text="approvals:\n  after_verdict: false\n")
     assert relaxed.satisfied
+
+
+
+def test_findings_waived_by_policy_must_be_acknowledged_in_the_approval():
+    waived = ("test-failure", "base-test-fails")
+    silent = evaluate([review("alice")], waived=waived)
+    assert not silent.satisfied
+    reason = reason_of(silent, "alice")[1]
+    assert "`/gatekeeper ack base-test-fails`, `/gatekeeper ack test-failure`" in reason
+    partly = evaluate([review("alice", body="/gatekeeper ack test-failure")], waived=waived)
+    assert not partly.satisfied
+    both = evaluate([review("alice", body="Read them.\n/gatekeeper ack test-failure\n"
+                                          "/gatekeeper ACK base-test-fails")], waived=waived)
+    assert both.satisfied

@@ -352,3 +352,22 @@ def test_green_merge_does_not_alert(gate, fake_github, env, slack):
     merged["pull_request"]["merged"] = True
     send("pull_request", merged)
     assert slack.payloads == []
+
+
+def test_an_approval_must_acknowledge_failures_the_policy_waived(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = TESTS_ONLY.encode()
+    known = {**PROJECT, "test_known.py": "def test_known():\n    assert 1 == 2\n"}
+    repo.tarballs[HEAD] = tree_tarball(known)
+    repo.tarballs["0" * 40] = tree_tarball(known, "0" * 40)  # the base fails the same test
+    send("pull_request", pr_event("opened"))
+    tests = check(fake_github, "gatekeeper/tests")
+    assert tests["conclusion"] == "success", tests["output"]  # pre-existing: waived
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request_review", review_event())
+    assert check(fake_github, "gatekeeper")["conclusion"] == "failure"
+    summary = unescaped(check(fake_github, "gatekeeper/review")["output"]["summary"])
+    assert "/gatekeeper ack test-failure" in summary
+    repo.review(2, "alice", "APPROVED", body="Seen, fails on main too.\n/gatekeeper ack test-failure")
+    send("pull_request_review", review_event())
+    assert check(fake_github, "gatekeeper")["conclusion"] == "success"

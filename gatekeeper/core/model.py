@@ -51,6 +51,7 @@ class Review:
     state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED, PENDING
     commit_id: str
     submitted_at: str = ""
+    body: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Finding:
     confidence: str = ""
     cwe: str = ""
     blocking: bool = True  # False: shown as a warning for the reviewer, does not fail the stage
+    waived_by: str = ""  # the policy key that keeps this otherwise blocking finding from blocking
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,9 +61,12 @@ def teams_of(approvers: Approvers, owner: str) -> list[str]:
 
 def evaluate_review(pr: PullRequest, reviews: Sequence[Review], files: Sequence[ChangedFile],
                     commits: Sequence[Commit], detection: Detection, policy: Policy,
-                    facts: ReviewerFacts, verdict_at: str | None = None) -> ReviewResult:
+                    facts: ReviewerFacts, verdict_at: str | None = None,
+                    waived: Sequence[str] = ()) -> ReviewResult:
     """`verdict_at`: when the gate first posted its verdict on the head commit (ISO 8601), or
-    None when it has not yet; with `approvals.after_verdict`, earlier approvals do not count."""
+    None when it has not yet; with `approvals.after_verdict`, earlier approvals do not count.
+    `waived`: rules of findings the policy kept from blocking; an approval must acknowledge
+    each (`/gatekeeper ack RULE` in its body) to count."""
     owner = pr.repo.split("/")[0]
     contributors = {c.author.login.lower() for c in commits
                     if c.author is not None and not c.author.is_bot}
@@ -93,6 +97,8 @@ def evaluate_review(pr: PullRequest, reviews: Sequence[Review], files: Sequence[
             why_not = standing
         if why_not is None and policy.approvals.after_verdict:
             why_not = _before_verdict(review, verdict_at)
+        if why_not is None and waived:
+            why_not = _unacknowledged(review, waived)
         if why_not:
             reviewers.append(Reviewer(review.user.login, review.state, False, why_not))
             continue
@@ -200,4 +206,18 @@ def _before_verdict(review: Review, verdict_at: str | None) -> str | None:
     if given < posted:
         return (f"approved before the findings were in (at {review.submitted_at}, the verdict "
                 f"came at {verdict_at}); approve again after reading them")
+    return None
+
+
+ACK_RE = re.compile(r"/gatekeeper\s+ack\s+([\w./-]+)", re.IGNORECASE)
+
+
+def _unacknowledged(review: Review, waived: Sequence[str]) -> str | None:
+    """Findings waived by policy still need the approver to say they saw them."""
+    acked = {m.lower() for m in ACK_RE.findall(review.body)}
+    missing = sorted({rule for rule in waived if rule.lower() not in acked})
+    if missing:
+        return ("approved without acknowledging findings the policy waived: add "
+                + ", ".join(f"`/gatekeeper ack {rule}`" for rule in missing)
+                + " to the approval")
     return None

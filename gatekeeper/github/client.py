@@ -276,7 +276,7 @@ class Installation:
     def reviews(self, repo: str, number: int) -> list[Review]:
         return [
             Review(r["id"], _user(r["user"]) or User("ghost"), r["state"], r.get("commit_id") or "",
-                   r.get("submitted_at") or "")
+                   r.get("submitted_at") or "", r.get("body") or "")
             for r in self._pages(f"/repos/{repo}/pulls/{number}/reviews")
             if r.get("user")
         ]

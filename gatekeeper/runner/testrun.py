@@ -122,7 +122,8 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
             venv_path + install_script(discover(base)) + _suite_setting(policy), shell, REPORT,
             [str(venv), python.prefix], limits, parse_junit)
         if policy.tests.base_tests == "warn":
-            findings = [dataclasses.replace(f, blocking=False) for f in findings]
+            findings = [dataclasses.replace(f, blocking=False, waived_by="tests.base_tests")
+                        for f in findings]
         status = "failed" if any(f.blocking for f in findings) else result.status
         result = dataclasses.replace(result, status=status, findings=(*result.findings, *findings),
                                      summary=result.summary + "\n" + note)
@@ -205,6 +206,7 @@ def _mark_preexisting(result: StageResult, base: Path, venv: Path, python: Inter
     if not old:
         return result
     findings = tuple(dataclasses.replace(f, new=False, blocking=False,
+                                         waived_by="tests.preexisting",
                                          message=f.message + " (fails on the base commit too)")
                      if f in old else f for f in result.findings)
     status = "failed" if any(f.blocking for f in findings) else "passed"

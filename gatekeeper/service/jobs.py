@@ -243,7 +243,9 @@ def _evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) 
 
     reviews = github.reviews(target.repo, target.number)
     facts = _reviewer_facts(github, target.repo, reviews, policy)
-    result = evaluate_review(pr, reviews, files, commits, detection, policy, facts, verdict_at)
+    waived = sorted({f.rule for r in stages.values() for f in r.findings if f.waived_by})
+    result = evaluate_review(pr, reviews, files, commits, detection, policy, facts, verdict_at,
+                             waived)
     audit.record("review", target.repo, target.number, sha=target.head_sha,
                  satisfied=result.satisfied, approved=result.approved, required=result.required,
                  sensitive_paths=list(result.sensitive_paths), missing=list(result.missing),
