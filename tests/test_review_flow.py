@@ -371,3 +371,19 @@ def test_an_approval_must_acknowledge_failures_the_policy_waived(gate, fake_gith
     repo.review(2, "alice", "APPROVED", body="Seen, fails on main too.\n/gatekeeper ack test-failure")
     send("pull_request_review", review_event())
     assert check(fake_github, "gatekeeper")["conclusion"] == "success"
+
+
+def test_an_agent_weakening_an_assertion_so_a_broken_function_passes_is_blocked(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = TESTS_ONLY.encode()
+    repo.tarballs["0" * 40] = tree_tarball(PROJECT, "0" * 40)
+    repo.tarballs[HEAD] = tree_tarball({
+        "calc.py": "def add(a, b):\n    return a - b\n",  # broken
+        "test_calc.py": PROJECT["test_calc.py"].replace("== 4", "is not None")})  # weakened
+    repo.files[2] = [{"filename": "calc.py", "status": "modified"},
+                     {"filename": "test_calc.py", "status": "modified"}]
+    send("pull_request", pr_event("opened"))
+    tests = check(fake_github, "gatekeeper/tests")
+    assert tests["conclusion"] == "failure", tests["output"]
+    notes = fake_github.check_runs[tests["id"]]["output"]["annotations"]
+    assert any("base branch's version of this test fails" in n["message"] for n in notes)
