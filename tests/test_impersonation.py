@@ -59,3 +59,29 @@ def test_every_job_kind_has_a_queue_and_a_time_limit():
     kinds = {"gate", "review", "installation", "merged", "reconcile-all", "override",
              "impersonation"}
     assert kinds <= set(QUEUE_OF) and kinds <= set(TIMEOUT_OF)
+
+
+
+def status_event(context="gatekeeper", state="success", login="mallory"):
+    data = payload("status", "status")
+    data.update(sha=HEAD, context=context, state=state)
+    data["sender"]["login"] = login
+    return data
+
+
+def test_a_commit_status_named_like_the_gate_is_answered_too(gate, fake_github, env, slack):
+    repo, send = gate
+    with_slack(env, slack)
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
+    send("pull_request", pr_event("opened"))
+    [before] = ours(fake_github)
+    updates = before["updates"]
+    assert isinstance(route("status", status_event("ci/build"), APP_ID), Ignored)
+    send("status", status_event())
+    [after] = ours(fake_github)
+    assert after["conclusion"] == "failure" and after["updates"] > updates
+    [record] = [r for r in AuditTrail(jobs.context().store).records(REPO, 2)
+                if r["kind"] == "impersonation"]
+    assert record["by"] == "@mallory (a commit status, not a check run)"
+    [alert] = slack.payloads
+    assert "posted by @mallory (a commit status" in alert["text"]

@@ -62,13 +62,15 @@ JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_s
                        lambda inner: st.lists(inner, max_size=4) |
                        st.dictionaries(st.text(max_size=12), inner, max_size=5), max_leaves=20)
 EVENTS = st.sampled_from(["pull_request", "pull_request_review", "check_run", "check_suite",
-                          "installation", "installation_repositories", "ping", "push", ""])
+                          "installation", "installation_repositories", "ping", "push", "",
+                          "issue_comment", "merge_group", "status"])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                     HealthCheck.function_scoped_fixture])
 @given(event=EVENTS, document=JSONISH, action=st.sampled_from(
-    ["opened", "synchronize", "submitted", "rerequested", "created", "added", "closed", "x"]),
+    ["opened", "synchronize", "submitted", "rerequested", "created", "added", "closed", "x",
+     "checks_requested", "completed"]),
     signed=st.booleans(),
     delivery=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=120))
 def test_no_payload_or_header_makes_the_intake_fail(env, redis_url, event, document, action,

@@ -9,9 +9,10 @@ PERMISSIONS = {
     "metadata": "read",
     "members": "read",  # team rules in the policy
     "issues": "write",  # break-glass: the reply, the follow-up issue or label
+    "statuses": "read",  # commit statuses named like the gate's checks are impersonation
 }
 EVENTS = ["pull_request", "pull_request_review", "check_run", "check_suite", "issue_comment",
-          "merge_group"]
+          "merge_group", "status"]
 
 
 def manifest(public_url: str | None, name: str = "Gatekeeper") -> dict:

@@ -127,6 +127,19 @@ class _PostedRunEvent(BaseModel):
 GATE_CHECKS = ("gatekeeper", "gatekeeper/")  # the gate's own check names, and its stages'
 
 
+class _Sender(BaseModel):
+    login: str
+
+
+class _StatusEvent(BaseModel):
+    sha: str = Field(pattern=SHA_PATTERN)
+    context: str
+    state: str
+    sender: _Sender
+    repository: _Repo
+    installation: _Id
+
+
 class _CheckSuiteEvent(BaseModel):
     check_suite: _CheckedCommit
     repository: _Repo
@@ -222,6 +235,8 @@ def route(event: str, payload: dict[str, Any] | bytes, app_id: int | None = None
     if event == "check_suite" and action == "rerequested":
         suite = _parse(_CheckSuiteEvent, payload, name)
         return _commit_jobs(suite.check_suite, suite.repository, suite.installation, name)
+    if event == "status":
+        return _status_impersonation(_parse(_StatusEvent, payload, name), name)
     if event == "merge_group" and action == "checks_requested":
         group = _parse(_MergeGroupEvent, payload, name)
         args = {"installation_id": group.installation.id, "repo_id": group.repository.id,
@@ -295,6 +310,18 @@ def _impersonation(event: _PostedRunEvent, app_id: int, name: str) -> Routed | I
         jobs.append(JobRequest("impersonation", f"impersonation-{target.repo_id}-{pull.number}-"
                                f"{run.id}-{run.conclusion}", args))
     return Routed(jobs, name)
+
+
+def _status_impersonation(event: _StatusEvent, name: str) -> Routed | Ignored:
+    """The gate never posts commit statuses: one named like its checks is someone else's."""
+    if not (event.context == GATE_CHECKS[0] or event.context.startswith(GATE_CHECKS[1])):
+        return Ignored(f"ignored: {name} of another context")
+    args = {"installation_id": event.installation.id, "repo_id": event.repository.id,
+            "repo": event.repository.full_name, "sha": event.sha, "check": event.context,
+            "conclusion": event.state,
+            "poster": f"@{event.sender.login} (a commit status, not a check run)"}
+    key = f"impersonation-{event.repository.id}-{event.sha}-{event.context}-{event.state}"
+    return Routed([JobRequest("impersonation", key, args)], name)
 
 
 def _commit_jobs(run: _CheckedCommit, repo: _Repo, installation: _Id, name: str) -> Routed | Ignored:

@@ -399,17 +399,26 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
 def impersonation(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     """Another App posted a check named like the gate's: record who, alert, and post the
     gate's own verdict again so the latest word on the commit is Gatekeeper's."""
-    target = Target(**args["target"])
-    AuditTrail(ctx.store).record("impersonation", target.repo, target.number,
-                                 sha=target.head_sha, check=args["check"], by=args["poster"],
-                                 conclusion=args["conclusion"])
-    if ctx.settings.slack_webhook_url:
-        alert = Alert(f"A check named {args['check']!r} was posted by {args['poster']}, "
-                      "not by Gatekeeper", target.repo, target.number, target.head_sha,
-                      f"impersonation: {args['check']} = {args['conclusion'] or 'pending'}",
-                      pull_url(ctx.settings.github_api_url, target.repo, target.number))
-        Slack(ctx.settings.slack_webhook_url).send(alert)
-    return _guarded(ctx, target, rescan=False)
+    if "target" in args:  # a check run names its pull requests
+        targets = [Target(**args["target"])]
+    else:  # a commit status does not: the open pull requests at that commit
+        github = ctx.app.installation(args["installation_id"])
+        targets = [Target(args["installation_id"], args["repo_id"], args["repo"], p["number"],
+                          args["sha"]) for p in github.open_pulls(args["repo"])
+                   if p["head_sha"] == args["sha"]]
+    results = {}
+    for target in targets:
+        AuditTrail(ctx.store).record("impersonation", target.repo, target.number,
+                                     sha=target.head_sha, check=args["check"], by=args["poster"],
+                                     conclusion=args["conclusion"])
+        if ctx.settings.slack_webhook_url:
+            alert = Alert(f"A check named {args['check']!r} was posted by {args['poster']}, "
+                          "not by Gatekeeper", target.repo, target.number, target.head_sha,
+                          f"impersonation: {args['check']} = {args['conclusion'] or 'pending'}",
+                          pull_url(ctx.settings.github_api_url, target.repo, target.number))
+            Slack(ctx.settings.slack_webhook_url).send(alert)
+        results[target.number] = _guarded(ctx, target, rescan=False)
+    return {"answered": results}
 
 
 def override(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
