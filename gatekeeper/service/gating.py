@@ -1,0 +1,275 @@
+"""Evaluating a pull request's gate and publishing its checks: what the jobs share."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gatekeeper.core import redact
+from gatekeeper.core.detect import detect
+from gatekeeper.core.model import RERUN_ACTION, CheckOutput, JobRequest, Review, StageResult, Target
+from gatekeeper.core.override import verdict as override_verdict
+from gatekeeper.core.policy import POLICY_PATH, Policy, PolicyError, parse_policy, with_additions
+from gatekeeper.core.protection import requires_gate
+from gatekeeper.core.report import check_output
+from gatekeeper.core.review import ReviewerFacts, evaluate_review, latest_reviews, teams_of
+from gatekeeper.core.rules import agent_rules, default_policy_text
+from gatekeeper.core.verdict import (
+    GATE,
+    REVIEW,
+    CheckVerdict,
+    decide,
+    invalid_policy,
+    not_gated,
+)
+from gatekeeper.github.client import GitHubApp, Installation
+from gatekeeper.runner import sandbox
+from gatekeeper.runner.workspace import CappedReader, Extraction, ExtractLimits, extract
+from gatekeeper.service import metrics
+from gatekeeper.service.audit import AuditTrail
+from gatekeeper.service.details import report_key
+from gatekeeper.service.notify import Alert, Slack, pull_url
+from gatekeeper.service.queue import Backend, make_backend
+from gatekeeper.service.settings import Settings, load_settings
+from gatekeeper.service.stages import run_stages
+
+log = logging.getLogger(__name__)
+
+
+STAGE_RESULTS_TTL = 30 * 24 * 3600
+
+
+RERUN_BUTTON = {
+    "label": "Re-run",
+    "description": "Run Gatekeeper again on this commit",
+    "identifier": RERUN_ACTION,
+}
+
+
+@dataclass
+class Context:
+    settings: Settings
+    app: GitHubApp
+    store: Backend
+
+
+_context: Context | None = None
+
+
+def configure(settings: Settings, store: Backend | None = None) -> Context:
+    """Set the process-wide context; a forked RQ work horse inherits it."""
+    global _context
+    redact.add(*settings.secrets())
+    default_policy_text()  # a broken org default stops the process here, not every gate
+    store = store or make_backend(settings.redis_url, settings.delivery_ttl_seconds)
+    _context = Context(settings, GitHubApp(settings, shared=store), store)
+    return _context
+
+
+def context() -> Context:
+    return _context or configure(load_settings())
+
+
+def guarded(ctx: Context, target: Target, rescan: bool) -> dict[str, Any]:
+    """Whatever goes wrong, the gate check ends red and says so; never left in progress."""
+    github = ctx.app.installation(target.installation_id)
+    run_id = github.start_check_run(target.repo, target.head_sha, GATE) if rescan else None
+    try:
+        return evaluate(ctx, github, target, rescan)
+    except Exception as exc:
+        fail_gate(github, target, f"{exc.__class__.__name__}", run_id)
+        raise
+
+
+def fail_gate(github: Installation, target: Target, reason: str, run_id: int | None = None) -> None:
+    """Complete the gate check red with the reason and a Re-run button; best effort."""
+    output = CheckOutput("Gate did not complete",
+                         f"gate did not complete: {reason}. Re-run to try again.")
+    try:
+        run_id = run_id or github.ensure_check_run(target.repo, target.head_sha, GATE)
+        github.complete_check_run(target.repo, run_id, "failure", output, [RERUN_BUTTON])
+    except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+        log.warning("could not mark the gate red on %s: %s", target.head_sha[:12],
+                    exc.__class__.__name__)
+
+
+def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -> dict[str, Any]:
+    audit = AuditTrail(ctx.store)
+    pr = github.pull_request(target.repo, target.number)
+    if pr.head_sha != target.head_sha:
+        superseded = CheckVerdict(GATE, "cancelled", f"Superseded by {pr.head_sha[:7]}",
+                                  f"A newer commit {pr.head_sha} is the pull request's head; "
+                                  "this commit is no longer evaluated.")
+        return publish(ctx, github, target, [superseded])
+    policy_text = github.file_text(target.repo, POLICY_PATH, pr.base_ref)
+    audit.record("policy", target.repo, target.number, sha=target.head_sha,
+                 source=f"{POLICY_PATH}@{pr.base_ref}" if policy_text else "organisation default",
+                 sha256=hashlib.sha256((policy_text or "").encode()).hexdigest())
+    try:
+        policy = parse_policy(policy_text, default_policy_text())
+    except PolicyError as err:
+        return publish(ctx, github, target, invalid_policy(err))
+    commits = github.commits(target.repo, target.number)
+    files = github.changed_files(target.repo, target.number)
+    detection = detect(pr, commits, with_additions(agent_rules(), policy.agents))
+    gated = detection.gated(policy.gate)
+    audit.record("classification", target.repo, target.number, sha=target.head_sha,
+                 agent=detection.is_agent, strong=detection.strong, gated=gated,
+                 automation=[str(s) for s in detection.automation],
+                 signals=[str(s) for s in detection.signals],
+                 requesters=sorted(detection.requesters))
+    if not gated:
+        return publish(ctx, github, target, [not_gated(detection)])
+
+    key = f"stages-{target.repo_id}-{target.head_sha}"
+    stored = None if rescan else ctx.store.load(key)
+    stages = {k: StageResult.from_dict(v) for k, v in (stored or {}).items()}
+    verdict_key = f"verdict-at-{target.repo_id}-{target.head_sha}"
+    if rescan:
+        _note_protection(ctx, github, target, pr.base_ref)
+        stages = run_gate_stages(ctx, github, target, pr.base_sha, policy, files, audit)
+        ctx.store.save(key, {k: v.to_dict() for k, v in stages.items()}, STAGE_RESULTS_TTL)
+        if ctx.store.load(verdict_key) is None:  # the first verdict on this commit: approvals
+            now = datetime.now(UTC).isoformat(timespec="seconds")  # count from here
+            ctx.store.save(verdict_key, {"at": now}, STAGE_RESULTS_TTL)
+    verdict_at = (ctx.store.load(verdict_key) or {}).get("at") if stored or rescan else None
+
+    reviews = github.reviews(target.repo, target.number)
+    facts = reviewer_facts(github, target.repo, reviews, policy)
+    waived = sorted({f.rule for r in stages.values() for f in r.findings if f.waived_by})
+    result = evaluate_review(pr, reviews, files, commits, detection, policy, facts, verdict_at,
+                             waived)
+    audit.record("review", target.repo, target.number, sha=target.head_sha,
+                 satisfied=result.satisfied, approved=result.approved, required=result.required,
+                 sensitive_paths=list(result.sensitive_paths), missing=list(result.missing),
+                 reviewers=[[r.login, r.state, r.counted, r.reason] for r in result.reviewers])
+    verdicts = decide(detection, stages, result)
+    overridden = ctx.store.load(override_key(target))
+    if overridden:  # break-glass on this very commit stands until a push
+        verdicts = [v for v in verdicts if v.name != GATE] + [override_verdict(
+            overridden["by"], overridden["reason"], target.head_sha, overridden["at"])]
+    elif rescan:
+        _alert_if_blocked(ctx, target, verdicts, policy)
+    if not rescan:
+        verdicts = [v for v in verdicts if v.name == REVIEW or (stored and v.name == GATE)]
+        if not stored:  # results gone or not there yet: a gate (never two at once) decides
+            ctx.store.submit(JobRequest("gate", target.key("gate"), {"target": target.__dict__}))
+    return publish(ctx, github, target, verdicts)
+
+
+def _note_protection(ctx: Context, github: Installation, target: Target, branch: str) -> None:
+    """Whether the base branch requires this App's check: a gate nobody must pass is shown
+    as such on the details page."""
+    try:
+        required = requires_gate(github.branch_rules(target.repo, branch),
+                                 ctx.settings.github_app_id)
+    except Exception as exc:  # noqa: BLE001 - unknown is shown as unknown, the gate goes on
+        log.info("could not read the rules of %s@%s: %s", target.repo, branch,
+                 exc.__class__.__name__)
+        required = None
+    key = report_key(target.repo, target.number, target.head_sha)
+    report = ctx.store.load(key) or {"checks": {}}
+    report["protection"] = {"branch": branch, "required": required}
+    ctx.store.save(key, report, STAGE_RESULTS_TTL)
+
+
+def run_gate_stages(ctx: Context, github: Installation, target: Target, base_sha: str,
+                policy: Policy, files: list, audit: AuditTrail) -> dict[str, StageResult]:
+    started: dict[str, float] = {}
+
+    def fetch(dest: Path, sha: str = target.head_sha) -> Extraction:
+        chunks = github.tarball(target.repo, sha)
+        return extract(CappedReader(chunks, ExtractLimits().max_archive_bytes), dest)
+
+    def base_text(path: str) -> str | None:
+        return github.file_text(target.repo, path, base_sha)
+
+    def progress(stage: str, status: str) -> None:
+        if status == "running":
+            started[stage] = time.monotonic()
+            return
+        ctx.store.add_counts({
+            **metrics.timing("gatekeeper_stage_seconds", time.monotonic() - started[stage],
+                             stage=stage),
+            metrics.key("gatekeeper_stage_results_total", stage=stage, status=status): 1})
+
+    with sandbox.recording() as runs:
+        stages = run_stages(policy, fetch, files, base_text, ctx.settings.stages, progress,
+                            fetch_base=lambda dest: fetch(dest, base_sha))
+    for run in runs:
+        audit.sandbox(target.repo, target.number, run)
+        if run.limit:
+            ctx.store.add_counts({metrics.key("gatekeeper_sandbox_limit_hits_total",
+                                              limit=run.limit): 1})
+    audit.record("stages", target.repo, target.number, sha=target.head_sha, results={
+        name: {"status": r.status, "findings": len(r.findings),
+               "blocking": sum(1 for f in r.findings if f.blocking)}
+        for name, r in stages.items()})
+    return stages
+
+
+def _alert_if_blocked(ctx: Context, target: Target, verdicts: list[CheckVerdict],
+                      policy: Policy) -> None:
+    """Slack, when stages (not just a pending review) block the gate."""
+    failing = [v for v in verdicts if v.name not in (GATE, REVIEW) and v.conclusion == "failure"]
+    if not ctx.settings.slack_webhook_url or not failing:
+        return
+    findings = tuple(f for v in failing for f in v.findings)
+    high = any(f.blocking and f.severity == "high" for f in findings)
+    headline = ("High-severity finding in an agent pull request" if high
+                else "Gatekeeper blocked an agent pull request")
+    alert = Alert(headline, target.repo, target.number, target.head_sha,
+                  "blocked: " + ", ".join(v.name for v in failing),
+                  pull_url(ctx.settings.github_api_url, target.repo, target.number), findings)
+    Slack(ctx.settings.slack_webhook_url).send(alert, policy.slack.channel)
+
+
+def override_key(target: Target) -> str:
+    return f"override-{target.repo_id}-{target.head_sha}"
+
+
+def reviewer_facts(github: Installation, repo: str, reviews: list[Review],
+                    policy: Policy) -> ReviewerFacts:
+    """Permission and team membership of each human whose latest review decides something."""
+    owner = repo.split("/")[0]
+    teams = set(teams_of(policy.approvers, owner))
+    if policy.sensitive.approvers:
+        teams |= set(teams_of(policy.sensitive.approvers, owner))
+    permission, membership = {}, {}
+    for login, latest in latest_reviews(reviews).items():
+        if latest.user.is_bot or latest.state == "DISMISSED":
+            continue
+        permission[login] = github.permission(repo, latest.user.login)
+        membership[login] = frozenset(t for t in teams if github.team_member(t, latest.user.login))
+    return ReviewerFacts(permission, membership)
+
+
+def publish(ctx: Context, github: Installation, target: Target,
+             verdicts: list[CheckVerdict]) -> dict[str, Any]:
+    details = None
+    if ctx.settings.public_url:
+        details = (f"{ctx.settings.public_url}/pulls/{target.repo}/{target.number}/"
+                   f"{target.head_sha}")
+    key = report_key(target.repo, target.number, target.head_sha)
+    report = ctx.store.load(key) or {"checks": {}}
+    for verdict in verdicts:
+        run_id = github.ensure_check_run(target.repo, target.head_sha, verdict.name)
+        actions = [RERUN_BUTTON] if verdict.name == GATE else None
+        output = check_output(verdict)
+        github.complete_check_run(target.repo, run_id, verdict.conclusion, output, actions,
+                                  details)
+        report["checks"][verdict.name] = {"name": verdict.name, "conclusion": verdict.conclusion,
+                                          "title": output.title, "summary": output.summary}
+    ctx.store.save(key, report, STAGE_RESULTS_TTL)  # what the details page shows
+    conclusions = {v.name: v.conclusion for v in verdicts}
+    AuditTrail(ctx.store).record("verdict", target.repo, target.number, sha=target.head_sha,
+                                 conclusions=conclusions)
+    if GATE in conclusions:
+        ctx.store.add_counts({metrics.key("gatekeeper_verdicts_total",
+                                          conclusion=conclusions[GATE]): 1})
+    return {"conclusions": conclusions}
