@@ -354,12 +354,15 @@ def test_a_monorepo_runs_the_suite_of_each_part_the_change_touched(tmp_path, cac
     assert only_cli.status == "passed", only_cli.summary
     assert only_cli.summary.startswith("1 parts of the monorepo with changes ran their own "
                                        "suites: packages/cli passed")
+    assert "- test environment of packages/cli: none of its own" in only_cli.summary
     broken = project(tmp_path / "broken", {**MONOREPO,
                                            "packages/core/src/acme_core/__init__.py": "BASE = 1\n"})
     both = run_tests(broken, policy(), cache, LIMITS, changed=["packages/core/src/acme_core/"
                                                                 "__init__.py", "README.md"])
     assert both.status == "failed"
     assert "packages/cli failed" in both.summary and "packages/core failed" in both.summary
+    assert "- test environment of packages/core: pyproject.toml [dependency-groups] test" in \
+        unescaped(both.summary)
     assert sorted(f.path for f in both.findings) == ["packages/cli/tests/test_cli.py",
                                                      "packages/core/tests/test_core.py"]
 

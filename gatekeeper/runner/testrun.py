@@ -96,7 +96,10 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
     notes += [f"- requirement not installed: {md_text(r)}" for r in refused]
     prepare = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(declared)}"
     chosen = ["."] if policy.tests.workdir else parts(source, declared, changed)
-    if chosen != ["."]:
+    if chosen != ["."]:  # each part says what it declared, not only the repository's root
+        notes += [f"- test environment of {md_text(part)}: "
+                  f"{md_text('; '.join(discover(source / part).sources) or 'none of its own')}"
+                  for part in chosen]
         result = _run_parts(source, chosen, prepare + _suite_setting(policy) + "", shell,
                             is_pytest, limits, [str(venv), python.prefix], notes)
         if (result.status == "failed" and base is not None and is_pytest
