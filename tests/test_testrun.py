@@ -410,6 +410,19 @@ def test_an_agent_that_weakens_a_test_so_a_broken_function_passes_is_caught_by_t
     assert warned.status == "passed" and any(f.rule == "base-test-fails" for f in warned.findings)
 
 
+
+def test_a_change_that_makes_the_base_tests_blow_up_is_not_let_through(tmp_path, cache):
+    """Fail closed: the base's test, run on the change, exhausts memory and writes no report."""
+    base = project(tmp_path / "base", CALC)
+    head = project(tmp_path / "head", {
+        **CALC, "calc.py": "def add(a, b):\n    return len(b'x' * 4 * 1024**3)\n",
+        "tests/test_calc.py": "def test_nothing():\n    assert 1\n"})
+    result = run_tests(head, policy(), cache, LIMITS, base=base, changed=["calc.py",
+                                                                          "tests/test_calc.py"])
+    assert result.status == "failed", result.summary
+    [stop] = [f for f in result.findings if f.rule == "base-tests-not-run"]
+    assert stop.blocking and "memory" in stop.message
+
 def test_a_deleted_test_and_an_honest_test_edit(tmp_path, cache):
     base = project(tmp_path / "base", CALC)
     deleted = {k: v for k, v in CALC.items() if k != "tests/test_calc.py"}

@@ -46,9 +46,13 @@ def base_tests_fail(source: Path, base: Path, paths: list[str], prepare_head: st
                                                              True)],
                            limits, collect=report, binds=[*binds, str(base)])
     failing = _failures(head_run, parse)
-    if failing is None:
-        return [], (f"- the base branch's versions of {len(paths)} edited test file(s) could "
-                    "not be run against this change")
+    if failing is None:  # a change that makes the base's tests hang or crash is not let through
+        why = sandbox.describe_limit(head_run) + " limit" if head_run.limit else "no report"
+        return [Finding("tests", "base-tests-not-run", "the base branch's versions of the edited "
+                        f"test files could not be run against this change ({why})",
+                        path=paths[0], start_line=1, end_line=1)], (
+            f"- the base branch's versions of {len(paths)} edited test file(s) could not be run "
+            f"against this change ({why}): blocking")
     if not failing:
         return [], (f"- the base branch's versions of the {len(paths)} test file(s) this change "
                     "edits pass on it too")
