@@ -40,6 +40,8 @@ class Approvers(_Strict):
     min_permission: Permission = "write"
     users: list[str] = []
     teams: list[str] = []
+    # only members of `teams` (or listed users) count, whatever their permission
+    teams_only: bool = False
 
 
 class Sensitive(_Strict):
@@ -137,9 +139,10 @@ class Policy(_Strict):
 class Problem:
     line: int | None
     message: str
+    file: str = POLICY_PATH  # the organisation's file is named "ORG/.github:<path>"
 
     def __str__(self) -> str:
-        where = f"{POLICY_PATH}:{self.line}" if self.line else POLICY_PATH
+        where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.message}"
 
 
@@ -156,29 +159,36 @@ def parse_policy(repo_text: str | None, default_text: str) -> Policy:
     default = _short_forms(yaml.safe_load(default_text) or {})
     if repo_text is None:
         return Policy.model_validate(default)
+    data = load_mapping(repo_text, Policy)
+    return Policy.model_validate(merge(default, data, ()))
+
+
+def load_mapping(text: str, model: type[BaseModel], file: str = POLICY_PATH) -> dict:
+    """A policy file's mapping, short forms expanded, valid for `model` on its own (so error
+    locations are the file's own lines); PolicyError otherwise."""
     try:
-        node = yaml.compose(repo_text)
-        data = yaml.safe_load(repo_text)
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         reason = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError([Problem(line, f"not valid YAML: {reason}")]) from None
+        raise PolicyError([Problem(line, f"not valid YAML: {reason}", file)]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise PolicyError([Problem(1, "must be a mapping of keys to values")])
+        raise PolicyError([Problem(1, "must be a mapping of keys to values", file)])
     data = _short_forms(data)
     try:
-        Policy.model_validate(data)  # alone first, so error locations are the file's own
+        model.model_validate(data)
     except ValidationError as exc:
         problems = [
             Problem(_line_of(node, err["loc"]),
-                    f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
+                    f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}", file)
             for err in exc.errors()
         ]
         raise PolicyError(problems) from None
-    return Policy.model_validate(_merge(default, data, ()))
+    return data
 
 
 def _short_forms(data: dict) -> dict:
@@ -189,11 +199,12 @@ def _short_forms(data: dict) -> dict:
     return data
 
 
-def _merge(base: Any, override: Any, path: tuple) -> Any:
+def merge(base: Any, override: Any, path: tuple = ()) -> Any:
+    """`override` over `base`, key by key; lists in ADDITIVE are joined."""
     if isinstance(base, dict) and isinstance(override, dict):
         merged = dict(base)
         for key, value in override.items():
-            merged[key] = _merge(base.get(key), value, path + (key,)) if key in base else value
+            merged[key] = merge(base.get(key), value, path + (key,)) if key in base else value
         return merged
     if path in ADDITIVE and isinstance(base, list) and isinstance(override, list):
         return base + [v for v in override if v not in base]

@@ -150,6 +150,8 @@ def _meets(login: str, approvers: Approvers, facts: ReviewerFacts, owner: str) -
         if team in member_of:
             return True, f"member of team {team}"
     permission = facts.permission.get(login, "none")
+    if approvers.teams_only:
+        return False, "not a member of the teams the policy requires"
     if PERMISSION_RANK.get(permission, 0) >= PERMISSION_RANK[approvers.min_permission]:
         return True, f"has {permission} permission"
     return False, (f"has {permission} permission; policy needs {approvers.min_permission} "
