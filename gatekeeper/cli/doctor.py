@@ -105,7 +105,8 @@ def _redis(settings) -> Check | str:
         return "not set: `gatekeeper serve` runs jobs in-process (set REDIS_URL for production)"
     from gatekeeper.service.queue import RedisBackend
 
-    if RedisBackend(settings.redis_url, settings.delivery_ttl_seconds).healthy():
+    if RedisBackend(settings.redis_url, settings.delivery_ttl_seconds,
+                           settings.audit_retention_days).healthy():
         return "reachable"
     return Check("redis", False, "REDIS_URL is not reachable", "start Redis or fix REDIS_URL")
 

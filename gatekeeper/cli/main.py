@@ -74,7 +74,8 @@ def _serve(args) -> int:
     from gatekeeper.service.web import create_app
 
     settings = load_settings()
-    backend = make_backend(settings.redis_url, settings.delivery_ttl_seconds)
+    backend = make_backend(settings.redis_url, settings.delivery_ttl_seconds,
+                           settings.audit_retention_days)
     jobs.configure(settings, backend)  # embedded jobs and the web share one store
     server = make_server(args.host, args.port, create_app(settings, backend), threaded=True)
     queue = "redis" if settings.redis_url else "embedded (in-process; set REDIS_URL for production)"
@@ -99,7 +100,8 @@ def _worker(args) -> int:
     from gatekeeper.service import jobs
     from gatekeeper.service.queue import QUEUE_NAMES, RedisBackend
 
-    backend = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds)
+    backend = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds,
+                           settings.audit_retention_days)
     if not backend.healthy():
         print("gatekeeper worker: Redis at REDIS_URL is not reachable", file=sys.stderr)
         return 2
@@ -133,7 +135,8 @@ def _start_dispatcher(settings) -> int:
         return child
     code = 0
     try:
-        backend = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds)
+        backend = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds,
+                           settings.audit_retention_days)
         while os.getppid() == parent:
             try:
                 backend.dispatch(wait=2)
@@ -205,7 +208,8 @@ def _reconcile(args) -> int:
     from gatekeeper.service.queue import MemoryBackend, make_backend
 
     settings = load_settings()
-    backend = make_backend(settings.redis_url, settings.delivery_ttl_seconds)
+    backend = make_backend(settings.redis_url, settings.delivery_ttl_seconds,
+                           settings.audit_retention_days)
     jobs.configure(settings, backend)
     if isinstance(backend, MemoryBackend):  # no queue to hand it to: do it here and wait
         result = jobs.run("reconcile-all", {})
@@ -243,7 +247,8 @@ def _audit(args) -> int:
         print("gatekeeper audit reads the trail from Redis: set REDIS_URL (the embedded store "
               "lives only as long as `gatekeeper serve`)", file=sys.stderr)
         return 2
-    records = AuditTrail(RedisBackend(settings.redis_url, settings.delivery_ttl_seconds)).records(
+    records = AuditTrail(RedisBackend(settings.redis_url, settings.delivery_ttl_seconds,
+                           settings.audit_retention_days)).records(
         args.repo, args.pr)
     for record in records:
         print(json.dumps(record, sort_keys=True))

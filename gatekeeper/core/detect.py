@@ -201,3 +201,10 @@ def _email_matches(email: str, patterns: list[str]) -> bool:
 def _markers(text: str, rules: AgentRules) -> list[str]:
     lowered = text.lower()
     return [m for m in rules.markers if m.lower() in lowered]
+
+
+def agent_names(detection: Detection, rules: AgentRules) -> list[str]:
+    """The named agents behind the signals, for reports ("unnamed agent" when none is)."""
+    named = set(rules.names.values())
+    found = {n for s in detection.signals for n in named if f"({n})" in s.detail}
+    return sorted(found) or (["unnamed agent"] if detection.is_agent else [])

@@ -19,13 +19,13 @@ from gatekeeper.core.policy import (
     PERMISSION_RANK,
     POLICY_PATH,
     Policy,
-    Problem,
     PolicyError,
-    _short_forms,
-    _Strict,
+    Problem,
+    Strict,
     load_mapping,
     merge,
     path_matches,
+    short_forms,
 )
 
 ORG_REPO = ".github"  # the organisation's policy: ORG/.github, POLICY_PATH, default branch
@@ -37,13 +37,13 @@ BUILT_IN = "built-in default"
 REPOSITORY = f"repository ({POLICY_PATH})"
 
 
-class Instructions(_Strict):
+class Instructions(Strict):
     files: list[str] = Field(default_factory=lambda: list(INSTRUCTION_FILES))
     references: list[str] = []  # texts one of the files must contain, e.g. a standard's URL
     blocking: bool = False  # False: a warning for the reviewer
 
 
-class Level(_Strict):
+class Level(Strict):
     agents: Literal["allowed", "forbidden"] = "allowed"
     off_limits: list[str] = []  # path globs agents' pull requests may not change
     approvals: int | None = Field(None, ge=1, le=10)
@@ -52,7 +52,7 @@ class Level(_Strict):
     instructions: Instructions | None = None
 
 
-class Assign(_Strict):
+class Assign(Strict):
     level: str
     repos: list[str] = []  # globs on "name" or "owner/name"
     topics: list[str] = []
@@ -156,15 +156,15 @@ def combine(default_text: str, org: dict | None, org_label: str, repo_text: str 
     """Built-in default < organisation policy < repository file (tighten-only, except keys the
     organisation marks overridable) < the repository's level (tightens again)."""
     # every key, so a repository's value always has the organisation's to be compared with
-    default = merge(Policy().model_dump(), _short_forms(yaml.safe_load(default_text) or {}))
+    default = merge(Policy().model_dump(), short_forms(yaml.safe_load(default_text) or {}))
     repo = load_mapping(repo_text, Policy) if repo_text is not None else {}
-    sources = {_dotted(k): BUILT_IN for k, _ in _leaves(default)}
+    sources = {_dotted(k): BUILT_IN for k, _ in leaves(default)}
     if org is None:  # no organisation policy: the repository's file overrides, as always
-        sources.update({_dotted(k): REPOSITORY for k, _ in _leaves(repo)})
+        sources.update({_dotted(k): REPOSITORY for k, _ in leaves(repo)})
         return Effective(Policy.model_validate(merge(default, repo)), sources)
     org_policy = OrgPolicy.model_validate(merge(default, org))
     base = {k: v for k, v in merge(default, org).items() if k not in ORG_ONLY}
-    sources.update({_dotted(k): org_label for k, _ in _leaves(org) if k[0] not in ORG_ONLY})
+    sources.update({_dotted(k): org_label for k, _ in leaves(org) if k[0] not in ORG_ONLY})
     if "approvers" in _sub(repo, ("sensitive",)) and base["sensitive"].get("approvers") is None:
         base["sensitive"] = {**base["sensitive"], "approvers": base.get("approvers", {})}
     merged, refused = _tighten(base, repo, org, org_policy.overridable, sources)
@@ -179,8 +179,8 @@ def combine(default_text: str, org: dict | None, org_label: str, repo_text: str 
 def _tighten(base: dict, repo: dict, org: dict, overridable: list[str],
              sources: dict[str, str]) -> tuple[dict, list[Refusal]]:
     merged, refused = base, []
-    org_keys = {k for k, _ in _leaves(org)}
-    for key, asked in _leaves(repo):
+    org_keys = {k for k, _ in leaves(org)}
+    for key, asked in leaves(repo):
         kept = _get(base, key)
         dotted = _dotted(key)
         why = None
@@ -293,11 +293,12 @@ def instructions_problem(rules: Level | None, level: str | None,
     return None
 
 
-def _leaves(data: dict, prefix: tuple = ()) -> Iterator[tuple[tuple, Any]]:
+def leaves(data: dict, prefix: tuple = ()) -> Iterator[tuple[tuple, Any]]:
+    """(key path, value) of every setting, mappings like tests.env kept whole."""
     for key, value in data.items():
         path = prefix + (key,)
         if isinstance(value, dict) and path not in LEAF_MAPPINGS:
-            yield from _leaves(value, path)
+            yield from leaves(value, path)
         else:
             yield path, value
 

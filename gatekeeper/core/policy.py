@@ -32,11 +32,11 @@ ADDITIVE = {("sensitive", "paths"), ("agents", "bot_logins"), ("agents", "branch
 Permission = Literal["read", "triage", "write", "maintain", "admin"]
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Approvers(_Strict):
+class Approvers(Strict):
     min_permission: Permission = "write"
     users: list[str] = []
     teams: list[str] = []
@@ -44,19 +44,19 @@ class Approvers(_Strict):
     teams_only: bool = False
 
 
-class Sensitive(_Strict):
+class Sensitive(Strict):
     approvals: int = Field(2, ge=1, le=10)
     paths: list[str] = []
     approvers: Approvers | None = None  # None: the general approvers
 
 
-class Stages(_Strict):
+class Stages(Strict):
     tests: bool = True
     sast: bool = True
     dependencies: bool = True
 
 
-class Tests(_Strict):
+class Tests(Strict):
     command: str | None = None
     # a test that fails on the base commit too: a warning for the reviewer, or blocking
     preexisting: Literal["warn", "block"] = "warn"
@@ -76,18 +76,18 @@ class Tests(_Strict):
         return value
 
 
-class Scanners(_Strict):
+class Scanners(Strict):
     block_on: Literal["low", "medium", "high"] = "medium"
     whole_tree: bool = False  # scan every file, not only those the pull request changed
     # a file a scanner could not parse: the sast check fails (default) or is neutral
     unparsed: Literal["fail", "neutral"] = "fail"
 
 
-class Slack(_Strict):
+class Slack(Strict):
     channel: str | None = None
 
 
-class AgentRules(_Strict):
+class AgentRules(Strict):
     bot_logins: list[str] = []
     branch_prefixes: list[str] = []
     coauthor_emails: list[str] = []
@@ -107,7 +107,7 @@ AGENT_FIELDS = ("bot_logins", "branch_prefixes", "coauthor_emails", "author_emai
                 "author_names", "markers", "message_prefixes")
 
 
-class BreakGlass(_Strict):
+class BreakGlass(Strict):
     # members of these teams ("org/slug", or a slug of the repository's owner) may turn the
     # gate green for one head commit with `/gatekeeper override REASON`
     teams: list[str] = []
@@ -115,13 +115,13 @@ class BreakGlass(_Strict):
     label: str = Field("gatekeeper-override", min_length=1, max_length=50)
 
 
-class Approvals(_Strict):
+class Approvals(Strict):
     required: int = Field(1, ge=1, le=10)
     # an approval counts only if given after the gate posted its verdict for that commit
     after_verdict: bool = True
 
 
-class Policy(_Strict):
+class Policy(Strict):
     # agents: AI agents' pull requests; agents+automation: dependabot & co. too; all: everyone's
     gate: Literal["agents", "agents+automation", "all"] = "agents"
     approvals: Approvals = Approvals()  # `approvals: 2` is short for `approvals: {required: 2}`
@@ -156,7 +156,7 @@ class PolicyError(Exception):
 
 def parse_policy(repo_text: str | None, default_text: str) -> Policy:
     """The effective policy: the org default, overridden by the repository's file if any."""
-    default = _short_forms(yaml.safe_load(default_text) or {})
+    default = short_forms(yaml.safe_load(default_text) or {})
     if repo_text is None:
         return Policy.model_validate(default)
     data = load_mapping(repo_text, Policy)
@@ -178,7 +178,7 @@ def load_mapping(text: str, model: type[BaseModel], file: str = POLICY_PATH) -> 
         data = {}
     if not isinstance(data, dict):
         raise PolicyError([Problem(1, "must be a mapping of keys to values", file)])
-    data = _short_forms(data)
+    data = short_forms(data)
     try:
         model.model_validate(data)
     except ValidationError as exc:
@@ -191,7 +191,7 @@ def load_mapping(text: str, model: type[BaseModel], file: str = POLICY_PATH) -> 
     return data
 
 
-def _short_forms(data: dict) -> dict:
+def short_forms(data: dict) -> dict:
     """`approvals: 2` means `approvals: {required: 2}`, so a file may set either key alone."""
     if isinstance(data, dict) and isinstance(data.get("approvals"), int) \
             and not isinstance(data.get("approvals"), bool):

@@ -55,12 +55,54 @@ def not_gated(detection: Detection) -> CheckVerdict:
 
 def invalid_policy(error: PolicyError) -> list[CheckVerdict]:
     problems = "\n".join(f"- {p}" for p in error.problems)
-    summary = ("The policy file on the base branch is invalid, so nothing can be evaluated. "
-               f"Fix it on the base branch:\n\n{problems}")
+    summary = ("A policy file is invalid (the base branch's, or the organisation's), so "
+               f"nothing can be evaluated. Fix it there:\n\n{problems}")
     title = f"Policy file invalid ({len(error.problems)} problem"
     title += "s)" if len(error.problems) > 1 else ")"
     return [CheckVerdict(GATE, "failure", title, summary),
             CheckVerdict(REVIEW, "failure", title, summary)]
+
+
+def policy_unavailable(reason: str) -> list[CheckVerdict]:
+    summary = (f"Gatekeeper failed closed: {md_text(reason)}.\n\nNothing is evaluated without "
+               "the organisation's policy. Re-run (or push) once it can be read again.")
+    title = "Organisation policy could not be read"
+    return [CheckVerdict(GATE, "failure", title, summary),
+            CheckVerdict(REVIEW, "failure", title, summary)]
+
+
+def not_eligible(reasons: list[str], detection: Detection) -> CheckVerdict:
+    """An agent's pull request where the organisation's policy allows no agent change."""
+    listed = "\n".join(f"- {md_text(r)}" for r in reasons)
+    return CheckVerdict(GATE, "failure", ("Agent change not allowed: " + reasons[0])[:255],
+                        "The organisation's policy does not allow this agent pull request:\n\n"
+                        f"{listed}\n\n{evidence(detection)}")
+
+
+def with_governance(verdicts: list[CheckVerdict], findings: list[Finding],
+                    refused: list[str]) -> list[CheckVerdict]:
+    """The gate's verdict with the organisation policy's findings (a blocking one fails it)
+    and the repository settings it refused."""
+    if not findings and not refused:
+        return verdicts
+    out = []
+    for verdict in verdicts:
+        if verdict.name != GATE:
+            out.append(verdict)
+            continue
+        blocking = [f.rule for f in findings if f.blocking]
+        title, conclusion = verdict.title, verdict.conclusion
+        if blocking:
+            title = ("Blocked: " + ", ".join(blocking) if conclusion != "failure"
+                     else f"{title}, {', '.join(blocking)}")
+            conclusion = "failure"
+        summary = verdict.summary
+        if refused:
+            summary += ("\n\n**Repository policy settings refused by the organisation's "
+                        "policy:**\n" + "\n".join(f"- {md_text(r)}" for r in refused))
+        out.append(CheckVerdict(GATE, conclusion, title[:255], summary,
+                                verdict.findings + tuple(findings)))
+    return out
 
 
 def decide(detection: Detection, stages: Mapping[str, StageResult],

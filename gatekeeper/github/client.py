@@ -230,10 +230,12 @@ class Installation:
         return {r["full_name"]: r["id"]
                 for r in self._pages("/installation/repositories", "repositories")}
 
-    def file_text(self, repo: str, path: str, ref: str) -> str | None:
-        """A file's text at a ref, or None when it does not exist there."""
+    def file_text(self, repo: str, path: str, ref: str | None) -> str | None:
+        """A file's text at a ref (None: the default branch), or None when it or the
+        repository does not exist there."""
         try:
-            data = self._request("GET", f"/repos/{repo}/contents/{path}", parameters={"ref": ref})
+            data = self._request("GET", f"/repos/{repo}/contents/{path}",
+                                 parameters={"ref": ref} if ref else None)
         except GithubException as exc:
             if exc.status == 404:
                 return None
@@ -318,6 +320,11 @@ class Installation:
 
     def default_branch(self, repo: str) -> str:
         return self._request("GET", f"/repos/{repo}")["default_branch"]
+
+    def repository_facts(self, repo: str) -> tuple[list[str], dict]:
+        """A repository's topics and custom property values (which choose its level)."""
+        data = self._request("GET", f"/repos/{repo}")
+        return list(data.get("topics") or []), dict(data.get("custom_properties") or {})
 
     def branch_rules(self, repo: str, branch: str) -> list[dict]:
         """The rules in force on a branch, from every ruleset that applies to it."""

@@ -10,9 +10,10 @@ PERMISSIONS = {
     "members": "read",  # team rules in the policy
     "issues": "write",  # break-glass: the reply, the follow-up issue or label
     "statuses": "read",  # commit statuses named like the gate's checks are impersonation
+    "repository_custom_properties": "read",  # custom properties choose a sensitivity level
 }
 EVENTS = ["pull_request", "pull_request_review", "check_run", "check_suite", "issue_comment",
-          "merge_group", "status"]
+          "merge_group", "status", "push"]  # push: to ORG/.github, the org's policy
 
 
 def manifest(public_url: str | None, name: str = "Gatekeeper") -> dict:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from gatekeeper.core.governance import ORG_REPO
 from gatekeeper.core.model import RERUN_ACTION, JobRequest, Target
 
 SIGNATURE_RE = re.compile(r"^sha256=([0-9a-f]{64})$")
@@ -140,6 +141,17 @@ class _StatusEvent(BaseModel):
     installation: _Id
 
 
+class _PushedRepo(_Repo):
+    default_branch: str = ""
+
+
+class _PushEvent(BaseModel):
+    ref: str
+    after: str = ""
+    repository: _PushedRepo
+    installation: _Id | None = None
+
+
 class _CheckSuiteEvent(BaseModel):
     check_suite: _CheckedCommit
     repository: _Repo
@@ -237,6 +249,8 @@ def route(event: str, payload: dict[str, Any] | bytes, app_id: int | None = None
         return _commit_jobs(suite.check_suite, suite.repository, suite.installation, name)
     if event == "status":
         return _status_impersonation(_parse(_StatusEvent, payload, name), name)
+    if event == "push":
+        return _org_policy_push(_parse(_PushEvent, payload, name), name)
     if event == "merge_group" and action == "checks_requested":
         group = _parse(_MergeGroupEvent, payload, name)
         args = {"installation_id": group.installation.id, "repo_id": group.repository.id,
@@ -254,6 +268,21 @@ def route(event: str, payload: dict[str, Any] | bytes, app_id: int | None = None
         )
         return Routed([job], name)
     return Ignored(f"ignored: {name} is not an event Gatekeeper acts on")
+
+
+def _org_policy_push(push: _PushEvent, name: str) -> Routed | Ignored:
+    """A push to the default branch of ORG/.github may change the organisation's policy:
+    forget the cached copy, so the next gate reads it again."""
+    owner, repo = push.repository.full_name.split("/")
+    if repo != ORG_REPO or push.ref != f"refs/heads/{push.repository.default_branch}":
+        return Ignored(f"ignored: {name} not to the default branch of an organisation's "
+                       f"{ORG_REPO} repository")
+    if push.installation is None:
+        return Ignored(f"ignored: {name} without an installation")
+    key = f"org-policy-{owner.lower()}-{push.after or push.ref}"
+    return Routed([JobRequest("org-policy", key, {"owner": owner,
+                                                  "installation_id": push.installation.id})],
+                  name)
 
 
 def _parse(model: type[BaseModel], payload: dict[str, Any] | bytes, name: str) -> Any:

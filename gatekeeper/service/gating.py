@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -11,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from gatekeeper.core import redact
-from gatekeeper.core.detect import detect
-from gatekeeper.core.model import RERUN_ACTION, CheckOutput, JobRequest, Review, StageResult, Target
+from gatekeeper.core.detect import agent_names, detect
+from gatekeeper.core.governance import Effective, eligibility
+from gatekeeper.core.model import RERUN_ACTION, CheckOutput, Finding, JobRequest, Review, StageResult, Target
 from gatekeeper.core.override import verdict as override_verdict
-from gatekeeper.core.policy import POLICY_PATH, Policy, PolicyError, parse_policy, with_additions
+from gatekeeper.core.policy import Policy, PolicyError, with_additions
 from gatekeeper.core.protection import requires_gate
 from gatekeeper.core.report import check_output
 from gatekeeper.core.review import ReviewerFacts, evaluate_review, latest_reviews, teams_of
@@ -25,7 +25,10 @@ from gatekeeper.core.verdict import (
     CheckVerdict,
     decide,
     invalid_policy,
+    not_eligible,
     not_gated,
+    policy_unavailable,
+    with_governance,
 )
 from gatekeeper.github.client import GitHubApp, Installation
 from gatekeeper.runner import sandbox
@@ -34,6 +37,12 @@ from gatekeeper.service import metrics
 from gatekeeper.service.audit import AuditTrail
 from gatekeeper.service.details import report_key
 from gatekeeper.service.notify import Alert, Slack, pull_url
+from gatekeeper.service.policies import (
+    OrgPolicyUnavailable,
+    effective_policy,
+    instruction_findings,
+    shown,
+)
 from gatekeeper.service.queue import Backend, make_backend
 from gatekeeper.service.settings import Settings, load_settings
 from gatekeeper.service.stages import run_stages
@@ -66,7 +75,8 @@ def configure(settings: Settings, store: Backend | None = None) -> Context:
     global _context
     redact.add(*settings.secrets())
     default_policy_text()  # a broken org default stops the process here, not every gate
-    store = store or make_backend(settings.redis_url, settings.delivery_ttl_seconds)
+    store = store or make_backend(settings.redis_url, settings.delivery_ttl_seconds,
+                           settings.audit_retention_days)
     _context = Context(settings, GitHubApp(settings, shared=store), store)
     return _context
 
@@ -106,32 +116,49 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
                                   f"A newer commit {pr.head_sha} is the pull request's head; "
                                   "this commit is no longer evaluated.")
         return publish(ctx, github, target, [superseded])
-    policy_text = github.file_text(target.repo, POLICY_PATH, pr.base_ref)
-    audit.record("policy", target.repo, target.number, sha=target.head_sha,
-                 source=f"{POLICY_PATH}@{pr.base_ref}" if policy_text else "organisation default",
-                 sha256=hashlib.sha256((policy_text or "").encode()).hexdigest())
     try:
-        policy = parse_policy(policy_text, default_policy_text())
-    except PolicyError as err:
-        return publish(ctx, github, target, invalid_policy(err))
+        effective, source = effective_policy(ctx.store, github, target.repo, pr.base_ref,
+                                             ctx.settings.org_policy_ttl_seconds)
+    except (PolicyError, OrgPolicyUnavailable) as err:
+        audit.record("policy", target.repo, target.number, sha=target.head_sha, error=str(err))
+        return publish(ctx, github, target, invalid_policy(err) if isinstance(err, PolicyError)
+                       else policy_unavailable(str(err)))
+    audit.record("policy", target.repo, target.number, sha=target.head_sha, **source)
+    policy = effective.policy
     commits = github.commits(target.repo, target.number)
     files = github.changed_files(target.repo, target.number)
-    detection = detect(pr, commits, with_additions(agent_rules(), policy.agents))
+    rules = with_additions(agent_rules(), policy.agents)
+    detection = detect(pr, commits, rules)
     gated = detection.gated(policy.gate)
     audit.record("classification", target.repo, target.number, sha=target.head_sha,
                  agent=detection.is_agent, strong=detection.strong, gated=gated,
                  automation=[str(s) for s in detection.automation],
                  signals=[str(s) for s in detection.signals],
-                 requesters=sorted(detection.requesters))
+                 names=agent_names(detection, rules), requesters=sorted(detection.requesters))
     if not gated:
         return publish(ctx, github, target, [not_gated(detection)])
+    refusals = eligibility(effective.rules, effective.level,
+                           [p for f in files for p in (f.path, f.previous_path) if p])
+    if detection.is_agent and refusals:
+        audit.record("not-eligible", target.repo, target.number, sha=target.head_sha,
+                     level=effective.level, reasons=refusals)
+        verdict = not_eligible(refusals, detection)
+        if rescan:
+            _alert(ctx, target, "An agent pull request where agents are not allowed",
+                   verdict.title, (), policy)
+        return publish(ctx, github, target, [verdict])
 
     key = f"stages-{target.repo_id}-{target.head_sha}"
     stored = None if rescan else ctx.store.load(key)
     stages = {k: StageResult.from_dict(v) for k, v in (stored or {}).items()}
     verdict_key = f"verdict-at-{target.repo_id}-{target.head_sha}"
+    governance_key = f"governance-{target.repo_id}-{target.head_sha}"
     if rescan:
-        _note_protection(ctx, github, target, pr.base_ref)
+        _note_protection(ctx, github, target, pr.base_ref, effective)
+        found = instruction_findings(github, target.repo, pr.base_ref, effective) \
+            if detection.is_agent else []
+        ctx.store.save(governance_key, {"findings": [f.to_dict() for f in found]},
+                       STAGE_RESULTS_TTL)
         stages = run_gate_stages(ctx, github, target, pr.base_sha, policy, files, audit)
         ctx.store.save(key, {k: v.to_dict() for k, v in stages.items()}, STAGE_RESULTS_TTL)
         if ctx.store.load(verdict_key) is None:  # the first verdict on this commit: approvals
@@ -149,6 +176,8 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
                  sensitive_paths=list(result.sensitive_paths), missing=list(result.missing),
                  reviewers=[[r.login, r.state, r.counted, r.reason] for r in result.reviewers])
     verdicts = decide(detection, stages, result)
+    found = [Finding(**f) for f in (ctx.store.load(governance_key) or {}).get("findings", [])]
+    verdicts = with_governance(verdicts, found, [str(r) for r in effective.refused])
     overridden = ctx.store.load(override_key(target))
     if overridden:  # break-glass on this very commit stands until a push
         verdicts = [v for v in verdicts if v.name != GATE] + [override_verdict(
@@ -162,9 +191,10 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
     return publish(ctx, github, target, verdicts)
 
 
-def _note_protection(ctx: Context, github: Installation, target: Target, branch: str) -> None:
-    """Whether the base branch requires this App's check: a gate nobody must pass is shown
-    as such on the details page."""
+def _note_protection(ctx: Context, github: Installation, target: Target, branch: str,
+                     effective: Effective) -> None:
+    """For the details page: whether the base branch requires this App's check (a gate
+    nobody must pass is shown as such) and the effective policy with its sources."""
     try:
         required = requires_gate(github.branch_rules(target.repo, branch),
                                  ctx.settings.github_app_id)
@@ -175,6 +205,7 @@ def _note_protection(ctx: Context, github: Installation, target: Target, branch:
     key = report_key(target.repo, target.number, target.head_sha)
     report = ctx.store.load(key) or {"checks": {}}
     report["protection"] = {"branch": branch, "required": required}
+    report["policy"] = shown(effective)
     ctx.store.save(key, report, STAGE_RESULTS_TTL)
 
 
@@ -223,8 +254,15 @@ def _alert_if_blocked(ctx: Context, target: Target, verdicts: list[CheckVerdict]
     high = any(f.blocking and f.severity == "high" for f in findings)
     headline = ("High-severity finding in an agent pull request" if high
                 else "Gatekeeper blocked an agent pull request")
-    alert = Alert(headline, target.repo, target.number, target.head_sha,
-                  "blocked: " + ", ".join(v.name for v in failing),
+    _alert(ctx, target, headline, "blocked: " + ", ".join(v.name for v in failing), findings,
+           policy)
+
+
+def _alert(ctx: Context, target: Target, headline: str, reason: str, findings: tuple,
+           policy: Policy) -> None:
+    if not ctx.settings.slack_webhook_url:
+        return
+    alert = Alert(headline, target.repo, target.number, target.head_sha, reason,
                   pull_url(ctx.settings.github_api_url, target.repo, target.number), findings)
     Slack(ctx.settings.slack_webhook_url).send(alert, policy.slack.channel)
 

@@ -6,19 +6,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gatekeeper.core.detect import detect
+from gatekeeper.core.governance import eligibility
 from gatekeeper.core.mergequeue import group_verdict, pulls_in_group
 from gatekeeper.core.model import Target
 from gatekeeper.core.override import break_glass_teams
 from gatekeeper.core.override import decide as decide_override
 from gatekeeper.core.override import verdict as override_verdict
-from gatekeeper.core.policy import POLICY_PATH, Policy, PolicyError, parse_policy, with_additions
+from gatekeeper.core.policy import Policy, PolicyError, with_additions
 from gatekeeper.core.review import evaluate_review
-from gatekeeper.core.rules import agent_rules, default_policy_text
+from gatekeeper.core.rules import agent_rules
 from gatekeeper.core.verdict import (
     GATE,
     STAGE_CONCLUSION,
     CheckVerdict,
     invalid_policy,
+    policy_unavailable,
 )
 from gatekeeper.github.client import Installation
 from gatekeeper.service.audit import AuditTrail
@@ -32,6 +34,7 @@ from gatekeeper.service.gating import (
     run_gate_stages,
 )
 from gatekeeper.service.notify import Alert, Slack, pull_url
+from gatekeeper.service.policies import OrgPolicyUnavailable, effective_policy
 
 
 def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
@@ -46,9 +49,13 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     audit = AuditTrail(ctx.store)
     try:
         branch = args["base_ref"].removeprefix("refs/heads/")  # the policy of the queue's branch
-        policy = parse_policy(github.file_text(repo, POLICY_PATH, branch), default_policy_text())
+        effective, _ = effective_policy(ctx.store, github, repo, branch,
+                                        ctx.settings.org_policy_ttl_seconds)
     except PolicyError as err:
         return publish(ctx, github, target, invalid_policy(err)[:1])
+    except OrgPolicyUnavailable as err:
+        return publish(ctx, github, target, policy_unavailable(str(err))[:1])
+    policy = effective.policy
     rules = with_additions(agent_rules(), policy.agents)
     missing: dict[int, list[str]] = {}
     for number in numbers:
@@ -63,6 +70,10 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         result = evaluate_review(pr, reviews, github.changed_files(repo, number), commits,
                                  detection, policy, facts, verdict_at)
         missing[number] = [] if result.satisfied else list(result.missing)
+        if detection.is_agent:  # off-limits paths or repository, as on the pull request
+            missing[number] += eligibility(effective.rules, effective.level, [
+                p for f in github.changed_files(repo, number) for p in (f.path, f.previous_path)
+                if p])
     audit.record("merge-group", repo, target.number, sha=head, pulls=numbers,
                  gated=sorted(missing), unapproved=sorted(n for n, m in missing.items() if m))
     if not missing and numbers:
@@ -111,11 +122,11 @@ def override(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     target = Target(args["installation_id"], args["repo_id"], repo, number, pr.head_sha)
     audit = AuditTrail(ctx.store)
     try:
-        policy = parse_policy(github.file_text(repo, POLICY_PATH, pr.base_ref),
-                              default_policy_text())
-    except PolicyError:
-        github.comment(repo, number, "Gatekeeper: the base branch's policy file is invalid, "
-                                     "so no override is possible until it is fixed.")
+        policy = effective_policy(ctx.store, github, repo, pr.base_ref,
+                                  ctx.settings.org_policy_ttl_seconds)[0].policy
+    except (PolicyError, OrgPolicyUnavailable) as err:
+        github.comment(repo, number, "Gatekeeper: the policy could not be read or is invalid, "
+                                     f"so no override is possible until it is fixed: {err}")
         return {"overridden": False}
     teams = break_glass_teams(policy.break_glass, repo.split("/")[0])
     member_of = {t for t in teams if not args["bot"] and github.team_member(t, login)}

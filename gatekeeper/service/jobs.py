@@ -25,6 +25,7 @@ from gatekeeper.service.gating import (
 )
 from gatekeeper.service.integrity import impersonation, merge_group, override
 from gatekeeper.service.notify import Alert, Slack, pull_url
+from gatekeeper.service.policies import org_policy_key
 from gatekeeper.service.queue import TIMEOUT_OF
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,19 @@ log = logging.getLogger(__name__)
 DEFER_SECONDS = 15
 
 
+def org_policy_changed(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """A push to ORG/.github: the next gate reads the organisation policy again."""
+    ctx.store.forget(org_policy_key(args["owner"]))
+    AuditTrail(ctx.store).record("org-policy-changed", owner=args["owner"])
+    return {"forgotten": args["owner"]}
+
+
 def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """The one function the queue calls."""
     handlers = {"gate": gate, "review": review, "installation": installation_added,
                 "merged": merged, "reconcile-all": reconcile_all, "override": override,
-                "impersonation": impersonation, "merge-group": merge_group}
+                "impersonation": impersonation, "merge-group": merge_group,
+                "org-policy": org_policy_changed}
     ctx = context()
     started = time.monotonic()
     outcome = "error"

@@ -32,10 +32,10 @@ JOB_FUNC = "gatekeeper.service.jobs.run"
 QUEUE_OF = {"review": "gatekeeper-review", "merged": "gatekeeper-review", "gate": "gatekeeper-gate",
             "installation": "gatekeeper-gate", "reconcile-all": "gatekeeper-gate",
             "override": "gatekeeper-review", "impersonation": "gatekeeper-review",
-            "merge-group": "gatekeeper-gate"}
+            "merge-group": "gatekeeper-gate", "org-policy": "gatekeeper-review"}
 QUEUE_NAMES = ["gatekeeper-review", "gatekeeper-gate"]  # order is priority: reviews are quick
 TIMEOUT_OF = {"review": 120, "merged": 120, "override": 120, "impersonation": 120, "gate": 1800,
-              "merge-group": 1800, "installation": 600, "reconcile-all": 300}
+              "merge-group": 1800, "installation": 600, "reconcile-all": 300, "org-policy": 60}
 RETRY_INTERVALS = [10, 120, 600]  # seconds before the 2nd, 3rd and 4th try (default)
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
@@ -43,7 +43,9 @@ ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCH
 DELIVERY_PREFIX = "gatekeeper:delivery:"
 RESULT_PREFIX = "gatekeeper:result:"
 AUDIT_PREFIX = "gatekeeper:audit:"
+AUDIT_INDEX = "gatekeeper:audit-index"  # stream -> when it last had a record
 COUNTS_KEY = "gatekeeper:counts"
+RETENTION_DAYS = 400
 SLOTS_PREFIX = "gatekeeper:slots:"
 INTAKE_KEY = "gatekeeper:intake"  # accepted deliveries' jobs, waiting for a dispatcher
 DISPATCHING_KEY = "gatekeeper:intake:dispatching"  # taken by a dispatcher, not yet queued
@@ -123,6 +125,12 @@ class Backend(Protocol):
 
     def read_records(self, stream: str) -> list[dict]: ...
 
+    def streams_since(self, prefix: str, since: float) -> list[str]:
+        """Audit streams named `prefix`... with a record appended at or after `since`."""
+
+    def forget(self, key: str) -> None:
+        """Drop a saved result (a cached organisation policy after a push)."""
+
     def add_counts(self, values: dict[str, float]) -> None:
         """Add to shared counters (metrics that workers report and the web serves)."""
 
@@ -145,9 +153,10 @@ class Backend(Protocol):
 class RedisBackend:
     """RQ on Redis: any number of `gatekeeper worker` processes share the queues."""
 
-    def __init__(self, url: str, delivery_ttl: int):
+    def __init__(self, url: str, delivery_ttl: int, retention_days: int = RETENTION_DAYS):
         self.connection = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         self.delivery_ttl = delivery_ttl
+        self.retention = retention_days * 86400
         self.queues = {
             name: Queue(name, connection=self.connection, serializer=JSONSerializer)
             for name in QUEUE_NAMES
@@ -246,12 +255,28 @@ class RedisBackend:
         return json.loads(raw) if raw is not None else None
 
     def append_record(self, stream: str, record: dict, maxlen: int) -> None:
-        self.connection.xadd(AUDIT_PREFIX + stream, {"record": json.dumps(record)},
-                             maxlen=maxlen, approximate=True)
+        now = time.time()
+        cutoff = f"{int((now - self.retention) * 1000)}-0"  # stream ids are milliseconds
+        key = AUDIT_PREFIX + stream
+        with self.connection.pipeline() as pipe:
+            pipe.xadd(key, {"record": json.dumps(record)}, maxlen=maxlen, approximate=True)
+            pipe.xtrim(key, minid=cutoff)
+            pipe.expire(key, self.retention)
+            pipe.zadd(AUDIT_INDEX, {stream: now})
+            pipe.zremrangebyscore(AUDIT_INDEX, "-inf", now - self.retention)
+            pipe.execute()
 
     def read_records(self, stream: str) -> list[dict]:
+        cutoff = f"{int((time.time() - self.retention) * 1000)}-0"
         return [json.loads(fields[b"record"])
-                for _, fields in self.connection.xrange(AUDIT_PREFIX + stream)]
+                for _, fields in self.connection.xrange(AUDIT_PREFIX + stream, min=cutoff)]
+
+    def streams_since(self, prefix: str, since: float) -> list[str]:
+        names = self.connection.zrangebyscore(AUDIT_INDEX, since, "+inf")
+        return sorted(n.decode() for n in names if n.decode().startswith(prefix))
+
+    def forget(self, key: str) -> None:
+        self.connection.delete(RESULT_PREFIX + key)
 
     def add_counts(self, values: dict[str, float]) -> None:
         pipe = self.connection.pipeline()
@@ -289,11 +314,14 @@ class RedisBackend:
 class MemoryBackend:
     """One process, no Redis: jobs run on a small thread pool; a crash loses what waits."""
 
-    def __init__(self, delivery_ttl: int, workers: int = 2, runner=None):
+    def __init__(self, delivery_ttl: int, workers: int = 2, runner=None,
+                 retention_days: int = RETENTION_DAYS):
         self.delivery_ttl = delivery_ttl
+        self.retention = retention_days * 86400
         self._seen: dict[str, float] = {}
-        self._results: dict[str, str] = {}
-        self._streams: dict[str, deque] = {}
+        self._results: dict[str, tuple[str, float]] = {}  # key -> (JSON, expiry)
+        self._streams: dict[str, deque] = {}  # of (appended at, JSON)
+        self._touched: dict[str, float] = {}
         self._counts: dict[str, float] = {}
         self._active: set[str] = set()
         self._lock = threading.Lock()
@@ -344,20 +372,33 @@ class MemoryBackend:
 
     def save(self, key: str, value: dict, ttl: int) -> None:
         with self._lock:
-            self._results[key] = json.dumps(value)  # one process: lives as long as it does
+            self._results[key] = (json.dumps(value), time.monotonic() + ttl)
 
     def load(self, key: str) -> dict | None:
         with self._lock:
-            raw = self._results.get(key)
-        return json.loads(raw) if raw is not None else None
+            raw, expiry = self._results.get(key, (None, 0.0))
+        return json.loads(raw) if raw is not None and time.monotonic() < expiry else None
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._results.pop(key, None)
 
     def append_record(self, stream: str, record: dict, maxlen: int) -> None:
+        now = time.time()
         with self._lock:
-            self._streams.setdefault(stream, deque(maxlen=maxlen)).append(json.dumps(record))
+            self._streams.setdefault(stream, deque(maxlen=maxlen)).append(
+                (now, json.dumps(record)))
+            self._touched[stream] = now
 
     def read_records(self, stream: str) -> list[dict]:
+        cutoff = time.time() - self.retention
         with self._lock:
-            return [json.loads(r) for r in self._streams.get(stream, ())]
+            return [json.loads(r) for at, r in self._streams.get(stream, ()) if at >= cutoff]
+
+    def streams_since(self, prefix: str, since: float) -> list[str]:
+        with self._lock:
+            return sorted(s for s, at in self._touched.items()
+                          if s.startswith(prefix) and at >= since)
 
     def add_counts(self, values: dict[str, float]) -> None:
         with self._lock:
@@ -400,7 +441,8 @@ def _by_name(dotted: str):
     return getattr(importlib.import_module(module), name)
 
 
-def make_backend(redis_url: str | None, delivery_ttl: int) -> Backend:
+def make_backend(redis_url: str | None, delivery_ttl: int,
+                 retention_days: int = RETENTION_DAYS) -> Backend:
     if redis_url:
-        return RedisBackend(redis_url, delivery_ttl)
-    return MemoryBackend(delivery_ttl)
+        return RedisBackend(redis_url, delivery_ttl, retention_days)
+    return MemoryBackend(delivery_ttl, retention_days=retention_days)

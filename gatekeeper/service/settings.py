@@ -126,6 +126,8 @@ class Settings:
     oauth_client_secret: str | None = field(default=None, repr=False)
     max_body_bytes: int = GITHUB_MAX_PAYLOAD
     delivery_ttl_seconds: int = 7 * 24 * 3600
+    org_policy_ttl_seconds: int = 300  # the organisation policy is re-read after this, or on push
+    audit_retention_days: int = 400  # audit records older than this are dropped
     stages: StageConfig = field(default_factory=lambda: load_stage_config({}))
 
     def secrets(self) -> list[str]:
@@ -166,6 +168,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     stages = _stage_config(env, problems)
     cap = _positive_int(env, "GATEKEEPER_INSTALLATION_CAP", 4, problems)
+    org_ttl = _positive_int(env, "GATEKEEPER_ORG_POLICY_TTL", 300, problems)
+    retention = _positive_int(env, "GATEKEEPER_AUDIT_RETENTION_DAYS", 400, problems)
     client_id = env.get("GITHUB_CLIENT_ID", "").strip() or None
     client_secret = env.get("GITHUB_CLIENT_SECRET", "").strip() or None
     if bool(client_id) != bool(client_secret):
@@ -185,6 +189,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         delivery_ttl_seconds=ttl,
         stages=stages,
         installation_cap=cap,
+        org_policy_ttl_seconds=org_ttl,
+        audit_retention_days=retention,
         oauth_client_id=client_id,
         oauth_client_secret=client_secret,
     )

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, backend: Backend | None = None) -> Flask:
     settings = settings or load_settings()
     redact.add(*settings.secrets())
-    backend = backend or make_backend(settings.redis_url, settings.delivery_ttl_seconds)
+    backend = backend or make_backend(settings.redis_url, settings.delivery_ttl_seconds,
+                           settings.audit_retention_days)
     app = Flask(__name__)
     app.secret_key = session_secret(settings.webhook_secret)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",

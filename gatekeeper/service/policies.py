@@ -1,0 +1,117 @@
+"""A repository's effective policy: the organisation's (cached for a short while, forgotten on
+a push to ORG/.github), the base branch's file, and the level the repository is in."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from gatekeeper.core.governance import (
+    ORG_REPO,
+    Assign,
+    Effective,
+    RepoFacts,
+    combine,
+    instructions_problem,
+    leaves,
+    parse_org,
+)
+from gatekeeper.core.model import Finding
+from gatekeeper.core.policy import POLICY_PATH
+from gatekeeper.core.rules import default_policy_text
+from gatekeeper.github.client import Installation
+from gatekeeper.service.queue import Backend
+
+log = logging.getLogger(__name__)
+
+
+class OrgPolicyUnavailable(Exception):
+    """What the effective policy depends on could not be read: the gate fails closed."""
+
+
+def org_label(owner: str) -> str:
+    return f"organisation ({owner}/{ORG_REPO})"
+
+
+def org_file(owner: str) -> str:
+    return f"{owner}/{ORG_REPO}:{POLICY_PATH}"
+
+
+def org_policy_key(owner: str) -> str:
+    return f"org-policy-{owner.lower()}"
+
+
+def org_policy_text(store: Backend, github: Installation, owner: str, ttl: int) -> str | None:
+    """The organisation policy's text (None: there is none). A failed read is never cached,
+    so it neither turns every repository green nor sticks after GitHub recovers."""
+    cached = store.load(org_policy_key(owner))
+    if cached is not None:
+        return cached["text"]
+    try:
+        text = github.file_text(f"{owner}/{ORG_REPO}", POLICY_PATH, None)
+    except Exception as exc:  # noqa: BLE001 - any failure: fail closed, saying what
+        raise OrgPolicyUnavailable(
+            f"the organisation policy {org_file(owner)} could not be read "
+            f"({exc.__class__.__name__}: {str(exc)[:200]})") from exc
+    store.save(org_policy_key(owner), {"text": text}, ttl)
+    return text
+
+
+def effective_policy(store: Backend, github: Installation, repo: str, base_ref: str,
+                     ttl: int) -> tuple[Effective, dict[str, Any]]:
+    """The policy that applies, and what the audit trail keeps about where it came from.
+    Raises PolicyError for an invalid file, OrgPolicyUnavailable when a read fails."""
+    owner = repo.split("/")[0]
+    org_text = org_policy_text(store, github, owner, ttl)
+    org = parse_org(org_text, org_file(owner)) if org_text is not None else None
+    repo_text = github.file_text(repo, POLICY_PATH, base_ref)
+    facts = RepoFacts(repo)
+    if org and any(rule.topics or rule.properties for rule in _assign(org)):
+        try:
+            topics, properties = github.repository_facts(repo)
+        except Exception as exc:  # noqa: BLE001 - the level decides what is allowed
+            raise OrgPolicyUnavailable(
+                f"the topics and custom properties of {repo}, which choose its sensitivity "
+                f"level, could not be read ({exc.__class__.__name__})") from exc
+        facts = RepoFacts(repo, tuple(topics), properties)
+    result = combine(default_policy_text(), org, org_label(owner), repo_text, facts)
+    record = {
+        "source": f"{POLICY_PATH}@{base_ref}" if repo_text else "organisation default",
+        "sha256": _digest(repo_text),
+        "organisation": org_file(owner) if org_text is not None else None,
+        "organisation_sha256": _digest(org_text) if org_text is not None else None,
+        "level": result.level, "level_reason": result.level_reason,
+        "refused": [str(r) for r in result.refused],
+    }
+    return result, record
+
+
+def _assign(org: dict) -> list[Assign]:
+    return [Assign.model_validate(rule) for rule in org.get("assign", [])]
+
+
+def _digest(text: str | None) -> str:
+    return hashlib.sha256((text or "").encode()).hexdigest()
+
+
+def instruction_findings(github: Installation, repo: str, base_ref: str,
+                         result: Effective) -> list[Finding]:
+    """A finding when the level requires agent instruction files the base branch lacks."""
+    wanted = result.rules.instructions if result.rules else None
+    if wanted is None:
+        return []
+    texts = {path: github.file_text(repo, path, base_ref) for path in wanted.files}
+    problem = instructions_problem(result.rules, result.level, texts)
+    if problem is None:
+        return []
+    return [Finding("gatekeeper", "agent-instructions", problem, severity="medium",
+                    path=wanted.files[0], blocking=wanted.blocking)]
+
+
+def shown(result: Effective) -> dict[str, Any]:
+    """The effective policy, key by key with its source, for the details page and the CLI."""
+    values = [[".".join(key), value, result.sources.get(".".join(key), "built-in default")]
+              for key, value in leaves(result.policy.model_dump())]
+    return {"level": result.level, "level_reason": result.level_reason,
+            "refused": [str(r) for r in result.refused], "values": values}
