@@ -106,7 +106,7 @@ def instruction_findings(github: Installation, repo: str, base_ref: str,
     if problem is None:
         return []
     return [Finding("gatekeeper", "agent-instructions", problem, severity="medium",
-                    path=wanted.files[0], blocking=wanted.blocking)]
+                    blocking=wanted.blocking)]
 
 
 def shown(result: Effective) -> dict[str, Any]:

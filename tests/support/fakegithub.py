@@ -51,6 +51,8 @@ class FakeRepo:
     issues: list[dict] = field(default_factory=list)  # opened by the app
     labels: dict[int, list[str]] = field(default_factory=dict)  # added by the app
     compares: dict[str, dict] = field(default_factory=dict)  # "base...head" -> commits, files
+    topics: list[str] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)  # custom property values
 
     def add_pull(self, number: int, head_sha: str, *, author: str = "Codertocat",
                  author_type: str = "User", head_ref: str = "feature", base_ref: str = "main",
@@ -312,7 +314,8 @@ class FakeGitHub:
                           None)
         if handler is None:
             return _json({"id": repo.id, "full_name": repo.full_name, "name": name.split("/")[1],
-                          "default_branch": "main"})
+                          "default_branch": "main", "topics": repo.topics,
+                          "custom_properties": repo.properties})
         return handler(repo, op.params, query, data)
 
     def _pull(self, repo: FakeRepo, params: dict) -> dict:

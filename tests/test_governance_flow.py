@@ -1,0 +1,184 @@
+"""The organisation's policy on the fake GitHub: tighten-only, fail closed, levels, instructions."""
+# ruff: noqa: F811 - the review flow's fixtures, imported
+
+from conftest import INSTALLATION_ID, STAGES_OFF, payload
+from factories import unescaped
+from test_review_flow import (  # noqa: F401
+    HEAD,
+    NEXT,
+    REPO,
+    check,
+    gate,
+    pr_event,
+    slack,
+    with_slack,
+)
+
+from gatekeeper.service import jobs
+from gatekeeper.service.audit import AuditTrail
+
+ORG_REPO = "Codertocat/.github"
+LATER = "c" * 40
+ORG_POLICY_PATH = "/repos/Codertocat/.github/contents/.github/gatekeeper.yml"
+RESTRICTED = b"""\
+overridable: [stages]  # so these tests can turn the stages off
+levels:
+  internal:
+    instructions:
+      references: ["https://codertocat.example/secure-coding"]
+  restricted:
+    agents: forbidden
+  guarded:
+    off_limits: ["billing/**"]
+assign:
+  - level: restricted
+    topics: [pci]
+  - level: guarded
+    properties: {data-sensitivity: guarded}
+  - level: internal
+    repos: ["Hello-*"]
+"""
+
+
+def org_policy(fake_github, text: bytes):
+    org = fake_github.repos.get(ORG_REPO) or fake_github.add_repo(ORG_REPO)
+    fake_github.installations[INSTALLATION_ID]["repos"].add(ORG_REPO)
+    org.contents[("main", ".github/gatekeeper.yml")] = text
+    return org
+
+
+def records(kind, number=2):
+    return [r for r in AuditTrail(jobs.context().store).records(REPO, number)
+            if r["kind"] == kind]
+
+
+def human_pull(repo, number=3, sha="e" * 40):
+    repo.add_pull(number, sha, author="octocat", head_ref="fix-typo")
+    repo.files[number] = [{"filename": "billing/rates.py", "status": "modified"}]
+    data = pr_event("opened", sha)
+    data["pull_request"]["number"] = data["number"] = number
+    return data
+
+
+def test_a_repository_file_cannot_lower_the_organisations_approvals(gate, fake_github):
+    repo, send = gate
+    org_policy(fake_github, b"approvals: 2\noverridable: [stages]\n")
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF + b"approvals: 1\n"
+    send("pull_request", pr_event("opened"))
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure"
+    assert overall["output"]["title"].startswith("Waiting for human review: 2 more approvals")
+    summary = unescaped(overall["output"]["summary"])
+    assert ("approvals.required: the repository's 1 is refused (looser than the "
+            "organisation's); the organisation's 2 applies") in summary
+    [policy] = records("policy")
+    assert policy["organisation"] == "Codertocat/.github:.github/gatekeeper.yml"
+    assert policy["refused"] and policy["source"] == ".github/gatekeeper.yml@main"
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request_review", {**payload("pull_request_review", "submitted")})
+    assert check(fake_github, "gatekeeper")["output"]["title"].startswith(
+        "Waiting for human review: 1 more approval")
+
+
+def test_an_unreadable_organisation_policy_fails_closed_once_per_pull_request(gate, fake_github):
+    repo, send = gate
+    org_policy(fake_github, b"overridable: [stages]\n")
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
+    for _ in range(3):  # more than one read would be a second try: there must be none
+        fake_github.inject("GET", ORG_POLICY_PATH, 403)
+    send("pull_request", pr_event("opened"))
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure"
+    assert overall["output"]["title"] == "Organisation policy could not be read"
+    assert "Codertocat/.github:.github/gatekeeper.yml could not be read" in unescaped(
+        overall["output"]["summary"])
+    assert overall["updates"] == 2  # started, then completed red once: not left pending
+    assert check(fake_github, "gatekeeper/review")["conclusion"] == "failure"
+    assert fake_github.runs_for(REPO, HEAD, "gatekeeper/tests") == []  # nothing ran
+    assert len(fake_github.injected) == 2
+    # the failure is not remembered as "no organisation policy": the next event reads again
+    fake_github.injected.clear()
+    send("pull_request", pr_event("synchronize"))
+    assert check(fake_github, "gatekeeper")["output"]["title"].startswith(
+        "Waiting for human review")
+
+
+def test_an_agent_pull_request_on_a_restricted_repository_fails_and_alerts(gate, fake_github,
+                                                                           env, slack):
+    repo, send = gate
+    with_slack(env, slack)
+    org_policy(fake_github, RESTRICTED)
+    repo.topics = ["pci", "payments"]
+    send("pull_request", pr_event("opened"))
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure"
+    assert overall["output"]["title"].startswith(
+        "Agent change not allowed: levels.restricted.agents: forbidden")
+    assert fake_github.runs_for(REPO, HEAD, "gatekeeper/tests") == []  # its code never ran
+    [alert] = slack.payloads
+    assert "agents are not allowed" in alert["text"]
+    assert records("policy")[0]["level"] == "restricted"
+    assert records("policy")[0]["level_reason"] == "topic pci"
+    # a person's pull request in the same repository is not affected
+    send("pull_request", human_pull(repo))
+    person = fake_github.runs_for(REPO, "e" * 40, "gatekeeper")[0]
+    assert person["conclusion"] == "neutral"
+    assert person["output"]["title"] == "Not gated: no sign of an AI coding agent"
+    assert len(slack.payloads) == 1
+
+
+def test_off_limits_paths_by_custom_property_name_the_rule(gate, fake_github):
+    repo, send = gate
+    org_policy(fake_github, RESTRICTED)
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
+    repo.properties = {"data-sensitivity": "guarded"}
+    repo.files[2] = [{"filename": "billing/rates.py", "status": "modified"}]
+    send("pull_request", pr_event("opened"))
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure"
+    assert "levels.guarded.off_limits: billing/** — agents may not change billing/rates.py" in \
+        unescaped(overall["output"]["summary"])
+    # elsewhere in that repository, agents are gated as usual
+    repo.files[2] = [{"filename": "docs/index.md", "status": "modified"}]
+    repo.pulls[2]["head"]["sha"] = NEXT
+    send("pull_request", pr_event("synchronize", NEXT))
+    assert check(fake_github, "gatekeeper", NEXT)["output"]["title"].startswith(
+        "Waiting for human review")
+
+
+def test_missing_agent_instructions_are_a_warning_finding(gate, fake_github):
+    repo, send = gate
+    org_policy(fake_github, RESTRICTED)  # Hello-World: level internal, by name
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
+    send("pull_request", pr_event("opened"))
+    overall = check(fake_github, "gatekeeper")
+    summary = unescaped(overall["output"]["summary"])
+    assert ("- **warning** agent-instructions: level internal requires agent instructions "
+            "(AGENTS.md, CLAUDE.md") in summary
+    assert overall["output"]["title"].startswith("Waiting for human review")  # not blocking
+    # instructions that reference the standard: no finding
+    repo.contents[("main", "CLAUDE.md")] = b"Follow https://codertocat.example/secure-coding.\n"
+    repo.pulls[2]["head"]["sha"] = NEXT
+    send("pull_request", pr_event("synchronize", NEXT))
+    assert "agent-instructions" not in check(fake_github, "gatekeeper", NEXT)["output"]["summary"]
+
+
+def test_a_push_to_the_organisations_policy_is_read_at_the_next_gate(gate, fake_github):
+    repo, send = gate
+    org = org_policy(fake_github, b"approvals: 2\noverridable: [stages]\n")
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
+    send("pull_request", pr_event("opened"))
+    assert "2 more approvals" in check(fake_github, "gatekeeper")["output"]["title"]
+    org.contents[("main", ".github/gatekeeper.yml")] = b"approvals: 3\noverridable: [stages]\n"
+    repo.pulls[2]["head"]["sha"] = NEXT
+    send("pull_request", pr_event("synchronize", NEXT))  # cached: still 2
+    assert "2 more approvals" in check(fake_github, "gatekeeper", NEXT)["output"]["title"]
+    push = payload("push", "event")
+    push.update(ref="refs/heads/main", after="f" * 40, installation={"id": INSTALLATION_ID})
+    push["repository"].update(full_name=ORG_REPO, name=".github", default_branch="main")
+    send("push", push)
+    repo.pulls[2]["head"]["sha"] = LATER
+    send("pull_request", pr_event("synchronize", LATER))
+    assert "3 more approvals" in check(fake_github, "gatekeeper", LATER)["output"]["title"]
+    assert [r["owner"] for r in AuditTrail(jobs.context().store).store.read_records(
+        "deliveries") if r["kind"] == "org-policy-changed"] == ["Codertocat"]
