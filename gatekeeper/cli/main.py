@@ -46,6 +46,16 @@ def parser() -> argparse.ArgumentParser:
                                              "branches (an organisation ruleset)")
     protect.add_argument("--org", required=True)
     protect.add_argument("--dry-run", action="store_true", help="show the change, make none")
+    policy = sub.add_parser("policy", help="the effective policy of a repository")
+    policy_sub = policy.add_subparsers(dest="action", required=True)
+    policy_show = policy_sub.add_parser("show", help="each value and where it came from")
+    policy_show.add_argument("repo", metavar="OWNER/NAME")
+    policy_show.add_argument("--format", choices=["text", "json"], default="text")
+    report = sub.add_parser("report", help="agent activity of an organisation, from the audit "
+                                           "trail (needs REDIS_URL)")
+    report.add_argument("--org", required=True)
+    report.add_argument("--since", default="30d", help="how far back: 90m, 6h, 30d")
+    report.add_argument("--format", choices=["text", "json", "csv"], default="text")
     sub.add_parser("demo", help="the gate on an example agent-authored change")
     mirror = sub.add_parser("osv-mirror", help="serve OSV advisories from a folder")
     mirror.add_argument("folder", type=Path)
@@ -268,6 +278,12 @@ def _protect(args) -> int:
     from gatekeeper.cli.protect import protect
 
     return protect(args.org, args.dry_run)
+
+
+def _policy(args) -> int:
+    from gatekeeper.cli.policyshow import show
+
+    return show(args.repo, args.format)
 
 
 def _doctor(args) -> int:

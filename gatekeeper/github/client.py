@@ -156,6 +156,11 @@ class GitHubApp:
         """The App's installation on an organisation (404 when it is not installed there)."""
         return Installation(self, int(self._as_app("GET", f"/orgs/{org}/installation").json()["id"]))
 
+    def repo_installation(self, repo: str) -> Installation:
+        """The App's installation on a repository (404 when it is not installed there)."""
+        return Installation(self, int(self._as_app("GET", f"/repos/{repo}/installation")
+                                      .json()["id"]))
+
     def _as_app(self, verb: str, path: str, **kwargs) -> requests.Response:
         session = requests.Session()
         session.mount(self.api_url, HTTPAdapter(max_retries=retry_policy()))

@@ -42,6 +42,8 @@ class Store(Protocol):
 
     def read_records(self, stream: str) -> list[dict]: ...
 
+    def streams_since(self, prefix: str, since: float) -> list[str]: ...
+
 
 class AuditTrail:
     def __init__(self, store: Store):
@@ -67,6 +69,11 @@ class AuditTrail:
 
     def records(self, repo: str, number: int) -> list[dict]:
         return self.store.read_records(stream_of(repo, number))
+
+    def organisation(self, org: str, since: float) -> list[dict]:
+        """Every record of the organisation's pull requests that had one since `since`."""
+        return [record for stream in self.store.streams_since(f"pull:{org}/", since)
+                for record in self.store.read_records(stream)]
 
 
 def _short_argv(argv: list[str]) -> list[str]:

@@ -57,7 +57,8 @@ def page(owner: str, name: str, number: int, sha: str):
              for r in AuditTrail(store).records(repo, number) if r.get("sha") in (None, sha)]
     return render_template("details.html", repo=repo, number=number, sha=sha,
                            gate=report["checks"].get(GATE), checks=checks, audit=audit,
-                           login=session.get("login"), protection=report.get("protection"))
+                           login=session.get("login"), protection=report.get("protection"),
+                           policy=report.get("policy"))
 
 
 @bp.get("/login")

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 
 STAGE_RESULTS_TTL = 30 * 24 * 3600
+FOUND_KEPT = 200  # findings per stages record, for the activity report
 
 
 RERUN_BUTTON = {
@@ -240,7 +241,9 @@ def run_gate_stages(ctx: Context, github: Installation, target: Target, base_sha
     audit.record("stages", target.repo, target.number, sha=target.head_sha, results={
         name: {"status": r.status, "findings": len(r.findings),
                "blocking": sum(1 for f in r.findings if f.blocking)}
-        for name, r in stages.items()})
+        for name, r in stages.items()},
+        found=[{"rule": f.rule, "cwe": f.cwe, "severity": f.severity, "blocking": f.blocking}
+               for r in stages.values() for f in r.findings if f.new][:FOUND_KEPT])
     return stages
 
 

@@ -273,7 +273,8 @@ class RedisBackend:
 
     def streams_since(self, prefix: str, since: float) -> list[str]:
         names = self.connection.zrangebyscore(AUDIT_INDEX, since, "+inf")
-        return sorted(n.decode() for n in names if n.decode().startswith(prefix))
+        return sorted(n.decode() for n in names  # owners' names are case-insensitive
+                      if n.decode().lower().startswith(prefix.lower()))
 
     def forget(self, key: str) -> None:
         self.connection.delete(RESULT_PREFIX + key)
@@ -398,7 +399,7 @@ class MemoryBackend:
     def streams_since(self, prefix: str, since: float) -> list[str]:
         with self._lock:
             return sorted(s for s, at in self._touched.items()
-                          if s.startswith(prefix) and at >= since)
+                          if s.lower().startswith(prefix.lower()) and at >= since)
 
     def add_counts(self, values: dict[str, float]) -> None:
         with self._lock:

@@ -1,0 +1,147 @@
+"""Agent activity of an organisation, counted from the audit trail. Pure: records in, figures out.
+
+What is counted, per pull request with records in the window:
+- gated: its classification says an agent's and gated;
+- blocked: a stage failed or errored on one of its commits, or the organisation's policy did
+  not allow it (`eligibility`), or the policy could not be read or was invalid (`policy`);
+  waiting for review is not blocked;
+- approved: a review evaluation was satisfied; the time to approval runs from the first
+  verdict on that commit (its stages record) to the first satisfied evaluation of it;
+- findings: the distinct new findings over its commits, by CWE and by severity;
+- overrides: break-glass records, with who and why.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+BLOCKING_STATUS = ("failed", "error")
+
+
+@dataclass
+class _Pull:
+    repo: str
+    number: int
+    agents: set[str] = field(default_factory=set)
+    gated_at: str | None = None
+    blocked_by: set[str] = field(default_factory=set)
+    blocked_at: str | None = None
+    verdict_at: dict[str, str] = field(default_factory=dict)  # sha -> first stages record
+    approved_at: str | None = None
+    hours_to_approval: float | None = None
+    findings: dict[tuple, dict] = field(default_factory=dict)  # distinct over its commits
+
+
+def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict:
+    """The report's figures from the records of one organisation's pull requests."""
+    lo, hi = _stamp(since), _stamp(until)
+    pulls: dict[tuple[str, int], _Pull] = {}
+    overrides = []
+    for record in sorted(records, key=lambda r: r.get("at", "")):
+        at = record.get("at", "")
+        if not (lo <= at <= hi) or not record.get("repo") or not record.get("pr"):
+            continue
+        pull = pulls.setdefault((record["repo"], record["pr"]), _Pull(record["repo"], record["pr"]))
+        _take(pull, record, overrides)
+    gated = [p for p in pulls.values() if p.gated_at]
+    return {
+        "since": lo, "until": hi,
+        "totals": _figures(gated) | {"overrides": len(overrides)},
+        "blocked_by": dict(sorted(Counter(s for p in gated for s in p.blocked_by).items())),
+        "findings": {
+            "by_cwe": _counted(f.get("cwe") or "no CWE" for p in gated
+                               for f in p.findings.values()),
+            "by_severity": _counted(f.get("severity") or "unknown" for p in gated
+                                    for f in p.findings.values()),
+        },
+        "repositories": _grouped(gated, lambda p: [p.repo], overrides, "repo"),
+        "agents": _grouped(gated, lambda p: sorted(p.agents) or ["unnamed agent"], None, ""),
+        "overrides": overrides,
+        "days": _days(gated, since, until),
+    }
+
+
+def _take(pull: _Pull, record: dict, overrides: list[dict]) -> None:
+    kind, at, sha = record.get("kind"), record["at"], record.get("sha")
+    if kind == "classification" and record.get("agent") and record.get("gated"):
+        pull.gated_at = pull.gated_at or at
+        pull.agents.update(record.get("names") or [])
+    elif kind == "stages":
+        if sha and sha not in pull.verdict_at:
+            pull.verdict_at[sha] = at
+        for found in record.get("found") or []:
+            key = (found.get("rule"), found.get("cwe"), found.get("severity"))
+            pull.findings.setdefault(key, found)
+        for stage, result in (record.get("results") or {}).items():
+            if result.get("status") in BLOCKING_STATUS:
+                _block(pull, stage, at)
+    elif kind == "not-eligible":
+        _block(pull, "eligibility", at)
+    elif kind == "policy" and record.get("error"):
+        _block(pull, "policy", at)
+    elif kind == "review" and record.get("satisfied") and pull.approved_at is None:
+        pull.approved_at = at
+        verdict = pull.verdict_at.get(sha or "")
+        if verdict:
+            pull.hours_to_approval = round(
+                (_parse(at) - _parse(verdict)).total_seconds() / 3600, 2)
+    elif kind == "override":
+        overrides.append({"repo": pull.repo, "pr": pull.number, "by": record.get("by"),
+                          "reason": record.get("reason"), "at": at, "sha": sha})
+
+
+def _block(pull: _Pull, why: str, at: str) -> None:
+    pull.blocked_by.add(why)
+    pull.blocked_at = pull.blocked_at or at
+
+
+def _figures(pulls: list[_Pull]) -> dict:
+    hours = [p.hours_to_approval for p in pulls if p.hours_to_approval is not None]
+    return {"gated": len(pulls), "blocked": sum(1 for p in pulls if p.blocked_by),
+            "approved": sum(1 for p in pulls if p.approved_at),
+            "median_hours_to_approval": round(statistics.median(hours), 2) if hours else None}
+
+
+def _grouped(pulls: list[_Pull], keys, overrides: list[dict] | None, field_name: str) -> list:
+    groups: dict[str, list[_Pull]] = defaultdict(list)
+    for pull in pulls:
+        for key in keys(pull):
+            groups[key].append(pull)
+    rows = []
+    for name, members in sorted(groups.items()):
+        row = {"name": name, **_figures(members),
+               "blocked_by": dict(sorted(Counter(s for p in members
+                                                 for s in p.blocked_by).items()))}
+        if overrides is not None:
+            row["overrides"] = sum(1 for o in overrides if o[field_name] == name)
+        rows.append(row)
+    return rows
+
+
+def _days(pulls: list[_Pull], since: datetime, until: datetime) -> list[dict]:
+    gated = Counter(p.gated_at[:10] for p in pulls)
+    blocked = Counter(p.blocked_at[:10] for p in pulls if p.blocked_at)
+    approved = Counter(p.approved_at[:10] for p in pulls if p.approved_at)
+    days, day = [], since.date()
+    while day <= until.date():
+        key = day.isoformat()
+        days.append({"day": key, "gated": gated[key], "blocked": blocked[key],
+                     "approved": approved[key]})
+        day += timedelta(days=1)
+    return days
+
+
+def _counted(values: Iterable[str]) -> dict[str, int]:
+    return dict(sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")

@@ -1,0 +1,66 @@
+"""The activity report's figures against a hand count of a seeded audit trail."""
+
+import csv
+import io
+import json
+import time
+
+from support.activity_seed import (
+    EXPECTED_AGENTS,
+    EXPECTED_BLOCKED_BY,
+    EXPECTED_CWE,
+    EXPECTED_DAYS,
+    EXPECTED_REPOSITORIES,
+    EXPECTED_SEVERITY,
+    EXPECTED_TOTALS,
+    RECORDS,
+    SINCE,
+    UNTIL,
+    seed,
+)
+
+from gatekeeper.core.activity import summarise
+from gatekeeper.service.audit import AuditTrail
+from gatekeeper.service.queue import RedisBackend
+
+
+def check_figures(report):
+    assert report["totals"] == EXPECTED_TOTALS
+    assert report["blocked_by"] == EXPECTED_BLOCKED_BY
+    assert report["findings"]["by_cwe"] == EXPECTED_CWE
+    assert report["findings"]["by_severity"] == EXPECTED_SEVERITY
+    assert report["repositories"] == EXPECTED_REPOSITORIES
+    agents = {a["name"]: (a["gated"], a["blocked"], a["approved"], a["median_hours_to_approval"])
+              for a in report["agents"]}
+    assert agents == EXPECTED_AGENTS
+    days = {d["day"]: (d["gated"], d["blocked"], d["approved"]) for d in report["days"]
+            if any((d["gated"], d["blocked"], d["approved"]))}
+    assert days == EXPECTED_DAYS
+    assert len(report["days"]) == 8  # 1st to 8th of November, empty days included
+    [override] = report["overrides"]
+    assert (override["repo"], override["pr"], override["by"]) == ("acme/api", 2, "carol")
+
+
+def test_figures_match_the_hand_count():
+    acme = [r for r in RECORDS if r["repo"].startswith("acme/")]
+    check_figures(summarise(acme, SINCE, UNTIL))
+
+
+def test_the_organisations_records_come_from_the_store_and_no_other(redis_url):
+    store = RedisBackend(redis_url, 3 * 24 * 3600)
+    seed(store)
+    records = AuditTrail(store).organisation("ACME", time.time() - 60)  # names: any case
+    assert {r["repo"] for r in records} == {"acme/api", "acme/web"}
+    check_figures(summarise(records, SINCE, UNTIL))
+
+
+def test_audit_retention_drops_old_records(redis_url):
+    store = RedisBackend(redis_url, 3 * 24 * 3600, retention_days=1)
+    store.retention = 1  # seconds, so the test need not wait a day
+    store.append_record("pull:acme/api#1", {"n": 1}, 2000)
+    time.sleep(1.2)
+    store.append_record("pull:acme/api#1", {"n": 2}, 2000)
+    assert store.read_records("pull:acme/api#1") == [{"n": 2}]
+    assert store.connection.xlen("gatekeeper:audit:pull:acme/api#1") == 1  # trimmed, not hidden
+    assert 0 < store.connection.ttl("gatekeeper:audit:pull:acme/api#1") <= 1
+    assert store.streams_since("pull:acme/", time.time() - 0.5) == ["pull:acme/api#1"]
