@@ -20,6 +20,7 @@ OPERATIONS = [
     ("post", "/app/installations/{installation_id}/access_tokens"),
     ("get", "/installation/repositories"),
     ("get", "/user"),
+    ("get", "/user/memberships/orgs/{org}"),  # the activity page: organisation members only
     ("get", "/repos/{owner}/{repo}"),
     ("get", "/repos/{owner}/{repo}/installation"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}"),

@@ -64,3 +64,25 @@ def test_audit_retention_drops_old_records(redis_url):
     assert store.connection.xlen("gatekeeper:audit:pull:acme/api#1") == 1  # trimmed, not hidden
     assert 0 < store.connection.ttl("gatekeeper:audit:pull:acme/api#1") <= 1
     assert store.streams_since("pull:acme/", time.time() - 0.5) == ["pull:acme/api#1"]
+
+
+def test_report_command_in_json_csv_and_text(redis_url, env):
+    from test_cli import gatekeeper
+
+    seed(RedisBackend(redis_url, 3 * 24 * 3600))
+    window = ("--org", "acme", "--since", "2026-11-01", "--until", "2026-11-08")
+    done = gatekeeper("report", *window, "--format", "json", env={**env, "REDIS_URL": redis_url})
+    assert done.returncode == 0, done.stderr
+    check_figures(json.loads(done.stdout))
+    done = gatekeeper("report", *window, "--format", "csv", env={**env, "REDIS_URL": redis_url})
+    rows = {(r["scope"], r["name"]): r for r in csv.DictReader(io.StringIO(done.stdout))}
+    assert rows[("organisation", "acme")]["gated"] == "4"
+    assert rows[("repository", "acme/api")]["blocked_by_sast"] == "1"
+    assert rows[("agent", "Claude Code")]["median_hours_to_approval"] == "1.75"
+    assert rows[("day", "2026-11-05")]["blocked"] == "1"
+    done = gatekeeper("report", *window, env={**env, "REDIS_URL": redis_url})
+    assert "gated 4 · blocked 3 (eligibility 1, sast 1, tests 1) · approved 2" in done.stdout
+    assert "@carol: payments are down" in done.stdout
+    bad = gatekeeper("report", "--org", "acme", "--since", "last week",
+                     env={**env, "REDIS_URL": redis_url})
+    assert bad.returncode == 2 and "--since takes a duration" in bad.stderr

@@ -182,3 +182,23 @@ def test_a_push_to_the_organisations_policy_is_read_at_the_next_gate(gate, fake_
     assert "3 more approvals" in check(fake_github, "gatekeeper", LATER)["output"]["title"]
     assert [r["owner"] for r in AuditTrail(jobs.context().store).store.read_records(
         "deliveries") if r["kind"] == "org-policy-changed"] == ["Codertocat"]
+
+
+def test_policy_show_prints_each_value_with_its_source(gate, fake_github, env, capsys):
+    from gatekeeper.cli.policyshow import show
+    from gatekeeper.service.settings import load_settings
+
+    repo, _ = gate
+    org_policy(fake_github, RESTRICTED + b"approvals: 2\n")
+    repo.contents[("main", ".github/gatekeeper.yml")] = b"approvals: 1\nscanners:\n  block_on: low\n"
+    assert show(REPO, settings=load_settings(env)) == 0
+    out = capsys.readouterr().out
+    assert "organisation policy: Codertocat/.github:.github/gatekeeper.yml" in out
+    assert "level:               internal (name matches Hello-*)" in out
+    assert "refused: approvals.required: the repository's 1 is refused" in out
+    lines = {line.split()[0]: line for line in out.splitlines()[6:] if line.strip()}
+    assert lines["approvals.required"].split()[1:] == ["2", "organisation", "(Codertocat/.github)"]
+    assert lines["scanners.block_on"].split()[1:] == ['"low"', "repository",
+                                                      "(.github/gatekeeper.yml)"]
+    assert lines["stages.tests"].split()[1:] == ["true", "built-in", "default"]
+    assert show("not-a-repo", settings=load_settings(env)) == 2

@@ -1,4 +1,4 @@
-"""`gatekeeper serve|worker|check|replay|manifest|doctor|demo|osv-mirror`."""
+"""`gatekeeper serve|worker|check|replay|manifest|doctor|demo|osv-mirror|protect|policy|report`."""
 
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ def parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="agent activity of an organisation, from the audit "
                                            "trail (needs REDIS_URL)")
     report.add_argument("--org", required=True)
-    report.add_argument("--since", default="30d", help="how far back: 90m, 6h, 30d")
+    report.add_argument("--since", default="30d",
+                        help="how far back (90m, 6h, 30d) or from a date (2026-11-01)")
+    report.add_argument("--until", help="up to this date or time (default: now)")
     report.add_argument("--format", choices=["text", "json", "csv"], default="text")
     sub.add_parser("demo", help="the gate on an example agent-authored change")
     mirror = sub.add_parser("osv-mirror", help="serve OSV advisories from a folder")
@@ -286,6 +288,12 @@ def _policy(args) -> int:
     return show(args.repo, args.format)
 
 
+def _report(args) -> int:
+    from gatekeeper.cli.activityreport import report
+
+    return report(args.org, args.since, args.until, args.format)
+
+
 def _doctor(args) -> int:
     from gatekeeper.cli.doctor import report
 
@@ -318,4 +326,4 @@ def _osv_mirror(args) -> int:
 COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _replay, "audit": _audit,
             "reconcile": _reconcile, "redeliver": _redeliver,
             "manifest": _manifest, "doctor": _doctor, "demo": _demo, "osv-mirror": _osv_mirror,
-            "protect": _protect}
+            "protect": _protect, "policy": _policy, "report": _report}

@@ -17,7 +17,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 BLOCKING_STATUS = ("failed", "error")
 
@@ -145,3 +145,29 @@ def _stamp(moment: datetime) -> str:
 
 def _parse(stamp: str) -> datetime:
     return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")
+
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_window(since: str, until: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """`since`: a duration back from `until` (90m, 6h, 30d) or a date (2026-11-01);
+    `until`: a date or time (default now). ValueError says what is wrong."""
+    end = _when(until, "--until") if until else now
+    text = since.strip().lower()
+    if len(text) >= 2 and text[-1] in UNITS and text[:-1].isdigit():
+        start = end - timedelta(seconds=int(text[:-1]) * UNITS[text[-1]])
+    else:
+        start = _when(since, "--since")
+    if start >= end:
+        raise ValueError(f"the window is empty: {_stamp(start)} is not before {_stamp(end)}")
+    return start, end
+
+
+def _when(text: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name} takes a duration (90m, 6h, 30d) or a date (2026-11-01), "
+                         f"got {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -493,6 +493,11 @@ class OAuthUser:
         response.raise_for_status()
         return response.json()["login"]
 
+    def is_member(self, org: str) -> bool:
+        """An active member of the organisation (GitHub answers 404 or 403 otherwise)."""
+        response = self._get(f"/user/memberships/orgs/{org}")
+        return response.status_code == 200 and response.json().get("state") == "active"
+
     def can_read(self, repo: str) -> bool:
         """GitHub answers 404 for a repository this person cannot see."""
         return self._get(f"/repos/{repo}").status_code == 200

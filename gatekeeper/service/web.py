@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from gatekeeper.core import redact
 from gatekeeper.github import webhooks
 from gatekeeper.service import metrics
+from gatekeeper.service.activity import bp as activity_bp
 from gatekeeper.service.audit import AuditTrail, entry_of
 from gatekeeper.service.audit import log as audit_log
 from gatekeeper.service.details import bp as details_bp
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=(settings.public_url or "").startswith("https://"))
     app.register_blueprint(details_bp)
+    app.register_blueprint(activity_bp)
     # one byte over the cap: a chunked body is cut there, not refused, so we look at the length
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["gatekeeper"] = {"settings": settings, "backend": backend}

@@ -105,6 +105,7 @@ class FakeGitHub:
         self.violations: list[str] = []
         self.injected: list[tuple[str, str, int, dict]] = []
         self.teams: dict[str, set[str]] = {}  # "org/slug" -> logins
+        self.org_members: dict[str, set[str]] = {}  # org (lower) -> logins
         self.rulesets: dict[str, dict[int, dict]] = {}  # org (lower) -> id -> ruleset
         self.hook_deliveries: list[dict] = []  # the app's webhook delivery log, newest first
         self.redelivered: list[int] = []
@@ -215,6 +216,12 @@ class FakeGitHub:
     def _as_user(self, op, login: str) -> Response:
         if op.template == "/user":
             return _json({"login": login, "type": "User"})
+        if op.template == "/user/memberships/orgs/{org}":
+            if login not in self.org_members.get(op.params["org"].lower(), set()):
+                raise Reject(404, "Not Found", violation=False)
+            return _json({"state": "active", "role": "member", "url": "",
+                          "organization_url": "", "organization": {"login": op.params["org"]},
+                          "user": {"login": login}})
         if op.template == "/repos/{owner}/{repo}":
             repo = self.repos.get(f"{op.params['owner']}/{op.params['repo']}")
             if repo is not None and login in repo.readers:

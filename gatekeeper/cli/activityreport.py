@@ -1,0 +1,89 @@
+"""`gatekeeper report --org ORG --since 30d [--until DATE] [--format text|json|csv]`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import UTC, datetime
+
+from gatekeeper.core.activity import parse_window
+from gatekeeper.service.activity import organisation_report
+from gatekeeper.service.queue import RedisBackend
+from gatekeeper.service.settings import load_settings
+
+STAGE_COLUMNS = ("tests", "sast", "dependencies", "eligibility", "policy")
+
+
+def report(org: str, since: str, until: str | None, fmt: str, out=sys.stdout) -> int:
+    try:
+        start, end = parse_window(since, until, datetime.now(UTC))
+    except ValueError as exc:
+        print(f"gatekeeper report: {exc}", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    if not settings.redis_url:
+        print("gatekeeper report reads the audit trail from Redis: set REDIS_URL (the embedded "
+              "store lives only as long as `gatekeeper serve`)", file=sys.stderr)
+        return 2
+    store = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds,
+                         settings.audit_retention_days)
+    figures = organisation_report(store, org, start, end)
+    {"json": _json, "csv": _csv}.get(fmt, _text)(figures, out)
+    return 0
+
+
+def _json(figures: dict, out) -> None:
+    print(json.dumps(figures, indent=2), file=out)
+
+
+def _csv(figures: dict, out) -> None:
+    """One table: the organisation, each repository, each agent and each day."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["scope", "name", "gated", "blocked", "approved",
+                     "median_hours_to_approval", "overrides",
+                     *(f"blocked_by_{s}" for s in STAGE_COLUMNS)])
+    whole = {**figures["totals"], "name": figures["organisation"],
+             "blocked_by": figures["blocked_by"]}
+    for scope, rows in (("organisation", [whole]), ("repository", figures["repositories"]),
+                        ("agent", figures["agents"])):
+        for row in rows:
+            writer.writerow([scope, row["name"], row["gated"], row["blocked"], row["approved"],
+                             _blank(row["median_hours_to_approval"]), _blank(row.get("overrides")),
+                             *(row["blocked_by"].get(s, 0) for s in STAGE_COLUMNS)])
+    for day in figures["days"]:
+        writer.writerow(["day", day["day"], day["gated"], day["blocked"], day["approved"],
+                         "", "", *([""] * len(STAGE_COLUMNS))])
+
+
+def _text(figures: dict, out) -> None:
+    totals = figures["totals"]
+    hours = totals["median_hours_to_approval"]
+    print(f"Agent activity in {figures['organisation']}, {figures['since']} to "
+          f"{figures['until']}", file=out)
+    print(f"  gated {totals['gated']} · blocked {totals['blocked']} "
+          f"({_pairs(figures['blocked_by'])}) · approved {totals['approved']} · median time "
+          f"from verdict to approval {_blank(hours) or '-'} h · overrides {totals['overrides']}",
+          file=out)
+    for title, rows in (("repository", figures["repositories"]), ("agent", figures["agents"])):
+        print(f"\nBy {title}", file=out)
+        width = max([len(r["name"]) for r in rows] + [len(title)])
+        print(f"  {title:<{width}}  gated  blocked  approved  median h  blocked by", file=out)
+        for r in rows:
+            print(f"  {r['name']:<{width}}  {r['gated']:>5}  {r['blocked']:>7}  "
+                  f"{r['approved']:>8}  {_blank(r['median_hours_to_approval']) or '-':>8}  "
+                  f"{_pairs(r['blocked_by'])}", file=out)
+    print(f"\nFindings by CWE: {_pairs(figures['findings']['by_cwe']) or 'none'}", file=out)
+    print(f"Findings by severity: {_pairs(figures['findings']['by_severity']) or 'none'}",
+          file=out)
+    print(f"\nOverrides ({len(figures['overrides'])})", file=out)
+    for o in figures["overrides"]:
+        print(f"  {o['at']}  {o['repo']}#{o['pr']}  @{o['by']}: {o['reason']}", file=out)
+
+
+def _pairs(counts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
+
+
+def _blank(value) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,74 @@
+"""The organisation's agent activity: figures from the audit trail, and its page behind the
+same sign-in as the details pages, shown only to the organisation's members."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pygal
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from markupsafe import Markup
+from pygal.style import Style
+
+from gatekeeper.core.activity import parse_window, summarise
+from gatekeeper.github.client import OAuthUser
+from gatekeeper.service.audit import AuditTrail, Store
+
+bp = Blueprint("activity", __name__)
+STYLE = Style(background="white", plot_background="white", font_family="system-ui, sans-serif",
+              colors=("#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#57606a"))
+
+
+def organisation_report(store: Store, org: str, since: datetime, until: datetime) -> dict:
+    """The figures for one organisation; only its pull requests' streams are read."""
+    records = AuditTrail(store).organisation(org, since.timestamp())
+    return {"organisation": org, **summarise(records, since, until)}
+
+
+@bp.get("/orgs/<org>/activity")
+def page(org: str):
+    state = current_app.extensions["gatekeeper"]
+    settings, store = state["settings"], state["backend"]
+    if not settings.oauth_client_id:
+        abort(503, "sign-in with GitHub is not configured (GITHUB_CLIENT_ID, "
+                   "GITHUB_CLIENT_SECRET), so the activity page is not served")
+    token = session.get("token")
+    if not token:
+        return redirect(url_for("details.login", next=request.full_path.rstrip("?")))
+    if not OAuthUser(settings.github_api_url, token).is_member(org):
+        abort(403, f"{session.get('login')} is not a member of {org}")
+    try:
+        since, until = parse_window(request.args.get("since", "30d"), request.args.get("until"),
+                                    datetime.now(UTC))
+    except ValueError as exc:
+        abort(400, str(exc))
+    report = organisation_report(store, org, since, until)
+    return render_template("activity.html", report=report, login=session.get("login"),
+                           charts=charts(report))
+
+
+def charts(report: dict) -> list[Markup]:
+    """The page's charts as inline SVG (no script, nothing fetched by the browser)."""
+    days = report["days"]
+    trend = pygal.Line(style=STYLE, title="Agent pull requests per day", height=320,
+                       x_label_rotation=30, show_minor_x_labels=False, **_svg())
+    trend.x_labels = [d["day"][5:] for d in days]
+    trend.x_labels_major = trend.x_labels[::max(1, len(days) // 10)]
+    for series in ("gated", "blocked", "approved"):
+        trend.add(series, [d[series] for d in days])
+    stages = pygal.Bar(style=STYLE, title="Blocked, by what blocked them", height=320, **_svg())
+    for name, count in report["blocked_by"].items():
+        stages.add(name, [count])
+    cwe = pygal.HorizontalBar(style=STYLE, title="Findings by CWE", height=320, **_svg())
+    for name, count in list(report["findings"]["by_cwe"].items())[:12]:
+        cwe.add(name, [count])
+    agents = pygal.Bar(style=STYLE, title="Per agent", height=320, **_svg())
+    agents.x_labels = [a["name"] for a in report["agents"]]
+    for series in ("gated", "blocked", "approved"):
+        agents.add(series, [a[series] for a in report["agents"]])
+    return [Markup(chart.render(is_unicode=True)) for chart in (trend, stages, cwe, agents)]
+
+
+def _svg() -> dict:
+    return {"js": [], "disable_xml_declaration": True, "no_data_text": "nothing in this window",
+            "width": 640}
