@@ -148,3 +148,50 @@ def test_no_warning_once_an_organisation_ruleset_requires_the_gate(env, fake_git
     app = gated_site(env, fake_github, "copilot/fix")
     html = sign_in(app.test_client(), fake_github, "alice").get_data(as_text=True)
     assert "does not require" not in html and "gatekeeper: failure" in html
+
+
+def test_the_page_shows_the_effective_policy_and_where_each_value_came_from(site, fake_github):
+    html = sign_in(site.test_client(), fake_github, "alice").get_data(as_text=True)
+    assert "<h2>Effective policy</h2>" in html and "Level: none" in html
+    rows = dict(re.findall(r"<tr><td><code>([\w.]+)</code></td><td><code>[^<]*</code></td>"
+                           r"<td>([^<]+)</td></tr>", html))
+    assert rows["stages.tests"] == "repository (.github/gatekeeper.yml)"
+    assert rows["approvals.required"] == "built-in default"
+
+
+ACTIVITY = "/orgs/acme/activity?since=2026-11-01&until=2026-11-08"
+
+
+def test_activity_page_in_chromium_for_a_member_and_an_outsider(site, fake_github, tmp_path):
+    import os
+    import shutil
+
+    from support.activity_seed import seed
+
+    from gatekeeper.cli.httpserver import BackgroundServer
+
+    seed(jobs.context().store)
+    fake_github.org_members["acme"] = {"alice"}
+    server = BackgroundServer(site)
+    base = server.start()
+    try:
+        fake_github.browser_user = "alice"
+        dom = browse(tmp_path, base + ACTIVITY, "--dump-dom")
+        assert "Agent activity in acme" in dom and "signed in as alice" in dom
+        totals = re.findall(r"<div><b>([^<]+)</b>([^<]+)</div>", dom)
+        assert totals == [("4", "agent pull requests gated"), ("3", "blocked"),
+                          ("2", "approved by a qualified human"),
+                          ("1.75", "median hours, verdict to approval"),
+                          ("1", "break-glass overrides")]
+        assert dom.count("<svg") >= 4 and "Findings by CWE" in dom and "CWE-89" in dom
+        assert "payments are down" in dom and "<script" not in dom.split("<body")[1]
+        shot = tmp_path / "activity.png"
+        browse(tmp_path, base + ACTIVITY, f"--screenshot={shot}", "--window-size=1200,1500")
+        assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 30_000
+        if os.environ.get("GATEKEEPER_SCREENSHOTS"):  # the README's picture, on request
+            shutil.copy(shot, os.environ["GATEKEEPER_SCREENSHOTS"])
+        fake_github.browser_user = "mallory"
+        refused = browse(tmp_path, base + ACTIVITY, "--dump-dom")
+        assert "mallory is not a member of acme" in refused and "CWE-89" not in refused
+    finally:
+        server.stop()
