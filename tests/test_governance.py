@@ -150,3 +150,26 @@ def test_an_invalid_organisation_policy_names_its_file_and_line():
 def test_a_repository_file_cannot_define_levels():
     with pytest.raises(PolicyError):
         effective("levels:\n  mine: {agents: allowed}\n")
+
+
+def test_a_blocking_instruction_finding_fails_the_gate_and_refusals_are_listed():
+    from gatekeeper.core.model import Finding
+    from gatekeeper.core.verdict import GATE, REVIEW, CheckVerdict, with_governance
+
+    passed = [CheckVerdict(REVIEW, "success", "Approved", "ok"),
+              CheckVerdict(GATE, "success", "Passed", "all green")]
+    warning = Finding("gatekeeper", "agent-instructions", "none found", blocking=False)
+    [_, gate] = with_governance(passed, [warning], ["approvals.required: refused"])
+    assert gate.conclusion == "success" and gate.findings == (warning,)
+    assert "refused by the organisation's policy:**\n- approvals.required: refused" in gate.summary
+    blocking = Finding("gatekeeper", "agent-instructions", "none found", blocking=True)
+    [review, gate] = with_governance(passed, [blocking], [])
+    assert gate.conclusion == "failure" and gate.title == "Blocked: agent-instructions"
+    assert review == passed[0]
+    assert with_governance(passed, [], []) == passed
+
+
+def test_a_levels_instruction_files_become_sensitive_paths():
+    org = ("levels:\n  internal:\n    instructions:\n      files: [docs/AI.md]\n"
+           "default_level: internal\n")
+    assert "docs/AI.md" in effective(org=org).policy.sensitive.paths

@@ -81,3 +81,20 @@ def test_the_stages_run_on_the_groups_commit(gate, fake_github):
     assert group_check(fake_github, "gatekeeper/sast")["conclusion"] == "failure"
     run = group_check(fake_github)
     assert run["conclusion"] == "failure" and "stages sast" in run["output"]["title"]
+
+
+def test_an_approved_agent_pull_request_on_off_limits_paths_blocks_its_group(gate, fake_github):
+    from factories import unescaped
+    from test_governance_flow import org_policy
+
+    repo, send = gate
+    org_policy(fake_github, b"overridable: [stages]\nlevels:\n  guarded:\n"
+                            b"    off_limits: ['src/logout.py']\ndefault_level: guarded\n")
+    two_agent_pulls(repo)
+    repo.review(2, "alice", "APPROVED", commit_id=HEAD)
+    repo.review(3, "alice", "APPROVED", commit_id=SECOND)
+    send("merge_group", group_event())
+    run = group_check(fake_github)
+    assert run["conclusion"] == "failure"
+    assert "levels.guarded.off_limits: src/logout.py — agents may not change src/logout.py" in \
+        unescaped(run["output"]["summary"])

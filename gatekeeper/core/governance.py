@@ -256,6 +256,11 @@ def _apply_level(merged: dict, rules: Level, level: str, sources: dict[str, str]
         merged = _set(merged, ("approvers", "users"), [])
         for key in ("approvers.teams", "approvers.teams_only", "approvers.users"):
             sources[key] = label
+    if rules.instructions:  # what agents are told stays a sensitive change
+        paths = merged["sensitive"]["paths"]
+        extra = [f for f in rules.instructions.files if f not in paths]
+        if extra:
+            merged = _set(merged, ("sensitive", "paths"), paths + extra)
     for stage in rules.stages:
         if not merged["stages"].get(stage, True):
             merged = _set(merged, ("stages", stage), True)
