@@ -30,9 +30,10 @@ from gatekeeper.core.policy import (
 
 ORG_REPO = ".github"  # the organisation's policy: ORG/.github, POLICY_PATH, default branch
 # where agents read their instructions (Codex & co., Claude Code, Gemini, Copilot, Cursor,
-# Windsurf, aider)
+# Windsurf, aider, OpenHands)
 INSTRUCTION_FILES = ["AGENTS.md", "CLAUDE.md", "GEMINI.md", ".github/copilot-instructions.md",
-                     ".cursorrules", ".windsurfrules", "CONVENTIONS.md"]
+                     ".cursorrules", ".windsurfrules", "CONVENTIONS.md",
+                     ".openhands/microagents/repo.md"]
 BUILT_IN = "built-in default"
 REPOSITORY = f"repository ({POLICY_PATH})"
 
