@@ -202,3 +202,15 @@ def test_policy_show_prints_each_value_with_its_source(gate, fake_github, env, c
                                                       "(.github/gatekeeper.yml)"]
     assert lines["stages.tests"].split()[1:] == ["true", "built-in", "default"]
     assert show("not-a-repo", settings=load_settings(env)) == 2
+
+
+def test_an_invalid_organisation_policy_fails_every_gate_with_its_line(gate, fake_github):
+    repo, send = gate
+    org_policy(fake_github, b"approvals: 2\nscanners:\n  block_on: never\n")
+    send("pull_request", pr_event("opened"))
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure"
+    assert overall["output"]["title"] == "Policy file invalid (1 problem)"
+    assert "Codertocat/.github:.github/gatekeeper.yml:3: scanners.block_on" in unescaped(
+        overall["output"]["summary"])
+    assert fake_github.runs_for(REPO, HEAD, "gatekeeper/tests") == []

@@ -28,12 +28,15 @@ def test_empty_environment_names_every_missing_variable():
 def test_every_malformed_value_is_reported_at_once(env):
     bad = {**env, "GITHUB_APP_ID": "abc", "GITHUB_API_URL": "ftp://x", "REDIS_URL": "http://r",
            "GATEKEEPER_DELIVERY_TTL": "60", "GATEKEEPER_MAX_BODY_BYTES": "-1",
+           "GATEKEEPER_ORG_POLICY_TTL": "5m", "GATEKEEPER_AUDIT_RETENTION_DAYS": "0",
            "SLACK_WEBHOOK_URL": "http://hooks.slack.invalid/T000/SECRETPART"}
     with pytest.raises(SettingsError) as err:
         load_settings(bad)
     text = str(err.value)
-    assert len(err.value.problems) == 6, text
+    assert len(err.value.problems) == 8, text
     assert "GITHUB_APP_ID must be a positive integer" in text
+    assert "GATEKEEPER_ORG_POLICY_TTL must be a positive integer, got '5m'" in text
+    assert "GATEKEEPER_AUDIT_RETENTION_DAYS must be a positive integer, got '0'" in text
     assert "GITHUB_API_URL" in text and "REDIS_URL" in text and "3 days" in text
     assert "SECRETPART" not in text  # a Slack webhook URL is a credential
 
