@@ -214,3 +214,23 @@ def test_an_invalid_organisation_policy_fails_every_gate_with_its_line(gate, fak
     assert "Codertocat/.github:.github/gatekeeper.yml:3: scanners.block_on" in unescaped(
         overall["output"]["summary"])
     assert fake_github.runs_for(REPO, HEAD, "gatekeeper/tests") == []
+
+
+def test_doctor_reads_each_owners_policy(gate, fake_github, env):
+    from gatekeeper.cli.doctor import _org_policies
+    from gatekeeper.service.settings import load_settings
+
+    settings = load_settings(env)
+    result = _org_policies(settings)
+    assert result.startswith("Codertocat: none")  # no .github repository the App can read
+    org_policy(fake_github, b"approvals: 2\n")
+    assert _org_policies(settings).startswith("Codertocat: read")
+    org_policy(fake_github, b"approvals: zero\n")
+    broken = _org_policies(settings)
+    assert not broken.ok and "Codertocat/.github:.github/gatekeeper.yml:1: approvals" in \
+        broken.detail
+    org_policy(fake_github, b"approvals: 2\n")
+    fake_github.inject("GET", ORG_POLICY_PATH, 403)
+    unreadable = _org_policies(settings)
+    assert not unreadable.ok and "could not be read" in unreadable.detail
+    assert "fail closed" in unreadable.fix

@@ -41,6 +41,7 @@ def run_checks() -> Iterator[Check]:
     yield from _safely("redis", lambda: _redis(settings))
     yield from _safely("GitHub app key", lambda: _github(settings))
     yield from _safely("gate required on default branches", lambda: _protected(settings))
+    yield from _safely("organisation policies", lambda: _org_policies(settings))
 
 
 def _safely(name: str, probe: Callable[[], Check | str]) -> Iterator[Check]:
@@ -131,6 +132,38 @@ def _protected(settings) -> Check | str:
                      f"check from this App: {', '.join(missing[:20])}",
                      "gatekeeper protect --org ORG (an organisation ruleset)")
     return "every installed repository's default branch requires it"
+
+
+def _org_policies(settings) -> Check | str:
+    """Each installed owner's policy in OWNER/.github: read, valid, or absent (said so: the
+    App may simply not be installed on that repository)."""
+    from gatekeeper.core.governance import ORG_REPO, parse_org
+    from gatekeeper.core.policy import POLICY_PATH, PolicyError
+    from gatekeeper.github.client import GitHubApp
+
+    app = GitHubApp(settings)
+    found, problems = [], []
+    for installation_id in app.installation_ids():
+        github = app.installation(installation_id)
+        for owner in sorted({repo.split("/")[0] for repo in github.repositories()}):
+            where = f"{owner}/{ORG_REPO}:{POLICY_PATH}"
+            try:
+                text = github.file_text(f"{owner}/{ORG_REPO}", POLICY_PATH, None)
+                if text is not None:
+                    parse_org(text, where)
+            except PolicyError as err:
+                problems.append(str(err))
+                continue
+            except Exception as exc:  # noqa: BLE001 - unreadable: every gate there fails
+                problems.append(f"{where} could not be read ({exc.__class__.__name__})")
+                continue
+            found.append(f"{owner}: {'read' if text is not None else 'none'}")
+    if problems:
+        return Check("organisation policies", False, "; ".join(problems),
+                     "fix the file, or give the App read access to the .github repository: "
+                     "until then the gates there fail closed")
+    return (", ".join(found) or "no installation") + " (none: no policy found, or the App is "
+    "not installed on the owner's .github repository)"
 
 
 def report() -> int:
