@@ -19,14 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.detection_eval import REPOS  # noqa: E402 - the same twelve histories
 from gatekeeper.core.governance import INSTRUCTION_FILES  # noqa: E402
 from gatekeeper.core.policy import parse_policy, path_matches  # noqa: E402
 from gatekeeper.core.rules import default_policy_text  # noqa: E402
 
-REPOS = ["Aider-AI/aider", "All-Hands-AI/OpenHands", "browser-use/browser-use", "jlowin/fastmcp",
-         "microsoft/markitdown", "modelcontextprotocol/python-sdk",
-         "openai/openai-agents-python", "pallets/flask", "psf/black", "pydantic/pydantic-ai",
-         "pytest-dev/pytest", "simonw/llm"]
 NAMES = {"AGENTS.md", "CLAUDE.md", "GEMINI.md", ".cursorrules", ".windsurfrules", ".clinerules",
          "copilot-instructions.md", "CLAUDE.local.md", ".aider.conf.yml"}
 FOLDERS = {".claude", ".cursor", ".windsurf", ".clinerules", ".codex", ".gemini", ".openhands"}

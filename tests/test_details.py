@@ -112,25 +112,29 @@ def browse(tmp_path, url, *flags):
     return done.stdout
 
 
-def test_details_page_in_chromium_for_a_reader_and_an_outsider(site, fake_github, tmp_path):
+@pytest.fixture
+def served(site):
+    """The gated site on a real loopback port, for the browser."""
     from gatekeeper.cli.httpserver import BackgroundServer
 
     server = BackgroundServer(site)
-    base = server.start()
-    try:
-        fake_github.browser_user = "alice"
-        dom = browse(tmp_path, base + PAGE, "--dump-dom")
-        assert "signed in as alice" in dom and "gatekeeper: failure" in dom
-        assert "opened by @copilot-swe-agent[bot] (GitHub Copilot coding agent)" in dom
-        shot = tmp_path / "details.png"
-        browse(tmp_path, base + PAGE, f"--screenshot={shot}", "--window-size=1200,1400")
-        data = shot.read_bytes()
-        assert data.startswith(b"\x89PNG") and len(data) > 20_000  # a rendered page, not blank
-        fake_github.browser_user = "mallory"
-        refused = browse(tmp_path, base + PAGE, "--dump-dom")
-        assert "mallory cannot read" in refused and "copilot-swe-agent" not in refused
-    finally:
-        server.stop()
+    yield server.start()
+    server.stop()
+
+
+def test_details_page_in_chromium_for_a_reader_and_an_outsider(served, fake_github, tmp_path):
+    base = served
+    fake_github.browser_user = "alice"
+    dom = browse(tmp_path, base + PAGE, "--dump-dom")
+    assert "signed in as alice" in dom and "gatekeeper: failure" in dom
+    assert "opened by @copilot-swe-agent[bot] (GitHub Copilot coding agent)" in dom
+    shot = tmp_path / "details.png"
+    browse(tmp_path, base + PAGE, f"--screenshot={shot}", "--window-size=1200,1400")
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 20_000  # a rendered page, not blank
+    fake_github.browser_user = "mallory"
+    refused = browse(tmp_path, base + PAGE, "--dump-dom")
+    assert "mallory cannot read" in refused and "copilot-swe-agent" not in refused
 
 
 def test_the_page_says_when_the_base_branch_does_not_require_the_gate(site, fake_github):
@@ -162,36 +166,30 @@ def test_the_page_shows_the_effective_policy_and_where_each_value_came_from(site
 ACTIVITY = "/orgs/acme/activity?since=2026-11-01&until=2026-11-08"
 
 
-def test_activity_page_in_chromium_for_a_member_and_an_outsider(site, fake_github, tmp_path):
+def test_activity_page_in_chromium_for_a_member_and_an_outsider(served, fake_github, tmp_path):
     import os
     import shutil
 
     from support.activity_seed import seed
 
-    from gatekeeper.cli.httpserver import BackgroundServer
-
     seed(jobs.context().store)
     fake_github.org_members["acme"] = {"alice"}
-    server = BackgroundServer(site)
-    base = server.start()
-    try:
-        fake_github.browser_user = "alice"
-        dom = browse(tmp_path, base + ACTIVITY, "--dump-dom")
-        assert "Agent activity in acme" in dom and "signed in as alice" in dom
-        totals = re.findall(r"<div><b>([^<]+)</b>([^<]+)</div>", dom)
-        assert totals == [("4", "agent pull requests gated"), ("3", "blocked"),
-                          ("2", "approved by a qualified human"),
-                          ("1.75", "median hours, verdict to approval"),
-                          ("1", "break-glass overrides")]
-        assert dom.count("<svg") >= 4 and "Findings by CWE" in dom and "CWE-89" in dom
-        assert "payments are down" in dom and "<script" not in dom.split("<body")[1]
-        shot = tmp_path / "activity.png"
-        browse(tmp_path, base + ACTIVITY, f"--screenshot={shot}", "--window-size=1200,1500")
-        assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 30_000
-        if os.environ.get("GATEKEEPER_SCREENSHOTS"):  # the README's picture, on request
-            shutil.copy(shot, os.environ["GATEKEEPER_SCREENSHOTS"])
-        fake_github.browser_user = "mallory"
-        refused = browse(tmp_path, base + ACTIVITY, "--dump-dom")
-        assert "mallory is not a member of acme" in refused and "CWE-89" not in refused
-    finally:
-        server.stop()
+    base = served
+    fake_github.browser_user = "alice"
+    dom = browse(tmp_path, base + ACTIVITY, "--dump-dom")
+    assert "Agent activity in acme" in dom and "signed in as alice" in dom
+    totals = re.findall(r"<div><b>([^<]+)</b>([^<]+)</div>", dom)
+    assert totals == [("4", "agent pull requests gated"), ("3", "blocked"),
+                      ("2", "approved by a qualified human"),
+                      ("1.75", "median hours, verdict to approval"),
+                      ("1", "break-glass overrides")]
+    assert dom.count("<svg") >= 4 and "Findings by CWE" in dom and "CWE-89" in dom
+    assert "payments are down" in dom and "<script" not in dom.split("<body")[1]
+    shot = tmp_path / "activity.png"
+    browse(tmp_path, base + ACTIVITY, f"--screenshot={shot}", "--window-size=1200,1500")
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 30_000
+    if os.environ.get("GATEKEEPER_SCREENSHOTS"):  # the README's picture, on request
+        shutil.copy(shot, os.environ["GATEKEEPER_SCREENSHOTS"])
+    fake_github.browser_user = "mallory"
+    refused = browse(tmp_path, base + ACTIVITY, "--dump-dom")
+    assert "mallory is not a member of acme" in refused and "CWE-89" not in refused

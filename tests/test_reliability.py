@@ -164,7 +164,7 @@ def test_redeliver_asks_again_for_failed_deliveries_only(env, fake_github):
     assert "redeliver 1 failed deliveries: g1" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "gatekeeper", "redeliver", "--since", "soon"],
                          env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "e.g. 90m, 6h, 3d" in bad.stderr
+    assert bad.returncode == 2 and "--since takes a duration (90m, 6h, 30d)" in bad.stderr
 
 
 def test_per_installation_cap_defers_gates_beyond_it(env, fake_github, redis_url):

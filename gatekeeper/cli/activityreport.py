@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from gatekeeper.core.activity import parse_window
 from gatekeeper.service.activity import organisation_report
-from gatekeeper.service.queue import RedisBackend
+from gatekeeper.service.queue import stored_trail
 from gatekeeper.service.settings import load_settings
 
 STAGE_COLUMNS = ("tests", "sast", "dependencies", "eligibility", "policy")
@@ -21,13 +21,11 @@ def report(org: str, since: str, until: str | None, fmt: str, out=sys.stdout) ->
     except ValueError as exc:
         print(f"gatekeeper report: {exc}", file=sys.stderr)
         return 2
-    settings = load_settings()
-    if not settings.redis_url:
-        print("gatekeeper report reads the audit trail from Redis: set REDIS_URL (the embedded "
-              "store lives only as long as `gatekeeper serve`)", file=sys.stderr)
+    try:
+        store = stored_trail(load_settings(), "report")
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 2
-    store = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds,
-                         settings.audit_retention_days)
     figures = organisation_report(store, org, start, end)
     {"json": _json, "csv": _csv}.get(fmt, _text)(figures, out)
     return 0

@@ -104,10 +104,9 @@ def _osv(config: StageConfig) -> Check | str:
 def _redis(settings) -> Check | str:
     if not settings.redis_url:
         return "not set: `gatekeeper serve` runs jobs in-process (set REDIS_URL for production)"
-    from gatekeeper.service.queue import RedisBackend
+    from gatekeeper.service.queue import redis_of
 
-    if RedisBackend(settings.redis_url, settings.delivery_ttl_seconds,
-                           settings.audit_retention_days).healthy():
+    if redis_of(settings).healthy():
         return "reachable"
     return Check("redis", False, "REDIS_URL is not reachable", "start Redis or fix REDIS_URL")
 

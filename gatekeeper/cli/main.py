@@ -82,12 +82,11 @@ def _serve(args) -> int:
     from werkzeug.serving import make_server
 
     from gatekeeper.service import jobs
-    from gatekeeper.service.queue import make_backend
+    from gatekeeper.service.queue import backend_of
     from gatekeeper.service.web import create_app
 
     settings = load_settings()
-    backend = make_backend(settings.redis_url, settings.delivery_ttl_seconds,
-                           settings.audit_retention_days)
+    backend = backend_of(settings)
     jobs.configure(settings, backend)  # embedded jobs and the web share one store
     server = make_server(args.host, args.port, create_app(settings, backend), threaded=True)
     queue = "redis" if settings.redis_url else "embedded (in-process; set REDIS_URL for production)"
@@ -110,10 +109,9 @@ def _worker(args) -> int:
 
     from gatekeeper.core.model import JobRequest
     from gatekeeper.service import jobs
-    from gatekeeper.service.queue import QUEUE_NAMES, RedisBackend
+    from gatekeeper.service.queue import QUEUE_NAMES, redis_of
 
-    backend = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds,
-                           settings.audit_retention_days)
+    backend = redis_of(settings)
     if not backend.healthy():
         print("gatekeeper worker: Redis at REDIS_URL is not reachable", file=sys.stderr)
         return 2
@@ -139,7 +137,7 @@ def _start_dispatcher(settings) -> int:
 
     import redis
 
-    from gatekeeper.service.queue import RedisBackend
+    from gatekeeper.service.queue import redis_of
 
     parent = os.getpid()
     child = os.fork()
@@ -147,8 +145,7 @@ def _start_dispatcher(settings) -> int:
         return child
     code = 0
     try:
-        backend = RedisBackend(settings.redis_url, settings.delivery_ttl_seconds,
-                           settings.audit_retention_days)
+        backend = redis_of(settings)
         while os.getppid() == parent:
             try:
                 backend.dispatch(wait=2)
@@ -217,11 +214,10 @@ def _replay(args) -> int:
 def _reconcile(args) -> int:
     from gatekeeper.core.model import JobRequest
     from gatekeeper.service import jobs
-    from gatekeeper.service.queue import MemoryBackend, make_backend
+    from gatekeeper.service.queue import MemoryBackend, backend_of
 
     settings = load_settings()
-    backend = make_backend(settings.redis_url, settings.delivery_ttl_seconds,
-                           settings.audit_retention_days)
+    backend = backend_of(settings)
     jobs.configure(settings, backend)
     if isinstance(backend, MemoryBackend):  # no queue to hand it to: do it here and wait
         result = jobs.run("reconcile-all", {})
@@ -234,17 +230,16 @@ def _reconcile(args) -> int:
 
 
 def _redeliver(args) -> int:
-    from datetime import datetime, timedelta
+    from datetime import datetime
 
+    from gatekeeper.core.activity import parse_window
     from gatekeeper.github.client import GitHubApp
 
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    since = args.since.strip().lower()
-    if len(since) < 2 or since[-1] not in units or not since[:-1].isdigit():
-        print("gatekeeper redeliver: --since takes a number and a unit, e.g. 90m, 6h, 3d",
-              file=sys.stderr)
+    try:
+        cutoff, _ = parse_window(args.since, None, datetime.now(UTC))
+    except ValueError as exc:
+        print(f"gatekeeper redeliver: {exc}", file=sys.stderr)
         return 2
-    cutoff = datetime.now(UTC) - timedelta(seconds=int(since[:-1]) * units[since[-1]])
     asked = GitHubApp(load_settings()).redeliver_failed(cutoff)
     print(f"asked GitHub to redeliver {len(asked)} failed deliveries: {', '.join(asked) or '-'}")
     return 0
@@ -252,16 +247,14 @@ def _redeliver(args) -> int:
 
 def _audit(args) -> int:
     from gatekeeper.service.audit import AuditTrail
-    from gatekeeper.service.queue import RedisBackend
+    from gatekeeper.service.queue import stored_trail
 
-    settings = load_settings()
-    if not settings.redis_url:
-        print("gatekeeper audit reads the trail from Redis: set REDIS_URL (the embedded store "
-              "lives only as long as `gatekeeper serve`)", file=sys.stderr)
+    try:
+        store = stored_trail(load_settings(), "audit")
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 2
-    records = AuditTrail(RedisBackend(settings.redis_url, settings.delivery_ttl_seconds,
-                           settings.audit_retention_days)).records(
-        args.repo, args.pr)
+    records = AuditTrail(store).records(args.repo, args.pr)
     for record in records:
         print(json.dumps(record, sort_keys=True))
     if not records:

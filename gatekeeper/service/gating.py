@@ -43,7 +43,7 @@ from gatekeeper.service.policies import (
     instruction_findings,
     shown,
 )
-from gatekeeper.service.queue import Backend, make_backend
+from gatekeeper.service.queue import Backend, backend_of
 from gatekeeper.service.settings import Settings, load_settings
 from gatekeeper.service.stages import run_stages
 
@@ -76,8 +76,7 @@ def configure(settings: Settings, store: Backend | None = None) -> Context:
     global _context
     redact.add(*settings.secrets())
     default_policy_text()  # a broken org default stops the process here, not every gate
-    store = store or make_backend(settings.redis_url, settings.delivery_ttl_seconds,
-                           settings.audit_retention_days)
+    store = store or backend_of(settings)
     _context = Context(settings, GitHubApp(settings, shared=store), store)
     return _context
 

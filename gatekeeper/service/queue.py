@@ -442,6 +442,25 @@ def _by_name(dotted: str):
     return getattr(importlib.import_module(module), name)
 
 
+def backend_of(settings) -> Backend:
+    """The store and queue the settings name (Redis, or in-process without REDIS_URL)."""
+    return make_backend(settings.redis_url, settings.delivery_ttl_seconds,
+                        settings.audit_retention_days)
+
+
+def redis_of(settings) -> RedisBackend:
+    return RedisBackend(settings.redis_url, settings.delivery_ttl_seconds,
+                        settings.audit_retention_days)
+
+
+def stored_trail(settings, command: str) -> RedisBackend:
+    """Redis, for commands that read what workers stored; ValueError saying why not."""
+    if not settings.redis_url:
+        raise ValueError(f"gatekeeper {command} reads the audit trail from Redis: set REDIS_URL "
+                         "(the embedded store lives only as long as `gatekeeper serve`)")
+    return redis_of(settings)
+
+
 def make_backend(redis_url: str | None, delivery_ttl: int,
                  retention_days: int = RETENTION_DAYS) -> Backend:
     if redis_url:

@@ -17,7 +17,7 @@ from gatekeeper.service.audit import AuditTrail, entry_of
 from gatekeeper.service.audit import log as audit_log
 from gatekeeper.service.details import bp as details_bp
 from gatekeeper.service.details import session_secret
-from gatekeeper.service.queue import Backend, QueueUnavailable, make_backend
+from gatekeeper.service.queue import Backend, QueueUnavailable, backend_of
 from gatekeeper.service.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, backend: Backend | None = None) -> Flask:
     settings = settings or load_settings()
     redact.add(*settings.secrets())
-    backend = backend or make_backend(settings.redis_url, settings.delivery_ttl_seconds,
-                           settings.audit_retention_days)
+    backend = backend or backend_of(settings)
     app = Flask(__name__)
     app.secret_key = session_secret(settings.webhook_secret)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
