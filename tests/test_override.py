@@ -92,3 +92,26 @@ def test_other_comments_and_comments_on_issues_are_ignored(gate, fake_github):
     on_issue = comment_event("/gatekeeper override now")
     on_issue["issue"].pop("pull_request")
     assert isinstance(route("issue_comment", on_issue), Ignored)
+
+
+def test_break_glass_cannot_lift_the_organisations_off_limits_rule(gate, fake_github, env,
+                                                                    slack):
+    from test_governance_flow import org_policy
+
+    repo, send = gate
+    with_slack(env, slack)
+    org_policy(fake_github, b"overridable: [stages, break_glass]\nlevels:\n  guarded:\n"
+                            b"    off_limits: ['src/**']\ndefault_level: guarded\n")
+    repo.contents[("main", ".github/gatekeeper.yml")] = POLICY
+    fake_github.teams["codertocat/oncall"] = {"carol"}
+    send("pull_request", pr_event("opened"))
+    send("issue_comment", comment_event("/gatekeeper override payments are down"))
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure"
+    assert overall["output"]["title"].startswith("Agent change not allowed")
+    assert "break-glass cannot override the organisation's policy" in repo.comments[2][-1]
+    assert "levels.guarded.off_limits: src/** — agents may not change src/login.py" in \
+        repo.comments[2][-1]
+    assert trail("override") == [] and len(trail("override-refused")) == 1
+    [alert] = slack.payloads  # the refusal of the agent change; no override alert
+    assert "agents are not allowed" in alert["text"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,15 +123,21 @@ def override(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     target = Target(args["installation_id"], args["repo_id"], repo, number, pr.head_sha)
     audit = AuditTrail(ctx.store)
     try:
-        policy = effective_policy(ctx.store, github, repo, pr.base_ref,
-                                  ctx.settings.org_policy_ttl_seconds)[0].policy
+        effective = effective_policy(ctx.store, github, repo, pr.base_ref,
+                                     ctx.settings.org_policy_ttl_seconds)[0]
     except (PolicyError, OrgPolicyUnavailable) as err:
         github.comment(repo, number, "Gatekeeper: the policy could not be read or is invalid, "
                                      f"so no override is possible until it is fixed: {err}")
         return {"overridden": False}
+    policy = effective.policy
     teams = break_glass_teams(policy.break_glass, repo.split("/")[0])
     member_of = {t for t in teams if not args["bot"] and github.team_member(t, login)}
     decision = decide_override(login, args["bot"], args["reason"], teams, member_of)
+    not_allowed = _not_allowed(github, repo, number, pr, effective)
+    if decision.allowed and not_allowed:  # the organisation's rule is not this team's to lift
+        decision = replace(decision, allowed=False, reply=(
+            "break-glass cannot override the organisation's policy, which does not allow this "
+            "agent change: " + "; ".join(not_allowed)))
     if not decision.allowed:
         audit.record("override-refused", repo, number, sha=pr.head_sha, by=login,
                      reason=args["reason"], why=decision.reply)
@@ -150,6 +157,19 @@ def override(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         Slack(ctx.settings.slack_webhook_url).send(alert, policy.slack.channel)
     github.comment(repo, number, f"Gatekeeper: {decision.reply}")
     return {"overridden": True, **result}
+
+
+def _not_allowed(github: Installation, repo: str, number: int, pr, effective) -> list[str]:
+    """Why the organisation's levels refuse this pull request, if it is an agent's."""
+    if effective.rules is None:
+        return []
+    paths = [p for f in github.changed_files(repo, number) for p in (f.path, f.previous_path)
+             if p]
+    reasons = eligibility(effective.rules, effective.level, paths)
+    if not reasons:
+        return []
+    rules = with_additions(agent_rules(), effective.policy.agents)
+    return reasons if detect(pr, github.commits(repo, number), rules).is_agent else []
 
 
 def _follow_up(github: Installation, policy: Policy, target: Target, login: str,
