@@ -157,6 +157,7 @@ def test_no_warning_once_an_organisation_ruleset_requires_the_gate(env, fake_git
 def test_the_page_shows_the_effective_policy_and_where_each_value_came_from(site, fake_github):
     html = sign_in(site.test_client(), fake_github, "alice").get_data(as_text=True)
     assert "<h2>Effective policy</h2>" in html and "Level: none" in html
+    assert 'href="/orgs/Codertocat/activity"' in html
     rows = dict(re.findall(r"<tr><td><code>([\w.]+)</code></td><td><code>[^<]*</code></td>"
                            r"<td>([^<]+)</td></tr>", html))
     assert rows["stages.tests"] == "repository (.github/gatekeeper.yml)"
