@@ -86,3 +86,11 @@ def test_report_command_in_json_csv_and_text(redis_url, env):
     bad = gatekeeper("report", "--org", "acme", "--since", "last week",
                      env={**env, "REDIS_URL": redis_url})
     assert bad.returncode == 2 and "--since takes a duration" in bad.stderr
+
+
+def test_charts_of_an_empty_window_render():
+    from gatekeeper.service.activity import charts
+
+    svgs = charts({"organisation": "acme", **summarise([], SINCE, UNTIL)})
+    assert len(svgs) == 4 and all(s.startswith("<svg") and "<script" not in s for s in svgs)
+    assert "nothing in this window" in svgs[1]

@@ -88,7 +88,8 @@ def charts(report: dict) -> list[Markup]:
                           (agents, [a[k] for a in report["agents"]
                                     for k in ("gated", "blocked", "approved")])):
         top = max(values, default=0)
-        chart.y_labels = list(range(0, top + 1, max(1, top // 8)))  # counts: whole numbers
+        if top:  # counts: whole numbers (pygal fails on labels for a chart without data)
+            chart.y_labels = list(range(0, top + 1, max(1, top // 8)))
     # pygal adds a config <script> even without its JS: drop it, the page runs no script
     return [Markup(SCRIPT.sub("", chart.render(is_unicode=True)))
             for chart in (trend, stages, cwe, agents)]

@@ -131,5 +131,30 @@ def test_details_page_escapes_what_the_pull_request_wrote(hostile_site, fake_git
     html = page.get_data(as_text=True)
     tags = Tags(html)
     assert not [t for t, _ in tags.tags if t in ("script", "img")]
-    assert [a["href"] for t, a in tags.tags if t == "a"] == ["/logout"]
+    # only the page's own links: to the owner's activity page and sign-out
+    assert [a["href"] for t, a in tags.tags if t == "a"] == ["/orgs/Codertocat/activity", "/logout"]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown, as text
+
+
+def test_activity_page_escapes_an_override_reason(hostile_site, fake_github):
+    from test_details import sign_in
+
+    from gatekeeper.service import jobs
+
+    store = jobs.context().store
+    for record in ({"kind": "classification", "agent": True, "gated": True, "names": ["Codex"]},
+                   {"kind": "override", "by": "carol", "sha": "a" * 40,
+                    "reason": "<script>alert(1)</script><img src=x onerror=alert(2)>"}):
+        store.append_record("pull:Codertocat/Hello-World#9",
+                            {"at": "2026-11-02T10:00:00Z", "repo": "Codertocat/Hello-World",
+                             "pr": 9, **record}, 100)
+    fake_github.org_members["codertocat"] = {"alice"}
+    client = hostile_site.test_client()
+    sign_in(client, fake_github, "alice")
+    page = client.get("/orgs/Codertocat/activity?since=2026-11-01&until=2026-11-08")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    tags = Tags(html)
+    assert not [t for t, _ in tags.tags if t in ("script", "img")]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
