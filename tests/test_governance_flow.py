@@ -173,10 +173,7 @@ def test_a_push_to_the_organisations_policy_is_read_at_the_next_gate(gate, fake_
     repo.pulls[2]["head"]["sha"] = NEXT
     send("pull_request", pr_event("synchronize", NEXT))  # cached: still 2
     assert "2 more approvals" in check(fake_github, "gatekeeper", NEXT)["output"]["title"]
-    push = payload("push", "event")
-    push.update(ref="refs/heads/main", after="f" * 40, installation={"id": INSTALLATION_ID})
-    push["repository"].update(full_name=ORG_REPO, name=".github", default_branch="main")
-    send("push", push)
+    send("push", push_to_org_repo())
     repo.pulls[2]["head"]["sha"] = LATER
     send("pull_request", pr_event("synchronize", LATER))
     assert "3 more approvals" in check(fake_github, "gatekeeper", LATER)["output"]["title"]
@@ -234,3 +231,36 @@ def test_doctor_reads_each_owners_policy(gate, fake_github, env):
     unreadable = _org_policies(settings)
     assert not unreadable.ok and "could not be read" in unreadable.detail
     assert "fail closed" in unreadable.fix
+
+
+def push_to_org_repo():
+    push = payload("push", "event")
+    push.update(ref="refs/heads/main", after="f" * 40, installation={"id": INSTALLATION_ID})
+    push["repository"].update(full_name=ORG_REPO, name=".github", default_branch="main")
+    return push
+
+
+def test_a_policy_that_vanishes_fails_closed_until_a_push_confirms_its_removal(gate,
+                                                                               fake_github):
+    repo, send = gate
+    org = org_policy(fake_github, b"approvals: 2\noverridable: [stages]\n")
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
+    send("pull_request", pr_event("opened"))
+    assert "2 more approvals" in check(fake_github, "gatekeeper")["output"]["title"]
+    # the App loses access to Codertocat/.github: GitHub now answers 404, as for no file
+    fake_github.installations[INSTALLATION_ID]["repos"].discard(ORG_REPO)
+    jobs.context().store.forget("org-policy-codertocat")  # the cached copy expires
+    repo.pulls[2]["head"]["sha"] = NEXT
+    send("pull_request", pr_event("synchronize", NEXT))
+    lost = check(fake_github, "gatekeeper", NEXT)
+    assert lost["conclusion"] == "failure"
+    assert lost["output"]["title"] == "Organisation policy could not be read"
+    assert "is now missing or out of the App's reach" in unescaped(lost["output"]["summary"])
+    # access back, and the file deleted by a push: that push confirms the removal
+    fake_github.installations[INSTALLATION_ID]["repos"].add(ORG_REPO)
+    del org.contents[("main", ".github/gatekeeper.yml")]
+    send("push", push_to_org_repo())
+    repo.pulls[2]["head"]["sha"] = LATER
+    send("pull_request", pr_event("synchronize", LATER))
+    assert check(fake_github, "gatekeeper", LATER)["output"]["title"].startswith(
+        "Waiting for human review: 1 more approval")

@@ -25,7 +25,7 @@ from gatekeeper.service.gating import (
 )
 from gatekeeper.service.integrity import impersonation, merge_group, override
 from gatekeeper.service.notify import Alert, Slack, pull_url
-from gatekeeper.service.policies import org_policy_key
+from gatekeeper.service.policies import confirm_removal
 from gatekeeper.service.queue import TIMEOUT_OF
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,10 @@ DEFER_SECONDS = 15
 
 def org_policy_changed(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     """A push to ORG/.github: the next gate reads the organisation policy again."""
-    ctx.store.forget(org_policy_key(args["owner"]))
-    AuditTrail(ctx.store).record("org-policy-changed", owner=args["owner"])
-    return {"forgotten": args["owner"]}
+    github = ctx.app.installation(args["installation_id"])
+    removed = confirm_removal(ctx.store, github, args["owner"])
+    AuditTrail(ctx.store).record("org-policy-changed", owner=args["owner"], removed=removed)
+    return {"forgotten": args["owner"], "removed": removed}
 
 
 def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from gatekeeper.core.governance import (
@@ -24,6 +25,9 @@ from gatekeeper.github.client import Installation
 from gatekeeper.service.queue import Backend
 
 log = logging.getLogger(__name__)
+
+
+KNOWN_TTL = 400 * 86400  # how long an organisation is remembered to have had a policy
 
 
 class OrgPolicyUnavailable(Exception):
@@ -54,8 +58,36 @@ def org_policy_text(store: Backend, github: Installation, owner: str, ttl: int) 
         raise OrgPolicyUnavailable(
             f"the organisation policy {org_file(owner)} could not be read "
             f"({exc.__class__.__name__}: {str(exc)[:200]})") from exc
+    known = store.load(org_policy_known_key(owner))
+    if text is None and known:
+        # GitHub says 404 alike for "no such file" and "the App cannot see the repository":
+        # a policy that was there does not silently stop applying
+        raise OrgPolicyUnavailable(
+            f"the organisation policy {org_file(owner)}, read since {known['since']}, is now "
+            "missing or out of the App's reach; if it was removed on purpose, the push that "
+            f"removed it from {owner}/{ORG_REPO} confirms that (push again to re-check)")
+    if text is not None and not known:
+        store.save(org_policy_known_key(owner), {"since": _now()}, KNOWN_TTL)
     store.save(org_policy_key(owner), {"text": text}, ttl)
     return text
+
+
+def confirm_removal(store: Backend, github: Installation, owner: str) -> bool:
+    """After a push to OWNER/.github (proof that the App sees it): when the policy file is
+    gone there, it was removed on purpose. True when the removal is confirmed."""
+    store.forget(org_policy_key(owner))
+    if github.file_text(f"{owner}/{ORG_REPO}", POLICY_PATH, None) is None:
+        store.forget(org_policy_known_key(owner))
+        return True
+    return False
+
+
+def org_policy_known_key(owner: str) -> str:
+    return f"org-policy-known-{owner.lower()}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def effective_policy(store: Backend, github: Installation, repo: str, base_ref: str,
