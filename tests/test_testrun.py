@@ -386,6 +386,10 @@ def test_a_monorepo_parts_failures_that_fail_on_the_base_too_are_pre_existing(tm
     newly = run_tests(broken, policy(), cache, LIMITS, base=base, changed=changed)
     assert newly.status == "failed"
     assert [f.path for f in newly.findings if f.blocking] == ["packages/cli/tests/test_cli.py"]
+    edits_a_test = run_tests(head, policy(), cache, LIMITS, base=base,
+                             changed=[*changed, "packages/cli/tests/test_known.py"])
+    [told] = [f for f in edits_a_test.findings if f.rule == "base-tests-not-compared"]
+    assert "monorepo" in told.message and not told.blocking
 
 
 def test_an_agent_that_weakens_a_test_so_a_broken_function_passes_is_caught_by_the_base_test(
@@ -408,6 +412,12 @@ def test_an_agent_that_weakens_a_test_so_a_broken_function_passes_is_caught_by_t
     warned = run_tests(head, policy("tests:\n  base_tests: warn\n"), cache, LIMITS, base=base,
                        changed=edited)
     assert warned.status == "passed" and any(f.rule == "base-test-fails" for f in warned.findings)
+    # with its own test command the gate cannot point the suite at files: said, not silent
+    custom = run_tests(head, policy("tests:\n  command: python -m pytest -q\n"), cache, LIMITS,
+                       base=base, changed=edited)
+    [told] = [f for f in custom.findings if f.rule == "base-tests-not-compared"]
+    assert custom.status == "passed" and not told.blocking
+    assert "tests/test_calc.py" in told.message and "tests.command" in told.message
 
 
 

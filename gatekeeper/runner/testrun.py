@@ -106,7 +106,8 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
                 and policy.tests.preexisting == "warn"):
             result = _parts_preexisting(result, chosen, base, venv, python,
                                         _suite_setting(policy), shell, limits)
-        return result
+        return _base_tests_not_run(result, policy, base, touched or changed, patterns,
+                                   "not done yet for the parts of a monorepo")
     run = sandbox.run(source, ["/bin/sh", "-c", prepare + _suite_setting(policy) + shell],
                       limits or sandbox.Limits(), collect=REPORT if is_pytest else None,
                       binds=[str(venv), python.prefix])
@@ -117,8 +118,12 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
                                    limits)
     if base is not None and is_pytest and run.result and has_tests(base):
         result = _compare_with_base(result, run.result, base, venv, python, limits)
+    if policy.tests.command or not is_pytest:
+        return _base_tests_not_run(result, policy, base, touched or changed, patterns,
+                                   "the policy's tests.command runs the suite, and the gate "
+                                   "cannot point it at single files")
     edited = edited_tests(touched or changed or [], base, patterns) if base is not None else []
-    if edited and is_pytest and not policy.tests.command and policy.tests.base_tests != "off":
+    if edited and policy.tests.base_tests != "off":
         venv_path = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
         findings, note = base_tests_fail(
             source, base, edited, prepare + _suite_setting(policy),
@@ -131,6 +136,22 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
         result = dataclasses.replace(result, status=status, findings=(*result.findings, *findings),
                                      summary=result.summary + "\n" + note)
     return result
+
+
+def _base_tests_not_run(result: StageResult, policy: Policy, base: Path | None,
+                        touched: list[str] | None, patterns: tuple[str, ...],
+                        why: str) -> StageResult:
+    """The base's versions of edited tests could not be run on the change: the reviewer is
+    told, with a warning, rather than the check passing in silence."""
+    edited = edited_tests(touched or [], base, patterns) if base is not None else []
+    if not edited or policy.tests.base_tests == "off":
+        return result
+    shown = ", ".join(edited[:5]) + (" …" if len(edited) > 5 else "")
+    warning = Finding("gatekeeper", "base-tests-not-compared",
+                      f"the change edits tests ({shown}); their base versions were not run "
+                      f"on the change's code: {why}. Check the edits by hand.",
+                      severity="medium", blocking=False)
+    return dataclasses.replace(result, findings=(*result.findings, warning))
 
 
 def _run_parts(source: Path, chosen: list[str], prepare: str, shell: str, is_pytest: bool,
