@@ -154,14 +154,17 @@ def delivery(event: str, data: dict | bytes, secret: str = SECRET,
 
 
 @pytest.fixture
-def gunicorn(env, redis_url):
+def gunicorn(env, redis_url, tmp_path):
+    """gunicorn as in production; its stderr (logs) is kept in env["TEST_GUNICORN_LOG"]."""
     port = free_port()
-    env = {**env, "REDIS_URL": redis_url, "GATEKEEPER_MAX_BODY_BYTES": "100000"}
+    log = tmp_path / "gunicorn.log"
+    env = {**env, "REDIS_URL": redis_url, "GATEKEEPER_MAX_BODY_BYTES": "100000",
+           "TEST_GUNICORN_LOG": str(log)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "app:app", "-b", f"127.0.0.1:{port}", "-w", "2",
          "-k", "gthread", "--threads", "8"],
         env={**os.environ, **env}, cwd=Path(__file__).resolve().parent.parent,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: serving(url), timeout=30)

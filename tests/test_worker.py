@@ -136,6 +136,21 @@ def test_end_to_end_under_gunicorn_with_a_real_worker(gunicorn, fake_github, hel
         worker.wait(timeout=30)
 
 
+def test_gunicorn_logs_audit_records_as_json_lines(gunicorn):
+    url, env = gunicorn
+    body, headers = delivery("ping", {"zen": "Keep it logically awesome.", "hook_id": 1})
+    assert requests.post(url + "/webhook", data=body, headers=headers, timeout=5).ok
+
+    def audit_lines():
+        text = Path(env["TEST_GUNICORN_LOG"]).read_text()
+        return [json.loads(line.split("gatekeeper.audit: ", 1)[1])
+                for line in text.splitlines() if "gatekeeper.audit: " in line]
+
+    [record] = wait_for(audit_lines, 10)
+    assert record["kind"] == "delivery" and record["event"] == "ping"
+    assert record["delivery"] == headers["X-GitHub-Delivery"]
+
+
 def test_gunicorn_refuses_oversize_bodies_declared_or_chunked(gunicorn):
     url, _ = gunicorn
     body, headers = delivery("pull_request", b"{" + b" " * 200_000 + b"}")
