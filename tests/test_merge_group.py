@@ -98,3 +98,34 @@ def test_an_approved_agent_pull_request_on_off_limits_paths_blocks_its_group(gat
     assert run["conclusion"] == "failure"
     assert "levels.guarded.off_limits: src/logout.py — agents may not change src/logout.py" in \
         unescaped(run["output"]["summary"])
+
+
+def test_commits_of_a_group_are_tied_to_its_pull_requests():
+    from gatekeeper.core.mergequeue import unattributed
+    from gatekeeper.core.model import Commit
+
+    own = [Commit("1" * 40, "Fix logout\n\nbody", "dev@example.org")]
+    group = [Commit("a" * 40, "Merge pull request #2 from o/b\n\nx"),  # a merge queue's merge
+             Commit("b" * 40, "Tidy (#4)"),  # squash
+             Commit("c" * 40, "Fix logout\n\nbody", "DEV@example.org"),  # rebased copy of #3's
+             Commit("d" * 40, "Fix logout\n\nbody", "other@example.org"),  # same words, not #3's
+             Commit("e" * 40, "Add a helper", "agent@example.org")]
+    assert unattributed(group, {3: own}) == ["ddddddd", "eeeeeee"]
+
+
+def test_a_rebase_group_with_commits_of_no_known_pull_request_fails_closed(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
+    # the queue branch names #3, a person's pull request; a rebase queue keeps no PR numbers
+    repo.add_pull(3, SECOND, author="octocat", head_ref="fix-logout")
+    repo.push(3, SECOND, message="Fix logout", author="octocat")
+    repo.compares[f"{BASE}...{GROUP}"] = {
+        "messages": [{"message": "Add a helper", "email": "agent@example.invalid"},
+                     {"message": "Fix logout", "email": "octocat@example.invalid"}],
+        "files": ["src/helper.py", "src/logout.py"]}
+    send("merge_group", group_event())
+    run = group_check(fake_github)
+    assert run["conclusion"] == "failure"  # before: neutral, "no agent pull request"
+    assert run["output"]["title"] == "Merge group blocked: commits of no known pull request"
+    assert "1 commit belongs to none of the group's known pull requests (0000000)" in \
+        run["output"]["summary"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from gatekeeper.core.escape import md_text
-from gatekeeper.core.model import StageResult
+from gatekeeper.core.model import Commit, StageResult
 from gatekeeper.core.verdict import GATE, STAGE_CONCLUSION, CheckVerdict
 
 QUEUE_REF = re.compile(r"/pr-(?P<number>\d+)-[0-9a-f]{7,40}$")
@@ -28,10 +28,24 @@ def pulls_in_group(head_ref: str, messages: list[str]) -> list[int]:
     return sorted(set(found))
 
 
+def unattributed(group: Sequence[Commit], pulls: Mapping[int, Sequence[Commit]]) -> list[str]:
+    """Commits of the group that belong to none of its known pull requests: neither a merge or
+    squash commit naming one, nor a copy of one of their commits (a rebase merge queue keeps
+    each commit's message and author, not its SHA)."""
+    known = {_key(c) for commits in pulls.values() for c in commits}
+    return [c.sha[:7] for c in group
+            if not PULL_IN_MESSAGE.search(c.message.splitlines()[0] if c.message else "")
+            and _key(c) not in known]
+
+
+def _key(commit: Commit) -> tuple[str, str]:
+    return commit.message.strip(), commit.author_email.lower()
+
+
 def group_verdict(stages: Mapping[str, StageResult], gated: Mapping[int, list[str]],
-                  unknown: bool) -> CheckVerdict:
+                  unknown: Sequence[str]) -> CheckVerdict:
     """`gated`: for each gated pull request in the group, what its review still misses (empty
-    when satisfied). `unknown`: the group's pull requests could not all be identified."""
+    when satisfied). `unknown`: what of the group could not be tied to a pull request."""
     lines, failing = [], []
     for name, result in stages.items():
         ok = STAGE_CONCLUSION.get(result.status, "failure") in ("success", "skipped", "neutral")
@@ -44,12 +58,11 @@ def group_verdict(stages: Mapping[str, StageResult], gated: Mapping[int, list[st
         missing = unapproved.get(number)
         lines.append(f"- {'❌' if missing else '✅'} #{number}: "
                      + (md_text("; ".join(missing)) if missing else "review satisfied"))
-    if unknown:
-        lines.append("- ❌ the pull requests in this group could not all be identified")
+    lines += [f"- ❌ {md_text(what)}" for what in unknown]
     if failing or unapproved or unknown:
         parts = ([f"stages {', '.join(failing)}"] if failing else []) + \
             ([f"no qualified approval on #{', #'.join(str(n) for n in sorted(unapproved))}"]
-             if unapproved else []) + (["unidentified pull requests"] if unknown else [])
+             if unapproved else []) + (["commits of no known pull request"] if unknown else [])
         return CheckVerdict(GATE, "failure", ("Merge group blocked: " + "; ".join(parts))[:255],
                             "\n".join(lines))
     return CheckVerdict(GATE, "success", "Merge group: stages green, every gated pull request "

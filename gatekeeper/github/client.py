@@ -262,18 +262,7 @@ class Installation:
         return _chunks(response)
 
     def commits(self, repo: str, number: int) -> list[Commit]:
-        return [
-            Commit(
-                sha=c["sha"],
-                message=c["commit"]["message"],
-                author_email=(c["commit"].get("author") or {}).get("email", ""),
-                author=_user(c.get("author")),
-                committer=_user(c.get("committer")),
-                author_name=(c["commit"].get("author") or {}).get("name", ""),
-                committer_name=(c["commit"].get("committer") or {}).get("name", ""),
-            )
-            for c in self._pages(f"/repos/{repo}/pulls/{number}/commits")
-        ]
+        return [_commit(c) for c in self._pages(f"/repos/{repo}/pulls/{number}/commits")]
 
     def changed_files(self, repo: str, number: int) -> list[ChangedFile]:
         return [ChangedFile(f["filename"], f.get("status", "modified"), f.get("previous_filename"),
@@ -314,14 +303,14 @@ class Installation:
             return self._request("POST", f"/orgs/{org}/rulesets", input=body)
         return self._request("PUT", f"/orgs/{org}/rulesets/{ruleset_id}", input=body)
 
-    def compare(self, repo: str, base: str, head: str) -> tuple[list[str], list[ChangedFile]]:
-        """Commit messages and changed files between two commits (a merge group's)."""
+    def compare(self, repo: str, base: str, head: str) -> tuple[list[Commit], list[ChangedFile]]:
+        """Commits and changed files between two commits (a merge group's)."""
         data = self._request("GET", f"/repos/{repo}/compare/{base}...{head}")
-        messages = [c["commit"]["message"] for c in data.get("commits", [])]
+        commits = [_commit(c) for c in data.get("commits", [])]
         files = [ChangedFile(f["filename"], f.get("status", "modified"),
                              f.get("previous_filename"), f.get("patch", ""))
                  for f in data.get("files", [])]
-        return messages, files
+        return commits, files
 
     def default_branch(self, repo: str) -> str:
         return self._request("GET", f"/repos/{repo}")["default_branch"]
@@ -463,6 +452,14 @@ def web_url(api_url: str) -> str:
     if "api.github.com" in api_url:
         return "https://github.com"
     return api_url.removesuffix("/api/v3").rstrip("/")
+
+
+def _commit(c: dict) -> Commit:
+    author, committer = c["commit"].get("author") or {}, c["commit"].get("committer") or {}
+    return Commit(sha=c["sha"], message=c["commit"]["message"],
+                  author_email=author.get("email", ""), author=_user(c.get("author")),
+                  committer=_user(c.get("committer")), author_name=author.get("name", ""),
+                  committer_name=committer.get("name", ""))
 
 
 class OAuthUser:

@@ -8,7 +8,7 @@ from typing import Any
 
 from gatekeeper.core.detect import detect
 from gatekeeper.core.governance import eligibility
-from gatekeeper.core.mergequeue import group_verdict, pulls_in_group
+from gatekeeper.core.mergequeue import group_verdict, pulls_in_group, unattributed
 from gatekeeper.core.model import Target
 from gatekeeper.core.override import break_glass_teams
 from gatekeeper.core.override import decide as decide_override
@@ -43,8 +43,8 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     every gated pull request in the group must have its qualified approval."""
     github = ctx.app.installation(args["installation_id"])
     repo, head, base = args["repo"], args["head_sha"], args["base_sha"]
-    messages, files = github.compare(repo, base, head)
-    numbers = pulls_in_group(args["head_ref"], messages)
+    group, files = github.compare(repo, base, head)
+    numbers = pulls_in_group(args["head_ref"], [c.message for c in group])
     target = Target(args["installation_id"], args["repo_id"], repo, numbers[-1] if numbers else 0,
                     head)
     audit = AuditTrail(ctx.store)
@@ -59,9 +59,10 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     policy = effective.policy
     rules = with_additions(agent_rules(), policy.agents)
     missing: dict[int, list[str]] = {}
+    pull_commits = {}
     for number in numbers:
         pr = github.pull_request(repo, number)
-        commits = github.commits(repo, number)
+        commits = pull_commits[number] = github.commits(repo, number)
         detection = detect(pr, commits, rules)
         if not detection.gated(policy.gate):
             continue
@@ -75,14 +76,20 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
             missing[number] += eligibility(effective.rules, effective.level, [
                 p for f in github.changed_files(repo, number) for p in (f.path, f.previous_path)
                 if p])
+    loose = unattributed(group, pull_commits)  # e.g. a rebase queue's other entries
+    unknown = ([] if numbers else ["no pull request is named by the queue branch or commits"]) + \
+        ([f"{len(loose)} commit{'s belong' if len(loose) > 1 else ' belongs'} to none of the "
+          f"group's known pull requests ({', '.join(loose[:10])}): no approval can be checked"]
+         if loose else [])
     audit.record("merge-group", repo, target.number, sha=head, pulls=numbers,
-                 gated=sorted(missing), unapproved=sorted(n for n, m in missing.items() if m))
-    if not missing and numbers:
+                 gated=sorted(missing), unapproved=sorted(n for n, m in missing.items() if m),
+                 unattributed=loose)
+    if not missing and numbers and not loose:
         return publish(ctx, github, target, [CheckVerdict(
             GATE, "neutral", "Not gated: no agent pull request in this merge group",
             f"Pull requests in the group: {', '.join(f'#{n}' for n in numbers)}.")])
     stages = run_gate_stages(ctx, github, target, base, policy, files, audit) if missing else {}
-    verdict = group_verdict(stages, missing, unknown=not numbers)
+    verdict = group_verdict(stages, missing, unknown)
     stage_checks = [CheckVerdict(f"{GATE}/{name}", STAGE_CONCLUSION.get(r.status, "failure"),
                                  f"{name}: {r.status}", r.summary, r.findings)
                     for name, r in stages.items()]

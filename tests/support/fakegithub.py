@@ -413,8 +413,11 @@ class FakeGitHub:
         found = repo.compares.get(params["basehead"])
         if found is None:
             raise Reject(404, "Not Found", violation=False)
-        commits = [{"sha": f"{i:040x}", "commit": {"message": m}}
-                   for i, m in enumerate(found["messages"])]
+        # a message alone, or {"message", "email"}: a rebased copy keeps message and author
+        commits = [{"sha": f"{i:040x}", "author": None, "committer": None, "commit": {
+            "message": m if isinstance(m, str) else m["message"],
+            "author": {"name": "someone", "email": "" if isinstance(m, str) else m["email"]}}}
+            for i, m in enumerate(found["messages"])]
         files = [{"filename": f, "status": "modified"} for f in found["files"]]
         return _json({"status": "ahead", "commits": commits, "files": files,
                       "total_commits": len(commits)})
