@@ -129,3 +129,23 @@ def test_a_rebase_group_with_commits_of_no_known_pull_request_fails_closed(gate,
     assert run["output"]["title"] == "Merge group blocked: commits of no known pull request"
     assert "1 commit belongs to none of the group's known pull requests (0000000)" in \
         run["output"]["summary"]
+
+
+def test_a_rebase_groups_other_entries_are_found_among_open_pull_requests(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
+    repo.push(2, HEAD, message="Fix login", author="copilot-swe-agent[bot]", author_type="Bot")
+    repo.add_pull(3, SECOND, author="octocat", head_ref="fix-logout")
+    repo.push(3, SECOND, message="Fix logout", author="octocat")
+    repo.add_pull(4, "f" * 40, author="octocat", head_ref="other", base_ref="release")
+    repo.compares[f"{BASE}...{GROUP}"] = {  # rebased copies: the queue branch names only #3
+        "messages": [{"message": "Fix login", "email": "copilot-swe-agent[bot]@example.invalid"},
+                     {"message": "Fix logout", "email": "octocat@example.invalid"}],
+        "files": ["src/login.py", "src/logout.py"]}
+    jobs.context().store.save(f"verdict-at-186853002-{HEAD}", {"at": EARLY}, 3600)
+    send("merge_group", group_event())
+    run = group_check(fake_github)
+    assert run["output"]["title"] == "Merge group blocked: no qualified approval on #2"
+    repo.review(2, "alice", "APPROVED", commit_id=HEAD)
+    send("merge_group", group_event())
+    assert group_check(fake_github)["conclusion"] == "success"

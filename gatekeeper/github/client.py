@@ -379,10 +379,11 @@ class Installation:
                 return run
         return None
 
-    def open_pulls(self, repo: str) -> list[dict]:
-        """Number and head SHA of every open pull request."""
+    def open_pulls(self, repo: str, base: str | None = None) -> list[dict]:
+        """Number and head SHA of every open pull request (into `base` only, if given)."""
+        params = {"state": "open", **({"base": base} if base else {})}
         return [{"number": p["number"], "head_sha": p["head"]["sha"]}
-                for p in self._pages(f"/repos/{repo}/pulls", params={"state": "open"})]
+                for p in self._pages(f"/repos/{repo}/pulls", params=params)]
 
     def start_check_run(self, repo: str, head_sha: str, name: str) -> int:
         """Create the check run in progress, or put our existing one back in progress."""

@@ -9,7 +9,7 @@ from typing import Any
 from gatekeeper.core.detect import detect
 from gatekeeper.core.governance import eligibility
 from gatekeeper.core.mergequeue import group_verdict, pulls_in_group, unattributed
-from gatekeeper.core.model import Target
+from gatekeeper.core.model import Commit, Target
 from gatekeeper.core.override import break_glass_teams
 from gatekeeper.core.override import decide as decide_override
 from gatekeeper.core.override import verdict as override_verdict
@@ -37,6 +37,8 @@ from gatekeeper.service.gating import (
 from gatekeeper.service.notify import Alert, Slack, pull_url
 from gatekeeper.service.policies import OrgPolicyUnavailable, effective_policy
 
+MAX_CANDIDATES = 50  # open pull requests searched for a rebase group's other entries
+
 
 def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     """A merge queue asks for checks on a group's commit: the stages run on that commit and
@@ -58,11 +60,12 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         return publish(ctx, github, target, policy_unavailable(str(err))[:1])
     policy = effective.policy
     rules = with_additions(agent_rules(), policy.agents)
+    pull_commits, loose = _identify(github, repo, branch, group, numbers)
+    numbers = sorted(pull_commits)
     missing: dict[int, list[str]] = {}
-    pull_commits = {}
     for number in numbers:
         pr = github.pull_request(repo, number)
-        commits = pull_commits[number] = github.commits(repo, number)
+        commits = pull_commits[number]
         detection = detect(pr, commits, rules)
         if not detection.gated(policy.gate):
             continue
@@ -76,7 +79,6 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
             missing[number] += eligibility(effective.rules, effective.level, [
                 p for f in github.changed_files(repo, number) for p in (f.path, f.previous_path)
                 if p])
-    loose = unattributed(group, pull_commits)  # e.g. a rebase queue's other entries
     unknown = ([] if numbers else ["no pull request is named by the queue branch or commits"]) + \
         ([f"{len(loose)} commit{'s belong' if len(loose) > 1 else ' belongs'} to none of the "
           f"group's known pull requests ({', '.join(loose[:10])}): no approval can be checked"]
@@ -94,6 +96,24 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                                  f"{name}: {r.status}", r.summary, r.findings)
                     for name, r in stages.items()]
     return publish(ctx, github, target, [*stage_checks, verdict])
+
+
+def _identify(github: Installation, repo: str, branch: str, group: list[Commit],
+              numbers: list[int]) -> tuple[dict[int, list[Commit]], list[str]]:
+    """The group's pull requests with their commits, and the group's commits none of them
+    holds. A rebase queue's entries name no pull request: open pull requests into the branch
+    whose commits the group holds copies of are its other entries."""
+    pull_commits = {n: github.commits(repo, n) for n in numbers}
+    loose = unattributed(group, pull_commits)
+    candidates = [p["number"] for p in github.open_pulls(repo, branch)] if loose else []
+    for number in [n for n in candidates if n not in pull_commits][:MAX_CANDIDATES]:
+        commits = github.commits(repo, number)
+        fewer = unattributed(group, {**pull_commits, number: commits})
+        if len(fewer) < len(loose):
+            pull_commits[number], loose = commits, fewer
+        if not loose:
+            break
+    return pull_commits, loose
 
 
 def impersonation(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:

@@ -334,7 +334,8 @@ class FakeGitHub:
     def _r_pulls(self, repo, params, query, data):
         state = query.get("state", "open")
         pulls = [p for _, p in sorted(repo.pulls.items())
-                 if state == "all" or p["state"] == state]
+                 if (state == "all" or p["state"] == state)
+                 and query.get("base", p["base"]["ref"]) == p["base"]["ref"]]
         return _json(_page(pulls, query))
 
     def _r_pulls_pull_number(self, repo, params, query, data):
