@@ -34,11 +34,24 @@ DEFER_SECONDS = 15
 
 
 def org_policy_changed(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    """A push to ORG/.github: the next gate reads the organisation policy again."""
+    """A push to ORG/.github: the organisation policy is read again, and every open pull
+    request of the owner's repositories in this installation is gated again under it."""
     github = ctx.app.installation(args["installation_id"])
-    removed = confirm_removal(ctx.store, github, args["owner"])
-    AuditTrail(ctx.store).record("org-policy-changed", owner=args["owner"], removed=removed)
-    return {"forgotten": args["owner"], "removed": removed}
+    owner = args["owner"]
+    removed = confirm_removal(ctx.store, github, owner)
+    queued = []  # open pull requests are gated again under the new policy, not at their next push
+    for repo, repo_id in github.repository_ids().items():
+        if repo.split("/")[0].lower() != owner.lower():
+            continue
+        for pull in github.open_pulls(repo):
+            target = Target(args["installation_id"], repo_id, repo, pull["number"],
+                            pull["head_sha"])
+            if ctx.store.submit(JobRequest("gate", target.key("gate"),
+                                           {"target": target.__dict__})):
+                queued.append(f"{repo}#{pull['number']}")
+    AuditTrail(ctx.store).record("org-policy-changed", owner=owner, removed=removed,
+                                 queued=queued)
+    return {"forgotten": owner, "removed": removed, "queued": queued}
 
 
 def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
