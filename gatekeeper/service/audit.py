@@ -44,6 +44,8 @@ class Store(Protocol):
 
     def streams_since(self, prefix: str, since: float) -> list[str]: ...
 
+    def read_many(self, streams: list[str]) -> list[dict]: ...
+
 
 class AuditTrail:
     def __init__(self, store: Store):
@@ -72,8 +74,7 @@ class AuditTrail:
 
     def organisation(self, org: str, since: float) -> list[dict]:
         """Every record of the organisation's pull requests that had one since `since`."""
-        return [record for stream in self.store.streams_since(f"pull:{org}/", since)
-                for record in self.store.read_records(stream)]
+        return self.store.read_many(self.store.streams_since(f"pull:{org}/", since))
 
 
 def _short_argv(argv: list[str]) -> list[str]:
