@@ -465,3 +465,25 @@ def test_a_unittest_project_with_django_style_tests_py_is_run_not_skipped(tmp_pa
     assert result.summary.startswith("1 passed, 1 failed")
     [failure] = result.findings
     assert failure.path == "shop/tests.py" and failure.start_line == 11
+
+
+def test_the_base_suite_runs_once_per_base_and_environment(tmp_path, cache):
+    from gatekeeper.runner import sandbox
+
+    old_bug = ("from calc import add\n\n\ndef test_known_bug():\n    assert add(0.1, 0.2) == 0.3\n"
+               "\n\ndef test_unique_to_this_test():\n    assert True\n")
+    base = project(tmp_path / "base", {**CALC, "tests/test_known.py": old_bug})
+    first = project(tmp_path / "first", {**CALC, "tests/test_known.py": old_bug, "x.py": "X = 1\n"})
+    second = project(tmp_path / "second", {**CALC, "tests/test_known.py": old_bug,
+                                           "x.py": "X = 2\n"})
+    with sandbox.recording() as runs:
+        once = run_tests(first, policy(), cache, LIMITS, base=base)
+    with sandbox.recording() as again:
+        twice = run_tests(second, policy(), cache, LIMITS, base=base)
+    assert [f.message for f in once.findings] == [f.message for f in twice.findings]
+    assert once.status == twice.status == "passed"  # the known bug is pre-existing both times
+    assert len(runs) - len(again) == 2  # the base's failing tests and its collected count
+    other = project(tmp_path / "other-base", {**CALC, "tests/test_known.py": old_bug + "\n"})
+    with sandbox.recording() as fresh:
+        run_tests(second, policy(), cache, LIMITS, base=other)  # another base: runs again
+    assert len(fresh) == len(runs)

@@ -15,7 +15,7 @@ from gatekeeper.core.diff import added_lines
 from gatekeeper.core.escape import md_fence, md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy, path_matches
-from gatekeeper.runner import sandbox
+from gatekeeper.runner import baserun, sandbox
 from gatekeeper.runner.basetests import base_tests_fail, edited_tests
 from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
 from gatekeeper.runner.testenv import TestEnv, discover, parts, uses_pytest
@@ -105,7 +105,7 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
         if (result.status == "failed" and base is not None and is_pytest
                 and policy.tests.preexisting == "warn"):
             result = _parts_preexisting(result, chosen, base, venv, python,
-                                        _suite_setting(policy), shell, limits)
+                                        _suite_setting(policy), shell, limits, cache)
         return _base_tests_not_run(result, policy, base, touched or changed, patterns,
                                    "not done yet for the parts of a monorepo")
     run = sandbox.run(source, ["/bin/sh", "-c", prepare + _suite_setting(policy) + shell],
@@ -115,9 +115,9 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
     if (result.status == "failed" and base is not None and is_pytest and run.result
             and policy.tests.preexisting == "warn" and has_tests(base)):
         result = _mark_preexisting(result, base, venv, python, _suite_setting(policy) + shell,
-                                   limits)
+                                   limits, cache)
     if base is not None and is_pytest and run.result and has_tests(base):
-        result = _compare_with_base(result, run.result, base, venv, python, limits)
+        result = _compare_with_base(result, run.result, base, venv, python, limits, cache)
     if policy.tests.command or not is_pytest:
         return _base_tests_not_run(result, policy, base, touched or changed, patterns,
                                    "the policy's tests.command runs the suite, and the gate "
@@ -180,7 +180,7 @@ def _run_parts(source: Path, chosen: list[str], prepare: str, shell: str, is_pyt
 
 def _parts_preexisting(result: StageResult, chosen: list[str], base: Path, venv: Path,
                        python: Interpreter, setting: str, shell: str,
-                       limits: sandbox.Limits | None) -> StageResult:
+                       limits: sandbox.Limits | None, cache: Path) -> StageResult:
     """A monorepo's failing parts, run on the base commit too: what fails there already is
     pre-existing, as for a single project."""
     for part in chosen:
@@ -190,7 +190,8 @@ def _parts_preexisting(result: StageResult, chosen: list[str], base: Path, venv:
         own = tuple(dataclasses.replace(f, path=f.path.removeprefix(f"{part}/"))
                     for f in result.findings if f.path.startswith(f"{part}/"))
         marked = _mark_preexisting(dataclasses.replace(result, findings=own), base, venv,
-                                   python, f"{setting}cd {shlex.quote(part)}\n{shell}", limits)
+                                   python, f"{setting}cd {shlex.quote(part)}\n{shell}", limits,
+                                   cache)
         moved = tuple(dataclasses.replace(f, path=f"{part}/{f.path}") for f in marked.findings)
         others = tuple(f for f in result.findings if not f.path.startswith(f"{part}/"))
         note = marked.summary[len(result.summary):]
@@ -211,17 +212,17 @@ def _suite_setting(policy: Policy) -> str:
 
 
 def _mark_preexisting(result: StageResult, base: Path, venv: Path, python: Interpreter,
-                      shell: str, limits: sandbox.Limits | None) -> StageResult:
+                      shell: str, limits: sandbox.Limits | None, cache: Path) -> StageResult:
     """Failing tests that fail on the base commit too are not this change's doing: they stay
     visible as warnings and do not block (policy tests.preexisting: block turns this off)."""
     script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
               f"{install_script(discover(base))}{shell}")
-    ran = sandbox.run(base, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
-                      collect=REPORT, binds=[str(venv), python.prefix])
-    try:
-        before = failing_ids(ran.result) if ran.result and not ran.limit else None
-    except ElementTree.ParseError:
-        before = None
+    key = baserun.key_of(base, "failing", script, python.prefix, repr(limits))
+    known = baserun.remembered(cache, key)
+    before = set(known["failing"]) if known else _failing_on_base(base, script, venv, python,
+                                                                    limits)
+    if before is not None and not known:
+        baserun.remember(cache, key, {"failing": sorted(before)})
     if before is None:
         return dataclasses.replace(result, summary=result.summary + "\n- the base commit's "
                                    "suite could not be run here, so no failure is known to be "
@@ -239,6 +240,16 @@ def _mark_preexisting(result: StageResult, base: Path, venv: Path, python: Inter
             "(policy tests.preexisting: warn)")
     return dataclasses.replace(result, status=status, findings=findings,
                                summary=result.summary + note)
+
+
+def _failing_on_base(base: Path, script: str, venv: Path, python: Interpreter,
+                     limits: sandbox.Limits | None) -> set[str] | None:
+    ran = sandbox.run(base, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
+                      collect=REPORT, binds=[str(venv), python.prefix])
+    try:
+        return failing_ids(ran.result) if ran.result and not ran.limit else None
+    except ElementTree.ParseError:
+        return None
 
 
 def failing_ids(xml: bytes) -> set[str]:
@@ -281,7 +292,8 @@ def install_script(declared: TestEnv) -> str:
 
 
 def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Path,
-                       python: Interpreter, limits: sandbox.Limits | None) -> StageResult:
+                       python: Interpreter, limits: sandbox.Limits | None,
+                       cache: Path) -> StageResult:
     """Collect the base commit's suite with the same environment and compare the counts."""
     try:
         ran = parse_junit(report)[0]["total"]
@@ -289,12 +301,18 @@ def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Pat
         return result
     script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(discover(base))}"
               "python -m pytest --collect-only -q -p no:cacheprovider")
-    collected = sandbox.run(base, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
-                            binds=[str(venv), python.prefix])
-    found = COLLECTED_RE.search(collected.stdout)
-    if collected.limit or not found or found.group("errors"):
+    key = baserun.key_of(base, "collected", script, python.prefix, repr(limits))
+    known = baserun.remembered(cache, key)
+    if known is None:
+        collected = sandbox.run(base, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
+                                binds=[str(venv), python.prefix])
+        found = COLLECTED_RE.search(collected.stdout)
+        clean = not collected.limit and found and not found.group("errors")
+        known = {"count": int(found.group("count")) if clean else None}
+        baserun.remember(cache, key, known)
+    if known["count"] is None:
         return result  # the base does not collect cleanly here: no basis for comparing
-    before = int(found.group("count"))
+    before = known["count"]
     if ran >= before:
         return result
     warning = _warning("fewer-tests", f"the suite has {ran} tests where the base commit had "

@@ -1,0 +1,46 @@
+"""What the base commit's suite did, kept under what decides it: the base tree's content, the
+test environment, the command and the limits. A pull request's later pushes (same base, as a
+rule) reuse it instead of running the base suite again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+CHUNK = 1 << 20
+
+
+def key_of(base: Path, *parts: str) -> str:
+    """A digest of every file of the base tree (path, kind and content) and of `parts`."""
+    digest = hashlib.sha256()
+    for path in sorted(base.rglob("*")):
+        relative = path.relative_to(base).as_posix().encode()
+        if path.is_symlink():
+            digest.update(b"L" + relative + b"\0" + os.readlink(path).encode() + b"\0")
+        elif path.is_file():
+            digest.update(b"F" + relative + b"\0")
+            with path.open("rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+            digest.update(b"\0")
+    for part in parts:
+        digest.update(b"P" + part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def remembered(cache: Path, key: str) -> dict | None:
+    try:
+        return json.loads((cache / "base-runs" / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def remember(cache: Path, key: str, value: dict) -> None:
+    """Written whole or not at all (a crash mid-write leaves no half-read result)."""
+    folder = cache / "base-runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f"{key}.{os.getpid()}.tmp"
+    partial.write_text(json.dumps(value))
+    partial.replace(folder / f"{key}.json")
