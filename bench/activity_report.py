@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gatekeeper.core.activity import summarise  # noqa: E402
-from gatekeeper.service.queue import RedisBackend  # noqa: E402
+from gatekeeper.service.queue import READ_BATCH, RedisBackend  # noqa: E402
 
 
 def free_port() -> int:
@@ -81,7 +81,7 @@ def main() -> None:
         base, new = statistics.median(one_by_one), statistics.median(pipelined)
         print(f"{pulls} pull requests, {len(fast)} records, median of {runs} runs")
         print(f"  read one stream per round trip (baseline): {base:.3f} s")
-        print(f"  read pipelined, {500} streams per trip:     {new:.3f} s  "
+        print(f"  read pipelined, {READ_BATCH} streams per trip:     {new:.3f} s  "
               f"({base / new:.1f}x faster)")
         print(f"  summarise (pure):                          "
               f"{statistics.median(figures):.3f} s")

@@ -2,6 +2,7 @@
 """Break-glass: `/gatekeeper override REASON` on the fake GitHub, from a real comment payload."""
 
 from conftest import STAGES_OFF, payload
+from factories import unescaped
 from test_review_flow import HEAD, NEXT, REPO, check, gate, pr_event, slack, with_slack  # noqa: F401
 
 from gatekeeper.service import jobs
@@ -109,9 +110,10 @@ def test_break_glass_cannot_lift_the_organisations_off_limits_rule(gate, fake_gi
     overall = check(fake_github, "gatekeeper")
     assert overall["conclusion"] == "failure"
     assert overall["output"]["title"].startswith("Agent change not allowed")
-    assert "break-glass cannot override the organisation's policy" in repo.comments[2][-1]
-    assert "levels.guarded.off_limits: src/** — agents may not change src/login.py" in \
-        repo.comments[2][-1]
+    reply = unescaped(repo.comments[2][-1])  # markdown: the paths are the repository's
+    assert "src/\\*\\*" in repo.comments[2][-1]  # escaped, not markup
+    assert "break-glass cannot override the organisation's policy" in reply
+    assert "levels.guarded.off_limits: src/** — agents may not change src/login.py" in reply
     assert trail("override") == [] and len(trail("override-refused")) == 1
     [alert] = slack.payloads  # the refusal of the agent change; no override alert
     assert "agents are not allowed" in alert["text"]

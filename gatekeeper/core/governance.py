@@ -6,7 +6,7 @@ Pure: callers hand in the texts and the repository's facts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Literal
@@ -14,13 +14,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
+from gatekeeper.core.model import ChangedFile
 from gatekeeper.core.policy import (
     ADDITIVE,
     PERMISSION_RANK,
     POLICY_PATH,
     Policy,
-    PolicyError,
-    Problem,
     Strict,
     load_mapping,
     merge,
@@ -163,8 +162,9 @@ def combine(default_text: str, org: dict | None, org_label: str, repo_text: str 
     if org is None:  # no organisation policy: the repository's file overrides, as always
         sources.update({_dotted(k): REPOSITORY for k, _ in leaves(repo)})
         return Effective(Policy.model_validate(merge(default, repo)), sources)
-    org_policy = OrgPolicy.model_validate(merge(default, org))
-    base = {k: v for k, v in merge(default, org).items() if k not in ORG_ONLY}
+    with_org = merge(default, org)
+    org_policy = OrgPolicy.model_validate(with_org)
+    base = {k: v for k, v in with_org.items() if k not in ORG_ONLY}
     sources.update({_dotted(k): org_label for k, _ in leaves(org) if k[0] not in ORG_ONLY})
     if "approvers" in _sub(repo, ("sensitive",)) and base["sensitive"].get("approvers") is None:
         base["sensitive"] = {**base["sensitive"], "approvers": base.get("approvers", {})}
@@ -269,6 +269,17 @@ def _apply_level(merged: dict, rules: Level, level: str, sources: dict[str, str]
     return merged
 
 
+def needs_facts(org: dict) -> bool:
+    """Whether the organisation's levels are chosen by topics or custom properties, which
+    only GitHub knows (names are known already)."""
+    return any(rule.get("topics") or rule.get("properties") for rule in org.get("assign", []))
+
+
+def changed_paths(files: Sequence[ChangedFile]) -> list[str]:
+    """Every path a change touches: new names and the old names of renamed files."""
+    return [p for f in files for p in (f.path, f.previous_path) if p]
+
+
 def eligibility(rules: Level | None, level: str | None, files: list[str]) -> list[str]:
     """Why an agent's pull request may not change this repository, or these paths."""
     if rules is None:
@@ -333,6 +344,3 @@ def _set(data: dict, key: tuple, value: Any) -> dict:
 def _dotted(key: tuple) -> str:
     return ".".join(str(k) for k in key)
 
-
-def org_problem(message: str, org: str) -> PolicyError:
-    return PolicyError([Problem(None, message, f"{org}/{ORG_REPO}:{POLICY_PATH}")])

@@ -11,7 +11,7 @@ from typing import Any
 
 from gatekeeper.core import redact
 from gatekeeper.core.detect import agent_names, detect
-from gatekeeper.core.governance import Effective, eligibility
+from gatekeeper.core.governance import Effective, changed_paths, eligibility
 from gatekeeper.core.model import RERUN_ACTION, CheckOutput, Finding, JobRequest, Review, StageResult, Target
 from gatekeeper.core.override import verdict as override_verdict
 from gatekeeper.core.policy import Policy, PolicyError, with_additions
@@ -137,8 +137,7 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
                  names=agent_names(detection, rules), requesters=sorted(detection.requesters))
     if not gated:
         return publish(ctx, github, target, [not_gated(detection)])
-    refusals = eligibility(effective.rules, effective.level,
-                           [p for f in files for p in (f.path, f.previous_path) if p])
+    refusals = eligibility(effective.rules, effective.level, changed_paths(files))
     if detection.is_agent and refusals:
         audit.record("not-eligible", target.repo, target.number, sha=target.head_sha,
                      level=effective.level, reasons=refusals)

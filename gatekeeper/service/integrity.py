@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gatekeeper.core.detect import detect
-from gatekeeper.core.governance import eligibility
+from gatekeeper.core.escape import md_text
+from gatekeeper.core.governance import changed_paths, eligibility
 from gatekeeper.core.mergequeue import group_verdict, pulls_in_group, unattributed
 from gatekeeper.core.model import Commit, Target
 from gatekeeper.core.override import break_glass_teams
@@ -76,9 +77,8 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                                  detection, policy, facts, verdict_at)
         missing[number] = [] if result.satisfied else list(result.missing)
         if detection.is_agent:  # off-limits paths or repository, as on the pull request
-            missing[number] += eligibility(effective.rules, effective.level, [
-                p for f in github.changed_files(repo, number) for p in (f.path, f.previous_path)
-                if p])
+            missing[number] += eligibility(effective.rules, effective.level,
+                                           changed_paths(github.changed_files(repo, number)))
     unknown = ([] if numbers else ["no pull request is named by the queue branch or commits"]) + \
         ([f"{len(loose)} commit{'s belong' if len(loose) > 1 else ' belongs'} to none of the "
           f"group's known pull requests ({', '.join(loose[:10])}): no approval can be checked"]
@@ -154,7 +154,8 @@ def override(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                                      ctx.settings.org_policy_ttl_seconds)[0]
     except (PolicyError, OrgPolicyUnavailable) as err:
         github.comment(repo, number, "Gatekeeper: the policy could not be read or is invalid, "
-                                     f"so no override is possible until it is fixed: {err}")
+                                     f"so no override is possible until it is fixed: "
+                                     f"{md_text(str(err))}")
         return {"overridden": False}
     policy = effective.policy
     teams = break_glass_teams(policy.break_glass, repo.split("/")[0])
@@ -164,7 +165,7 @@ def override(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     if decision.allowed and not_allowed:  # the organisation's rule is not this team's to lift
         decision = replace(decision, allowed=False, reply=(
             "break-glass cannot override the organisation's policy, which does not allow this "
-            "agent change: " + "; ".join(not_allowed)))
+            "agent change: " + md_text("; ".join(not_allowed))))
     if not decision.allowed:
         audit.record("override-refused", repo, number, sha=pr.head_sha, by=login,
                      reason=args["reason"], why=decision.reply)
@@ -190,9 +191,8 @@ def _not_allowed(github: Installation, repo: str, number: int, pr, effective) ->
     """Why the organisation's levels refuse this pull request, if it is an agent's."""
     if effective.rules is None:
         return []
-    paths = [p for f in github.changed_files(repo, number) for p in (f.path, f.previous_path)
-             if p]
-    reasons = eligibility(effective.rules, effective.level, paths)
+    reasons = eligibility(effective.rules, effective.level,
+                          changed_paths(github.changed_files(repo, number)))
     if not reasons:
         return []
     rules = with_additions(agent_rules(), effective.policy.agents)

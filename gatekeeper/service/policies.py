@@ -4,18 +4,17 @@ a push to ORG/.github), the base branch's file, and the level the repository is 
 from __future__ import annotations
 
 import hashlib
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from gatekeeper.core.governance import (
     ORG_REPO,
-    Assign,
     Effective,
     RepoFacts,
     combine,
     instructions_problem,
     leaves,
+    needs_facts,
     parse_org,
 )
 from gatekeeper.core.model import Finding
@@ -23,9 +22,6 @@ from gatekeeper.core.policy import POLICY_PATH
 from gatekeeper.core.rules import default_policy_text
 from gatekeeper.github.client import Installation
 from gatekeeper.service.queue import Backend
-
-log = logging.getLogger(__name__)
-
 
 KNOWN_TTL = 400 * 86400  # how long an organisation is remembered to have had a policy
 
@@ -99,7 +95,7 @@ def effective_policy(store: Backend, github: Installation, repo: str, base_ref: 
     org = parse_org(org_text, org_file(owner)) if org_text is not None else None
     repo_text = github.file_text(repo, POLICY_PATH, base_ref)
     facts = RepoFacts(repo)
-    if org and any(rule.topics or rule.properties for rule in _assign(org)):
+    if org and needs_facts(org):
         try:
             topics, properties = github.repository_facts(repo)
         except Exception as exc:  # noqa: BLE001 - the level decides what is allowed
@@ -117,10 +113,6 @@ def effective_policy(store: Backend, github: Installation, repo: str, base_ref: 
         "refused": [str(r) for r in result.refused],
     }
     return result, record
-
-
-def _assign(org: dict) -> list[Assign]:
-    return [Assign.model_validate(rule) for rule in org.get("assign", [])]
 
 
 def _digest(text: str | None) -> str:

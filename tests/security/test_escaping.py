@@ -158,3 +158,25 @@ def test_activity_page_escapes_an_override_reason(hostile_site, fake_github):
     assert not [t for t, _ in tags.tags if t in ("script", "img")]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_activity_charts_escape_agent_names_and_cwes_from_the_records():
+    """Agent names come from policy files (agents.names) and CWEs from scanner output: the
+    server-drawn SVG is put into the page as markup, so pygal's escaping is what holds."""
+    from datetime import UTC, datetime
+
+    from gatekeeper.core.activity import summarise
+    from gatekeeper.service.activity import charts
+
+    hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    base = {"at": "2026-11-02T10:00:00Z", "repo": "acme/api", "pr": 1}
+    records = [{**base, "kind": "classification", "agent": True, "gated": True,
+                "names": [hostile]},
+               {**base, "kind": "stages", "sha": "a", "results": {"sast": {"status": "failed"}},
+                "found": [{"rule": "r", "cwe": hostile, "severity": hostile}]}]
+    report = summarise(records, datetime(2026, 11, 1, tzinfo=UTC),
+                       datetime(2026, 11, 8, tzinfo=UTC))
+    svg = "".join(charts({"organisation": "acme", **report}))
+    tags = Tags(svg)
+    assert not [t for t, _ in tags.tags if t in ("script", "img")]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in svg  # shown, as text
