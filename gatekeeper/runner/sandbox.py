@@ -32,6 +32,10 @@ INSIDE_PATH = "/usr/local/bin:/usr/bin:/bin"
 COPY_AND_RUN = ('cp -a /src/. /work/ && cd /work && "$@" {GATEKEEPER_RESULT_FD}>&-; code=$?; '
                 'if [ -n "$GATEKEEPER_COLLECT" ] && [ -f "$GATEKEEPER_COLLECT" ]; then '
                 'cat "$GATEKEEPER_COLLECT" >&"$GATEKEEPER_RESULT_FD"; fi; exit $code')
+RUN_IN_PLACE = COPY_AND_RUN.replace("cp -a /src/. /work/ && ", "")  # /work is bound, not copied
+INDEX_SOCKET = "/run/gatekeeper/index.sock"
+FORWARDER = "/run/gatekeeper/forward.py"
+INDEX_PORT = 3141  # on the sandbox's own loopback, forwarded to INDEX_SOCKET
 
 
 _recorded: ContextVar[list | None] = ContextVar("sandbox_runs", default=None)
@@ -132,8 +136,8 @@ def toolchain_paths() -> list[str]:
 
 
 def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
-               env: dict[str, str], binds: list[str], writable: list[str] | None = None
-               ) -> list[str]:
+               env: dict[str, str], binds: list[str], writable: list[str] | None = None,
+               in_place: bool = False, egress: Path | None = None) -> list[str]:
     argv = ["bwrap", *_namespaces(), "--clearenv"]
     base_env = {"PATH": INSIDE_PATH, "HOME": "/tmp/home", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
                 "PYTHONDONTWRITEBYTECODE": "1", "PIP_NO_INDEX": "1",
@@ -151,13 +155,21 @@ def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
         argv += ["--ro-bind", "/etc/ssl/certs", "/etc/ssl/certs"]  # semgrep needs its CA bundle
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--size", str(limits.disk_bytes), "--perms", "1777", "--tmpfs", "/tmp",
-             "--size", str(limits.disk_bytes), "--perms", "0777", "--tmpfs", "/work"]
+             ]
+    if in_place:  # set-up: what the installers write stays for the test run that follows
+        argv += ["--bind", str(source), "/work"]
+    else:
+        argv += ["--size", str(limits.disk_bytes), "--perms", "0777", "--tmpfs", "/work"]
+    if egress is not None:  # the index socket and the forwarder, nothing else of the host
+        argv += ["--perms", "0755", "--dir", "/run/gatekeeper", "--bind", str(egress),
+                 INDEX_SOCKET, "--ro-bind", str(Path(__file__).parent / "inside" / "forward.py"),
+                 FORWARDER]
     for path in toolchain_paths() + binds:  # after the tmpfs mounts, which would hide them
         argv += ["--perms", "0755", "--dir", os.path.dirname(path), "--ro-bind", path, path]
     for path in writable or []:
         argv += ["--perms", "0755", "--dir", os.path.dirname(path), "--bind", path, path]
     argv += ["--ro-bind", str(source), "/src", "--chdir", "/work", "--remount-ro", "/",
-             "/bin/bash", "-c", COPY_AND_RUN, "sandbox", *command]
+             "/bin/bash", "-c", RUN_IN_PLACE if in_place else COPY_AND_RUN, "sandbox", *command]
     return argv
 
 
@@ -180,13 +192,17 @@ def _etc(folder: Path) -> None:
 
 def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         collect: str | None = None, env: dict[str, str] | None = None,
-        binds: list[str] | None = None, writable: list[str] | None = None) -> SandboxResult:
+        binds: list[str] | None = None, writable: list[str] | None = None,
+        in_place: bool = False, egress: Path | None = None) -> SandboxResult:
     """Run `command` inside the sandbox over a read-only copy of `source`.
 
     `collect`: a file the command writes inside (e.g. /tmp/junit.xml), returned as bytes.
     `binds`: extra host paths bound read-only at the same place (a wheelhouse, rules).
     `writable`: host folders bound read-write; only for trusted work such as building a
     virtualenv from wheels, never while pull request code runs.
+    `in_place`: `source` itself is bound writable at /work (the set-up's working copy, made
+    for this job only), not copied.
+    `egress`: the unix socket of an EgressGate, bound in with the forwarder (set-up only).
     """
     check_available()
     cgroup = cgroup_limits(limits.processes, limits.memory_bytes)
@@ -204,7 +220,8 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         # to be open in this process at fork time, which threads running stages cannot
         # promise; bash (not dash) can write to a descriptor above 9
         extra_env["GATEKEEPER_RESULT_FD"] = str(write_result)
-        argv = build_argv(source, command, limits, Path(tmp), extra_env, binds or [], writable)
+        argv = build_argv(source, command, limits, Path(tmp), extra_env, binds or [], writable,
+                          in_place, egress)
         result = _execute(argv, limits, cgroup, read_result, write_result)
     runs = _recorded.get()
     if runs is not None:

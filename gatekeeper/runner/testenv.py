@@ -71,6 +71,15 @@ def discover(root: Path) -> TestEnv:
     return env
 
 
+def every_declaration(root: Path) -> TestEnv:
+    """Every test declaration, not only the first: for a set-up that installs them all."""
+    env = TestEnv()
+    data = _toml(root / "pyproject.toml") if _readable(root / "pyproject.toml") else {}
+    for reader in (_dependency_groups, _hatch, _tox, _extras, _poetry, _pdm, _uv):
+        reader(root, data, env)
+    return env
+
+
 def _project_folder(root: Path, folder: Path, env: TestEnv) -> None:
     """A buildable project in `folder`: its runtime requirements and build requirements."""
     pyproject = folder / "pyproject.toml"

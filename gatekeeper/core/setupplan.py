@@ -1,0 +1,223 @@
+"""How to set a project up for its tests, decided from what it declares and what its CI runs.
+
+Pure: the runner reads the files (base branch's CI, the head's project files) and runs the
+plan in the sandbox, where the package index is the only host reachable. Commands from CI
+are never run as written: only the installer flags and pytest options listed here are taken
+from them, so CI text cannot reach the worker or the gate's own reporting.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+from dataclasses import dataclass, field
+
+UV_SYNC_FLAGS = {"--all-extras": 0, "--extra": 1, "--group": 1, "--all-groups": 0, "--dev": 0,
+                 "--no-dev": 0, "--all-packages": 0, "--package": 1, "--no-default-groups": 0,
+                 "--only-group": 1}
+PYTEST_FLAGS = {"-m": 1, "-n": 1, "-p": 1, "-k": 1, "--ignore": 1, "--ignore-glob": 1,
+                "--deselect": 1, "--import-mode": 1, "-x": 0, "--strict-markers": 0,
+                "--runslow": 0, "--run-slow": 0, "--dist": 1}
+SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:/=<>!~\[\],*+@-]+$")
+TEST_GROUP = re.compile(r"^(tests?|testing|dev|ci|hatch-test|unit)$")
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """What the runner read, as data."""
+    has: frozenset[str]  # root files present: pyproject.toml, uv.lock, setup.py, ...
+    pyproject: dict = field(default_factory=dict)
+    workflows: dict[str, dict] = field(default_factory=dict)  # path -> parsed YAML (base's)
+    requirement_files: tuple[str, ...] = ()  # test/dev requirement files, relative
+    declared: tuple[str, ...] = ()  # plain requirement lines read from tox/hatch/poetry/...
+    cores: int = 2
+
+
+@dataclass(frozen=True)
+class SetupPlan:
+    tool: str  # "uv.lock", "poetry.lock", "pip"
+    script: str  # shell, run in the set-up sandbox at /work with $GK_ENV the environment
+    followed: str  # what was followed, for the report
+    pytest_args: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def ci_steps(workflows: dict[str, dict]) -> list[tuple[str, str, list[str]]]:
+    """(file, step name, run lines) of the first job that runs pytest, steps before and at it."""
+    for path in sorted(workflows):
+        jobs = workflows[path].get("jobs") if isinstance(workflows[path], dict) else None
+        for job_id, job in (jobs or {}).items() if isinstance(jobs, dict) else []:
+            steps = job.get("steps") if isinstance(job, dict) else None
+            found = []
+            for index, step in enumerate(steps if isinstance(steps, list) else []):
+                run = step.get("run") if isinstance(step, dict) else None
+                if not isinstance(run, str):
+                    continue
+                name = str(step.get("name") or f"step {index + 1}")
+                found.append((f"{path} job {job_id}", name, _lines(run)))
+                if any(_is_pytest(shlex_split(line)) for line in _lines(run)):
+                    return found
+    return []
+
+
+def _lines(run: str) -> list[str]:
+    return [line.strip() for line in run.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def shlex_split(line: str) -> list[str]:
+    try:
+        return shlex.split(line, comments=True)
+    except ValueError:
+        return []
+
+
+def _is_pytest(words: list[str]) -> bool:
+    return _pytest_args(words) is not None
+
+
+def _pytest_args(words: list[str]) -> list[str] | None:
+    for i, word in enumerate(words):
+        if word == "pytest" or word.endswith("/pytest"):
+            return words[i + 1:]
+        if word == "-m" and i + 1 < len(words) and words[i + 1] == "pytest" and i > 0 \
+                and words[i - 1].startswith("python"):
+            return words[i + 2:]
+    return None
+
+
+def _take(words: list[str], allowed: dict[str, int]) -> tuple[list[str], list[str]]:
+    """The allowed flags (with their values) and the words dropped."""
+    kept, dropped, i = [], [], 0
+    while i < len(words):
+        word = words[i]
+        name, _, inline = word.partition("=")
+        if name in allowed:
+            values = [inline] if inline else words[i + 1:i + 1 + allowed[name]]
+            if all(SAFE_WORD.match(v) and "${{" not in v for v in values):
+                kept += [name, *values]
+            else:
+                dropped.append(word)
+            i += 1 + (0 if inline else allowed[name])
+            continue
+        if not word.startswith("-") and allowed is PYTEST_FLAGS and _inside_path(word):
+            kept.append(word)  # a test path
+        elif word not in ("&&", ";", "|"):
+            dropped.append(word)
+        i += 1
+    return kept, dropped
+
+
+def _inside_path(word: str) -> bool:
+    return bool(SAFE_WORD.match(word)) and not word.startswith("/") and \
+        ".." not in word.split("/") and "$" not in word
+
+
+def _split_on_operators(words: list[str]) -> list[list[str]]:
+    commands, current = [], []
+    for word in words:
+        if word in ("&&", ";", "||", "|"):
+            commands.append(current)
+            current = []
+        else:
+            current.append(word)
+    return [*commands, current]
+
+
+def plan(facts: ProjectFacts) -> SetupPlan:
+    steps = ci_steps(facts.workflows)
+    sync_flags: list[str] | None = None
+    pytest_args: list[str] = []
+    notes: list[str] = []
+    followed = "no CI workflow that runs pytest was found: the project's own declarations"
+    for where, name, lines in steps:
+        for line in lines:
+            for words in _split_on_operators(shlex_split(line)):
+                if words[:2] == ["uv", "sync"] and sync_flags is None:
+                    sync_flags, dropped = _take(words[2:], UV_SYNC_FLAGS)
+                    followed = f"{where}, step {name!r}"
+                args = _pytest_args(words)
+                if args is not None and not pytest_args:
+                    pytest_args, dropped = _take(args, PYTEST_FLAGS)
+                    followed = f"{where}, step {name!r}"
+                    if dropped:
+                        notes.append("pytest options of CI not taken: " + " ".join(dropped)[:200])
+    pytest_args = _cap_workers(pytest_args, facts.cores)
+    if "uv.lock" in facts.has:
+        return _uv_lock(sync_flags, followed, pytest_args, notes)
+    if "poetry.lock" in facts.has:
+        return _poetry_lock(facts, followed, pytest_args, notes)
+    return _pip(facts, followed, pytest_args, notes)
+
+
+def _cap_workers(args: list[str], cores: int) -> list[str]:
+    """pytest-xdist's -n: as the project asks, up to the worker's cores."""
+    out = list(args)
+    for i, word in enumerate(out[:-1]):
+        if word == "-n":
+            value = out[i + 1]
+            out[i + 1] = str(cores) if value in ("auto", "logical") or not value.isdigit() \
+                else str(min(int(value), cores))
+    return out
+
+
+def _uv_lock(flags: list[str] | None, followed: str, pytest_args: list[str],
+             notes: list[str]) -> SetupPlan:
+    chosen = flags if flags is not None else ["--all-extras"]
+    if flags is None:
+        notes.append("uv sync's flags: none in CI, so --all-extras and the default groups")
+    exported = " ".join(shlex.quote(f) for f in chosen if f not in ("--dev",))
+    script = ("uv export --frozen --format requirements-txt --no-header "
+              f"{exported} -o /tmp/gk-locked.txt\n"
+              "uv pip install -r /tmp/gk-locked.txt\n")
+    return SetupPlan("uv.lock", script, followed, tuple(pytest_args),
+                     (*notes, f"installed from uv.lock (uv sync {' '.join(chosen)})"))
+
+
+def _poetry_lock(facts: ProjectFacts, followed: str, pytest_args: list[str],
+                 notes: list[str]) -> SetupPlan:
+    poetry = facts.pyproject.get("tool", {}).get("poetry", {})
+    groups = [name for name, body in (poetry.get("group") or {}).items()
+              if isinstance(body, dict) and not body.get("optional")]
+    if poetry.get("dev-dependencies"):
+        groups.append("dev")
+    with_groups = "".join(f" --with {shlex.quote(g)}" for g in sorted(set(groups))
+                          if SAFE_WORD.match(g))
+    script = ("uv tool run --from poetry --with poetry-plugin-export poetry export "
+              f"--format requirements.txt --all-extras{with_groups} -o /tmp/gk-locked.txt\n"
+              "uv pip install -r /tmp/gk-locked.txt\n"
+              "uv pip install --no-deps -e .\n")
+    return SetupPlan("poetry.lock", script, followed, tuple(pytest_args),
+                     (*notes, f"installed from poetry.lock (groups: "
+                              f"{', '.join(sorted(set(groups))) or 'main only'}, all extras)"))
+
+
+def _pip(facts: ProjectFacts, followed: str, pytest_args: list[str],
+         notes: list[str]) -> SetupPlan:
+    project = facts.pyproject.get("project", {}) if isinstance(facts.pyproject, dict) else {}
+    lines = []
+    buildable = bool({"setup.py", "setup.cfg"} & facts.has) or \
+        "build-system" in facts.pyproject or bool(project.get("name"))
+    if buildable:
+        extras = sorted(e for e in (project.get("optional-dependencies") or {})
+                        if SAFE_WORD.match(str(e)))
+        target = f".[{','.join(extras)}]" if extras else "."
+        lines.append(f"uv pip install -e {shlex.quote(target)}")
+        notes.append(f"the project installed with {'its extras ' + ', '.join(extras) if extras else 'no extras'}")
+    groups = sorted(g for g in (facts.pyproject.get("dependency-groups") or {})
+                    if TEST_GROUP.match(str(g)))
+    if groups:
+        lines.append("uv pip install" + "".join(f" --group {shlex.quote(g)}" for g in groups))
+        notes.append(f"dependency groups: {', '.join(groups)}")
+    for path in facts.requirement_files:
+        lines.append(f"uv pip install -r {shlex.quote(path)}")
+    if facts.requirement_files:
+        notes.append(f"requirement files: {', '.join(facts.requirement_files)}")
+    if facts.declared:
+        lines.append("uv pip install -r /tmp/gk-declared.txt")
+        notes.append(f"{len(facts.declared)} test requirements read from tox/hatch/poetry/pdm")
+    # base64: no line of the repository's can end a here-document early
+    declared = base64.b64encode("".join(f"{line}\n" for line in facts.declared).encode()).decode()
+    script = (f"echo {declared} | base64 -d > /tmp/gk-declared.txt\n"
+              + "".join(f"{line}\n" for line in lines))
+    return SetupPlan("pip", script, followed, tuple(pytest_args), tuple(notes))

@@ -1,0 +1,159 @@
+"""Set-up: the project installed by its own installers, in the sandbox, index-only egress.
+
+The working copy is a git repository made inside the sandbox (one commit, the base history's
+latest tag), so versioning plugins work. uv, the chosen interpreter and the forwarder are
+bound read-only; the environment is a folder of this job's only, bound writable during
+set-up and read-only afterwards. Nothing built here is used by another pull request.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from gatekeeper.core.escape import md_fence
+from gatekeeper.core.setupplan import ProjectFacts, SetupPlan, plan
+from gatekeeper.runner import sandbox
+from gatekeeper.runner.egress import EgressGate, EgressLog
+from gatekeeper.runner.indexcache import INDEX_PATH, IndexUnavailable, ensure_cache
+from gatekeeper.runner.interpreters import Interpreter
+from gatekeeper.runner.testenv import every_declaration
+from gatekeeper.runner.wheelhouse import sanitize
+
+ROOT_FILES = ("pyproject.toml", "uv.lock", "poetry.lock", "pdm.lock", "setup.py", "setup.cfg",
+              "tox.ini", "requirements.txt")
+REQUIREMENT_HINTS = ("test", "dev", "ci")
+MAX_READ = 1024**2  # a project or workflow file larger than this is not read
+MAX_WORKFLOWS = 50
+SETUP_FAILED = 96
+
+
+class SetupError(Exception):
+    """The gate could not set the project up; the message says why, with the installer's tail."""
+
+
+@dataclass
+class Setup:
+    work: Path  # the working copy as set-up left it (host path)
+    env: Path  # the environment's folder (host path, bound at the same place)
+    plan: SetupPlan
+    seconds: float
+    egress: EgressLog
+    notes: list[str] = field(default_factory=list)
+
+
+def _text(path: Path) -> str | None:
+    if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_READ:
+        return None
+    return path.read_text(errors="replace")
+
+
+def _uv() -> str:
+    found = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv")
+    if not found:
+        raise SetupError("uv is not installed beside the worker: pip install uv (a dependency "
+                         "of gatekeeper: reinstall it)")
+    return os.path.realpath(found)
+
+
+def gather(source: Path, ci_root: Path | None) -> ProjectFacts:
+    """What the plan needs, read as data: the head's project files, the base's CI."""
+    has = frozenset(n for n in ROOT_FILES if (source / n).is_file())
+    try:
+        pyproject = tomllib.loads(_text(source / "pyproject.toml") or "")
+    except tomllib.TOMLDecodeError:
+        pyproject = {}
+    workflows = {}
+    folder = (ci_root or source) / ".github" / "workflows"
+    for path in sorted(folder.glob("*.y*ml"))[:MAX_WORKFLOWS] if folder.is_dir() else []:
+        text = _text(path)
+        try:
+            workflows[f".github/workflows/{path.name}"] = yaml.safe_load(text or "") or {}
+        except yaml.YAMLError:
+            continue
+    requirement_files = tuple(
+        str(p.relative_to(source)) for pattern in ("requirements*.txt", "requirements/*.txt",
+                                                   "tests/requirements*.txt")
+        for p in sorted(source.glob(pattern))
+        if p.is_file() and not p.is_symlink() and (p.name == "requirements.txt" or any(
+            h in p.name for h in REQUIREMENT_HINTS)))
+    declared, _ = sanitize(every_declaration(source).requirements)
+    return ProjectFacts(has, pyproject, workflows, requirement_files, tuple(declared),
+                        min(os.cpu_count() or 1, 8))
+
+
+def script(chosen: SetupPlan, python: Interpreter, env: Path, tag: str | None) -> str:
+    index = f"http://127.0.0.1:{sandbox.INDEX_PORT}{INDEX_PATH}"
+    tagging = f"git tag {shlex.quote(tag)}\n" if tag else ""
+    return "\n".join([
+        "set -e",
+        f"{python.path} {sandbox.FORWARDER} {sandbox.INDEX_PORT} {sandbox.INDEX_SOCKET} "
+        "> /tmp/gk-forward.log 2>&1 &",
+        f"for i in $(seq 100); do {python.path} -c 'import socket; socket.create_connection("
+        f"(\"127.0.0.1\", {sandbox.INDEX_PORT}))' 2>/dev/null && break; sleep 0.1; done",
+        "echo '::gatekeeper:: working copy as a git repository'",
+        "git init -q && git add -A && git -c user.name=gatekeeper -c user.email=gatekeeper@invalid"
+        " commit -q --no-verify --allow-empty -m gatekeeper",
+        tagging.rstrip("\n"),
+        f"export UV_DEFAULT_INDEX={index} UV_INDEX_URL={index} PIP_INDEX_URL={index} "
+        "PIP_NO_INDEX=0 UV_PYTHON_DOWNLOADS=never UV_CACHE_DIR=/tmp/uv-cache UV_LINK_MODE=copy "
+        "UV_NO_PROGRESS=1 UV_HTTP_TIMEOUT=120",
+        f"uv venv -q --python {python.path} {env}",
+        f"export VIRTUAL_ENV={env} UV_PROJECT_ENVIRONMENT={env} PATH={env}/bin:$PATH",
+        f"echo '::gatekeeper:: {chosen.tool}: installing'",
+        chosen.script.rstrip("\n"),
+        "python -c 'import pytest' 2>/dev/null || uv pip install -q pytest",
+        "echo '::gatekeeper:: set up'",
+    ])
+
+
+def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
+           limits: sandbox.Limits, tag: str | None = None) -> Setup:
+    """A working copy of `source` with its environment, in a fresh folder the caller removes
+    (`Setup.work.parent`)."""
+    chosen = plan(gather(source, ci_root))
+    try:
+        index = ensure_cache(cache)
+    except IndexUnavailable as exc:
+        raise SetupError(f"the package cache is not available: {exc}") from None
+    job = Path(tempfile.mkdtemp(prefix="gatekeeper-setup-"))
+    job.chmod(0o755)
+    work, env = job / "work", job / "env"
+    shutil.copytree(source, work, symlinks=True)
+    env.mkdir()
+    uv = _uv()
+    started = time.monotonic()
+    with EgressGate(index) as gate:
+        run = sandbox.run(work, ["/bin/sh", "-c", script(chosen, python, env, tag)], limits,
+                          binds=[python.prefix, uv], writable=[str(env)], in_place=True,
+                          egress=gate.socket, env={"PATH": f"{os.path.dirname(uv)}:"
+                                                           f"{sandbox.INSIDE_PATH}"})
+    seconds = time.monotonic() - started
+    if not run.ok:
+        shutil.rmtree(job, ignore_errors=True)
+        why = sandbox.describe_limit(run) + " limit" if run.limit else f"exit {run.exit_code}"
+        refused = "".join(f"\n- refused: {r}" for r in gate.log.refused[:5])
+        raise SetupError(f"the project could not be set up ({chosen.tool}; followed: "
+                         f"{chosen.followed}): {why} after {seconds:.0f} s{refused}\n\n"
+                         + _tail(run.stdout + "\n" + run.stderr))
+    notes = [f"- set-up: {chosen.tool}, {seconds:.1f} s, {gate.log.requests} index requests, "
+             f"{gate.log.sent // 1024} KiB; followed {chosen.followed}",
+             *[f"- {n}" for n in chosen.notes]]
+    if gate.log.refused:
+        notes.append(f"- set-up tried {len(gate.log.refused)} requests the index gate refused "
+                     f"(first: {gate.log.refused[0]})")
+    return Setup(work, env, chosen, seconds, gate.log, notes)
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return md_fence("\n".join(kept)) if kept else ""
