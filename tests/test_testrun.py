@@ -61,9 +61,27 @@ def test_declared_dependency_is_installed_offline_from_wheels(tmp_path, cache):
     assert result.summary.startswith("3 passed")
 
 
-def test_dependency_without_a_wheel_is_a_stage_error_naming_it(tmp_path, cache):
-    files = {**CALC, "requirements.txt": "pycrypto==2.6.1\n"}  # published as sdist only
+def test_an_sdist_only_pin_is_built_in_the_set_up_and_its_failure_named(tmp_path, cache):
+    # pycrypto 2.6.1 is published as an sdist only, and does not build on current Pythons
+    files = {**CALC, "requirements.txt": "pycrypto==2.6.1\n"}
     result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "error" and not result.findings
+    assert result.summary.startswith("could not run the suite: the project could not be set up")
+    assert "pycrypto" in result.summary
+
+
+def test_an_sdist_only_pin_that_builds_is_installed(tmp_path, cache):
+    files = {**CALC, "requirements.txt": "docopt==0.6.2\n",  # an sdist only, pure Python
+             "tests/test_docopt.py": "import docopt\n\n\ndef test_it():\n"
+                                     "    assert docopt.__version__ == '0.6.2'\n"}
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "passed", result.summary
+
+
+def test_the_wheels_setting_keeps_dependencies_to_wheels_fetched_outside(tmp_path, cache):
+    files = {**CALC, "requirements.txt": "pycrypto==2.6.1\n"}
+    result = run_tests(project(tmp_path, files), policy("tests:\n  setup: wheels\n"), cache,
+                       LIMITS)
     assert result.status == "error"
     assert "no wheel for pycrypto==2.6.1" in result.summary
 
@@ -260,7 +278,7 @@ def test_python_3_12_syntax_runs_under_the_newest_interpreter_the_project_allows
 
 @pytest.mark.parametrize("extra,says", [
     ({"setup.py": "raise SystemExit('this project needs a compiler it lacks')\n"},
-     ["could not run the suite: the project did not build", "needs a compiler it lacks"]),
+     ["could not run the suite: the project could not be set up", "needs a compiler it lacks"]),
     ({"pyproject.toml": "[project]\nname = 'old'\nrequires-python = '<3'\n"},
      ["could not run the suite: requires-python asks for Python <3", "this worker has 3."]),
 ], ids=["build fails", "no interpreter fits"])

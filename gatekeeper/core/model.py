@@ -104,15 +104,18 @@ class StageResult:
     status: str  # passed | failed | error | skipped
     summary: str
     findings: tuple[Finding, ...] = ()
+    seconds: tuple[tuple[str, float], ...] = ()  # where the stage's time went: (step, s)
 
     def to_dict(self) -> dict:
         return {"stage": self.stage, "status": self.status, "summary": self.summary,
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings],
+                "seconds": dict(self.seconds)}
 
     @classmethod
     def from_dict(cls, data: dict) -> StageResult:
         findings = tuple(Finding(**f) for f in data.get("findings", []))
-        return cls(data["stage"], data["status"], data["summary"], findings)
+        seconds = tuple((str(k), float(v)) for k, v in (data.get("seconds") or {}).items())
+        return cls(data["stage"], data["status"], data["summary"], findings, seconds)
 
 
 RERUN_ACTION = "rerun"  # identifier of the "Re-run" button on our check runs

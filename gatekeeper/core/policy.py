@@ -56,8 +56,20 @@ class Stages(Strict):
     dependencies: bool = True
 
 
+class TestLimits(Strict):
+    """The suite's sandbox limits; the worker's GATEKEEPER_MAX_TEST_* settings cap them."""
+    wall_minutes: int = Field(20, ge=1, le=480)
+    memory_mib: int = Field(2048, ge=256, le=262144)
+    processes: int = Field(256, ge=16, le=8192)
+    output_kib: int = Field(1024, ge=64, le=65536)
+
+
 class Tests(Strict):
     command: str | None = None
+    # sandbox: the project's own installers run in the sandbox, the package index the only
+    # host reachable; wheels: requirements read as data and fetched as wheels outside
+    setup: Literal["sandbox", "wheels"] = "sandbox"
+    limits: TestLimits = TestLimits()
     # a test that fails on the base commit too: a warning for the reviewer, or blocking
     preexisting: Literal["warn", "block"] = "warn"
     # the base commit's versions of test files the change edits, run on the change's code

@@ -9,6 +9,7 @@ from them, so CI text cannot reach the worker or the gate's own reporting.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class ProjectFacts:
     requirement_files: tuple[str, ...] = ()  # test/dev requirement files, relative
     declared: tuple[str, ...] = ()  # plain requirement lines read from tox/hatch/poetry/...
     cores: int = 2
+    members: tuple[str, ...] = ()  # workspace members' folders, relative
+    asked: tuple[str, ...] = ()  # the base policy's tests.install
 
 
 @dataclass(frozen=True)
@@ -144,10 +147,16 @@ def plan(facts: ProjectFacts) -> SetupPlan:
                         notes.append("pytest options of CI not taken: " + " ".join(dropped)[:200])
     pytest_args = _cap_workers(pytest_args, facts.cores)
     if "uv.lock" in facts.has:
-        return _uv_lock(sync_flags, followed, pytest_args, notes)
-    if "poetry.lock" in facts.has:
-        return _poetry_lock(facts, followed, pytest_args, notes)
-    return _pip(facts, followed, pytest_args, notes)
+        chosen = _uv_lock(sync_flags, followed, pytest_args, notes)
+    elif "poetry.lock" in facts.has:
+        chosen = _poetry_lock(facts, followed, pytest_args, notes)
+    else:
+        chosen = _pip(facts, followed, pytest_args, notes)
+    if not facts.asked:
+        return chosen
+    asked = " ".join(shlex.quote(a) for a in facts.asked)
+    return dataclasses.replace(chosen, script=chosen.script + f"uv pip install {asked}\n",
+                               notes=(*chosen.notes, f"the policy's tests.install: {asked}"))
 
 
 def _cap_workers(args: list[str], cores: int) -> list[str]:
@@ -196,14 +205,21 @@ def _pip(facts: ProjectFacts, followed: str, pytest_args: list[str],
          notes: list[str]) -> SetupPlan:
     project = facts.pyproject.get("project", {}) if isinstance(facts.pyproject, dict) else {}
     lines = []
-    buildable = bool({"setup.py", "setup.cfg"} & facts.has) or \
-        "build-system" in facts.pyproject or bool(project.get("name"))
+    # as before PEP 517 tools guessed: no build-system table and no setup.py, nothing to build
+    buildable = bool({"setup.py", "setup.cfg"} & facts.has) or "build-system" in facts.pyproject
     if buildable:
         extras = sorted(e for e in (project.get("optional-dependencies") or {})
                         if SAFE_WORD.match(str(e)))
         target = f".[{','.join(extras)}]" if extras else "."
         lines.append(f"uv pip install -e {shlex.quote(target)}")
-        notes.append(f"the project installed with {'its extras ' + ', '.join(extras) if extras else 'no extras'}")
+        shown = "its extras " + ", ".join(extras) if extras else "no extras"
+        notes.append(f"project installed from . ({shown})")
+    members = [m for m in facts.members if _inside_path(m)]
+    if members:  # together, so members that need each other find each other
+        lines.append("uv pip install --no-sources" + "".join(
+            f" -e {shlex.quote('./' + m)}" for m in members))
+    if facts.members:
+        notes.append(f"project installed from workspace members: {', '.join(facts.members)}")
     groups = sorted(g for g in (facts.pyproject.get("dependency-groups") or {})
                     if TEST_GROUP.match(str(g)))
     if groups:

@@ -44,3 +44,15 @@ def remember(cache: Path, key: str, value: dict) -> None:
     partial = folder / f"{key}.{os.getpid()}.tmp"
     partial.write_text(json.dumps(value))
     partial.replace(folder / f"{key}.json")
+
+
+def environment_id(venv: Path) -> str:
+    """What a per-job environment holds (its distributions, name and version), so base runs
+    with the same packages share results although each job's folder has its own name."""
+    found = sorted(p.name for p in venv.glob("lib/python*/site-packages/*.dist-info"))
+    return hashlib.sha256("\n".join(found).encode()).hexdigest()
+
+
+def stable(script: str, venv: Path) -> str:
+    """The script as a key part: the job's own folder name replaced by the environment's id."""
+    return script.replace(str(venv), f"env:{environment_id(venv)}")

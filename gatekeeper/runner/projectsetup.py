@@ -20,13 +20,13 @@ from pathlib import Path
 
 import yaml
 
-from gatekeeper.core.escape import md_fence
+from gatekeeper.core.escape import md_fence, md_text
 from gatekeeper.core.setupplan import ProjectFacts, SetupPlan, plan
 from gatekeeper.runner import sandbox
 from gatekeeper.runner.egress import EgressGate, EgressLog
 from gatekeeper.runner.indexcache import INDEX_PATH, IndexUnavailable, ensure_cache
 from gatekeeper.runner.interpreters import Interpreter
-from gatekeeper.runner.testenv import every_declaration
+from gatekeeper.runner.testenv import discover, every_declaration
 from gatekeeper.runner.wheelhouse import sanitize
 
 ROOT_FILES = ("pyproject.toml", "uv.lock", "poetry.lock", "pdm.lock", "setup.py", "setup.cfg",
@@ -34,7 +34,7 @@ ROOT_FILES = ("pyproject.toml", "uv.lock", "poetry.lock", "pdm.lock", "setup.py"
 REQUIREMENT_HINTS = ("test", "dev", "ci")
 MAX_READ = 1024**2  # a project or workflow file larger than this is not read
 MAX_WORKFLOWS = 50
-SETUP_FAILED = 96
+TOOLS = "/run/gatekeeper/bin"  # uv, bound read-only
 
 
 class SetupError(Exception):
@@ -65,7 +65,7 @@ def _uv() -> str:
     return os.path.realpath(found)
 
 
-def gather(source: Path, ci_root: Path | None) -> ProjectFacts:
+def gather(source: Path, ci_root: Path | None, asked: tuple[str, ...] = ()) -> ProjectFacts:
     """What the plan needs, read as data: the head's project files, the base's CI."""
     has = frozenset(n for n in ROOT_FILES if (source / n).is_file())
     try:
@@ -87,8 +87,10 @@ def gather(source: Path, ci_root: Path | None) -> ProjectFacts:
         if p.is_file() and not p.is_symlink() and (p.name == "requirements.txt" or any(
             h in p.name for h in REQUIREMENT_HINTS)))
     declared, _ = sanitize(every_declaration(source).requirements)
+    members = tuple(p for p in discover(source).projects if p != ".")
+    policy_asked, _ = sanitize([("policy tests.install", r) for r in asked])
     return ProjectFacts(has, pyproject, workflows, requirement_files, tuple(declared),
-                        min(os.cpu_count() or 1, 8))
+                        min(os.cpu_count() or 1, 8), members, tuple(policy_asked))
 
 
 def script(chosen: SetupPlan, python: Interpreter, env: Path, tag: str | None) -> str:
@@ -117,10 +119,10 @@ def script(chosen: SetupPlan, python: Interpreter, env: Path, tag: str | None) -
 
 
 def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
-           limits: sandbox.Limits, tag: str | None = None) -> Setup:
+           limits: sandbox.Limits, tag: str | None = None, asked: tuple[str, ...] = ()) -> Setup:
     """A working copy of `source` with its environment, in a fresh folder the caller removes
     (`Setup.work.parent`)."""
-    chosen = plan(gather(source, ci_root))
+    chosen = plan(gather(source, ci_root, asked))
     try:
         index = ensure_cache(cache)
     except IndexUnavailable as exc:
@@ -134,24 +136,36 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
     started = time.monotonic()
     with EgressGate(index) as gate:
         run = sandbox.run(work, ["/bin/sh", "-c", script(chosen, python, env, tag)], limits,
-                          binds=[python.prefix, uv], writable=[str(env)], in_place=True,
-                          egress=gate.socket, env={"PATH": f"{os.path.dirname(uv)}:"
-                                                           f"{sandbox.INSIDE_PATH}"})
+                          binds=[python.prefix], writable=[str(env)], in_place=True,
+                          egress=gate.socket, placed={TOOLS + "/uv": uv},
+                          env={"PATH": f"{TOOLS}:{sandbox.INSIDE_PATH}"})
     seconds = time.monotonic() - started
     if not run.ok:
         shutil.rmtree(job, ignore_errors=True)
         why = sandbox.describe_limit(run) + " limit" if run.limit else f"exit {run.exit_code}"
         refused = "".join(f"\n- refused: {r}" for r in gate.log.refused[:5])
+        output = run.stdout + "\n" + run.stderr
         raise SetupError(f"the project could not be set up ({chosen.tool}; followed: "
-                         f"{chosen.followed}): {why} after {seconds:.0f} s{refused}\n\n"
-                         + _tail(run.stdout + "\n" + run.stderr))
-    notes = [f"- set-up: {chosen.tool}, {seconds:.1f} s, {gate.log.requests} index requests, "
-             f"{gate.log.sent // 1024} KiB; followed {chosen.followed}",
-             *[f"- {n}" for n in chosen.notes]]
+                         f"{chosen.followed}): {why} after {seconds:.0f} s{refused}"
+                         f"{_first_error(output)}\n\n{_tail(output)}")
+    notes = [f"test environment: set up in the sandbox from {chosen.tool}; followed "
+             f"{chosen.followed}",
+             f"set-up: {seconds:.1f} s, {gate.log.requests} index requests, "
+             f"{gate.log.sent // 1024} KiB", *chosen.notes]
     if gate.log.refused:
-        notes.append(f"- set-up tried {len(gate.log.refused)} requests the index gate refused "
+        notes.append(f"set-up tried {len(gate.log.refused)} requests the index gate refused "
                      f"(first: {gate.log.refused[0]})")
     return Setup(work, env, chosen, seconds, gate.log, notes)
+
+
+def _first_error(output: str) -> str:
+    """The installer's own headline (uv's `error:`/`Failed to build`), which a long build log
+    pushes out of the tail."""
+    for line in output.splitlines():
+        text = line.strip().lstrip("×").strip()
+        if text.startswith(("error:", "Failed to", "ERROR:")):
+            return "\n\ninstaller: " + md_text(text[:300])
+    return ""
 
 
 def _tail(text: str, lines: int = 40) -> str:

@@ -137,7 +137,8 @@ def toolchain_paths() -> list[str]:
 
 def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
                env: dict[str, str], binds: list[str], writable: list[str] | None = None,
-               in_place: bool = False, egress: Path | None = None) -> list[str]:
+               in_place: bool = False, egress: Path | None = None,
+               placed: dict[str, str] | None = None) -> list[str]:
     argv = ["bwrap", *_namespaces(), "--clearenv"]
     base_env = {"PATH": INSIDE_PATH, "HOME": "/tmp/home", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
                 "PYTHONDONTWRITEBYTECODE": "1", "PIP_NO_INDEX": "1",
@@ -164,6 +165,8 @@ def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
         argv += ["--perms", "0755", "--dir", "/run/gatekeeper", "--bind", str(egress),
                  INDEX_SOCKET, "--ro-bind", str(Path(__file__).parent / "inside" / "forward.py"),
                  FORWARDER]
+    for inside, host in (placed or {}).items():  # a host file at a fixed place inside
+        argv += ["--perms", "0755", "--dir", os.path.dirname(inside), "--ro-bind", host, inside]
     for path in toolchain_paths() + binds:  # after the tmpfs mounts, which would hide them
         argv += ["--perms", "0755", "--dir", os.path.dirname(path), "--ro-bind", path, path]
     for path in writable or []:
@@ -193,7 +196,8 @@ def _etc(folder: Path) -> None:
 def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         collect: str | None = None, env: dict[str, str] | None = None,
         binds: list[str] | None = None, writable: list[str] | None = None,
-        in_place: bool = False, egress: Path | None = None) -> SandboxResult:
+        in_place: bool = False, egress: Path | None = None,
+        placed: dict[str, str] | None = None) -> SandboxResult:
     """Run `command` inside the sandbox over a read-only copy of `source`.
 
     `collect`: a file the command writes inside (e.g. /tmp/junit.xml), returned as bytes.
@@ -203,6 +207,8 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
     `in_place`: `source` itself is bound writable at /work (the set-up's working copy, made
     for this job only), not copied.
     `egress`: the unix socket of an EgressGate, bound in with the forwarder (set-up only).
+    `placed`: {inside path: host file}, bound read-only where the host path could collide
+    with the sandbox's own folders (a tool installed under /work, say).
     """
     check_available()
     cgroup = cgroup_limits(limits.processes, limits.memory_bytes)
@@ -221,7 +227,7 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         # promise; bash (not dash) can write to a descriptor above 9
         extra_env["GATEKEEPER_RESULT_FD"] = str(write_result)
         argv = build_argv(source, command, limits, Path(tmp), extra_env, binds or [], writable,
-                          in_place, egress)
+                          in_place, egress, placed)
         result = _execute(argv, limits, cgroup, read_result, write_result)
     runs = _recorded.get()
     if runs is not None:

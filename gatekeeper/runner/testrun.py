@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import os
 import re
 import shlex
 import shutil
@@ -18,6 +19,7 @@ from gatekeeper.core.policy import Policy, path_matches
 from gatekeeper.runner import baserun, sandbox
 from gatekeeper.runner.basetests import base_tests_fail, edited_tests
 from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
+from gatekeeper.runner.projectsetup import SetupError, set_up
 from gatekeeper.runner.testenv import TestEnv, discover, parts, uses_pytest
 from gatekeeper.runner.wheelhouse import LIST_FILE, DependencyError, ensure_wheelhouse, names, sanitize
 
@@ -56,7 +58,7 @@ def command(policy: Policy) -> tuple[str, bool]:
 
 def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits | None = None,
               base: Path | None = None, changed: list[str] | None = None,
-              touched: list[str] | None = None) -> StageResult:
+              touched: list[str] | None = None, version_tag: str | None = None) -> StageResult:
     """`base`: the base commit's tree; a suite with fewer tests than it had is flagged.
     `changed`: the paths the change touched; in a monorepo, the parts whose suites run.
     `touched`: every path the change modified, deleted or renamed away (default `changed`):
@@ -82,6 +84,11 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
         pythons, why = fitting(source, policy.tests.python)
     except NoInterpreter as exc:
         return StageResult("tests", "error", f"could not run the suite: {exc}")
+    limits = limits or policy_limits(policy)
+    if policy.tests.setup == "sandbox" and (policy.tests.workdir or
+                                            parts(source, declared, changed) == ["."]):
+        return _with_setup(source, policy, cache, limits, base, changed, touched, pythons[0],
+                           why, shell, is_pytest, patterns, version_tag)
     try:
         python, wheels = _wheels_for(requirements, cache, pythons)
     except DependencyError as exc:
@@ -112,22 +119,38 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
                       limits or sandbox.Limits(), collect=REPORT if is_pytest else None,
                       binds=[str(venv), python.prefix])
     result = interpret(run, is_pytest, notes)
+    return _against_base(result, run, source, base, policy, venv, python, limits, cache, shell,
+                         prepare, lambda tree: install_script(discover(tree)),
+                         touched or changed, patterns)
+
+
+def _against_base(result: StageResult, run: sandbox.SandboxResult, source: Path,
+                  base: Path | None, policy: Policy, venv: Path, python: Interpreter,
+                  limits: sandbox.Limits | None, cache: Path, shell: str, prepare: str,
+                  base_install, touched: list[str] | None,
+                  patterns: tuple[str, ...]) -> StageResult:
+    """The base commit's suite as referee: pre-existing failures, the suite's size, and the
+    base versions of edited tests run on the change's code. `base_install(tree)`: the shell
+    that makes the tree importable in `venv` ("" when the environment's editable install
+    already points at /work)."""
+    is_pytest = run is not None and (policy.tests.command is None or "pytest" in shell)
     if (result.status == "failed" and base is not None and is_pytest and run.result
             and policy.tests.preexisting == "warn" and has_tests(base)):
         result = _mark_preexisting(result, base, venv, python, _suite_setting(policy) + shell,
-                                   limits, cache)
+                                   limits, cache, base_install(base))
     if base is not None and is_pytest and run.result and has_tests(base):
-        result = _compare_with_base(result, run.result, base, venv, python, limits, cache)
+        result = _compare_with_base(result, run.result, base, venv, python, limits, cache,
+                                    base_install(base))
     if policy.tests.command or not is_pytest:
-        return _base_tests_not_run(result, policy, base, touched or changed, patterns,
+        return _base_tests_not_run(result, policy, base, touched, patterns,
                                    "the policy's tests.command runs the suite, and the gate "
                                    "cannot point it at single files")
-    edited = edited_tests(touched or changed or [], base, patterns) if base is not None else []
+    edited = edited_tests(touched or [], base, patterns) if base is not None else []
     if edited and policy.tests.base_tests != "off":
         venv_path = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
         findings, note = base_tests_fail(
             source, base, edited, prepare + _suite_setting(policy),
-            venv_path + install_script(discover(base)) + _suite_setting(policy), shell, REPORT,
+            venv_path + base_install(base) + _suite_setting(policy), shell, REPORT,
             [str(venv), python.prefix], limits, parse_junit)
         if policy.tests.base_tests == "warn":
             findings = [dataclasses.replace(f, blocking=False, waived_by="tests.base_tests")
@@ -136,6 +159,53 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
         result = dataclasses.replace(result, status=status, findings=(*result.findings, *findings),
                                      summary=result.summary + "\n" + note)
     return result
+
+
+def policy_limits(policy: Policy) -> sandbox.Limits:
+    """The policy's limits for the suite, capped by the worker's GATEKEEPER_MAX_TEST_*."""
+    asked = policy.tests.limits
+    minutes = min(asked.wall_minutes, int(os.environ.get("GATEKEEPER_MAX_TEST_MINUTES", "60")))
+    memory = min(asked.memory_mib, int(os.environ.get("GATEKEEPER_MAX_TEST_MEMORY_MIB", "8192")))
+    return sandbox.Limits(wall_seconds=minutes * 60, cpu_seconds=minutes * 60 * 2,
+                          memory_bytes=memory * 1024**2, processes=asked.processes,
+                          output_bytes=asked.output_kib * 1024)
+
+
+def _setup_limits(limits: sandbox.Limits) -> sandbox.Limits:
+    """Set-up builds and downloads: more disk and memory than the suite, the same clock."""
+    return dataclasses.replace(limits, memory_bytes=max(limits.memory_bytes, 4 * 1024**3),
+                               disk_bytes=max(limits.disk_bytes, 4 * 1024**3),
+                               processes=max(limits.processes, 512),
+                               cpu_seconds=max(limits.cpu_seconds, int(limits.wall_seconds) * 2))
+
+
+def _with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits,
+                base: Path | None, changed: list[str] | None, touched: list[str] | None,
+                python: Interpreter, why: str, shell: str, is_pytest: bool,
+                patterns: tuple[str, ...], tag: str | None) -> StageResult:
+    """Set up by the project's own installers (index-only egress), then run offline."""
+    try:
+        setup = set_up(source, base, python, cache, _setup_limits(limits), tag,
+                       tuple(policy.tests.install))
+    except SetupError as exc:
+        return StageResult("tests", "error", f"could not run the suite: {exc}")
+    try:
+        venv = setup.env
+        notes = [f"- interpreter: Python {python.version} ({md_text(why)})",
+                 *[f"- {md_text(n)}" for n in setup.notes]]
+        if is_pytest and setup.plan.pytest_args and not policy.tests.command:
+            shell += " " + " ".join(shlex.quote(a) for a in setup.plan.pytest_args)
+        prepare = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
+        run = sandbox.run(setup.work, ["/bin/sh", "-c", prepare + _suite_setting(policy) + shell],
+                          limits, collect=REPORT if is_pytest else None,
+                          binds=[str(venv), python.prefix])
+        result = interpret(run, is_pytest, notes)
+        result = dataclasses.replace(result, seconds=(("setup", round(setup.seconds, 1)),
+                                                      ("suite", round(run.duration, 1))))
+        return _against_base(result, run, source, base, policy, venv, python, limits, cache,
+                             shell, prepare, lambda tree: "", touched or changed, patterns)
+    finally:
+        shutil.rmtree(setup.work.parent, ignore_errors=True)
 
 
 def _base_tests_not_run(result: StageResult, policy: Policy, base: Path | None,
@@ -212,12 +282,15 @@ def _suite_setting(policy: Policy) -> str:
 
 
 def _mark_preexisting(result: StageResult, base: Path, venv: Path, python: Interpreter,
-                      shell: str, limits: sandbox.Limits | None, cache: Path) -> StageResult:
+                      shell: str, limits: sandbox.Limits | None, cache: Path,
+                      install: str | None = None) -> StageResult:
     """Failing tests that fail on the base commit too are not this change's doing: they stay
     visible as warnings and do not block (policy tests.preexisting: block turns this off)."""
-    script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
-              f"{install_script(discover(base))}{shell}")
-    key = baserun.key_of(base, "failing", script, python.prefix, repr(limits))
+    if install is None:
+        install = install_script(discover(base))
+    script = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install}{shell}"
+    key = baserun.key_of(base, "failing", baserun.stable(script, venv), python.prefix,
+                          repr(limits))
     known = baserun.remembered(cache, key)
     before = set(known["failing"]) if known else _failing_on_base(base, script, venv, python,
                                                                     limits)
@@ -293,15 +366,18 @@ def install_script(declared: TestEnv) -> str:
 
 def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Path,
                        python: Interpreter, limits: sandbox.Limits | None,
-                       cache: Path) -> StageResult:
+                       cache: Path, install: str | None = None) -> StageResult:
     """Collect the base commit's suite with the same environment and compare the counts."""
     try:
         ran = parse_junit(report)[0]["total"]
     except ElementTree.ParseError:
         return result
-    script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install_script(discover(base))}"
+    if install is None:
+        install = install_script(discover(base))
+    script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install}"
               "python -m pytest --collect-only -q -p no:cacheprovider")
-    key = baserun.key_of(base, "collected", script, python.prefix, repr(limits))
+    key = baserun.key_of(base, "collected", baserun.stable(script, venv), python.prefix,
+                          repr(limits))
     known = baserun.remembered(cache, key)
     if known is None:
         collected = sandbox.run(base, ["/bin/sh", "-c", script], limits or sandbox.Limits(),
