@@ -43,7 +43,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     cache: IndexCache
     log: EgressLog
-    lock: threading.Lock
+    lock: threading.RLock
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -155,7 +155,7 @@ class EgressGate:
 
     def __enter__(self) -> EgressGate:
         server = _Server(str(self.socket), _Handler)
-        server.cache, server.log, server.lock = self.cache, self.log, threading.Lock()
+        server.cache, server.log, server.lock = self.cache, self.log, threading.RLock()
         self.socket.chmod(0o777)  # the sandbox's user connects to it
         self._folder.chmod(0o755)
         self._server = server
