@@ -27,7 +27,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 APP_ID = 4242
 INSTALLATION_ID = 77
 SECRET = "test-webhook-secret"
-collect_ignore = ["sast_cases"]  # labelled snippets for the rules, not tests to run
+collect_ignore = ["sast_cases", "fixtures"]  # labelled snippets and projects, not tests to run
 STAGES_OFF = b"stages:\n  tests: false\n  sast: false\n  dependencies: false\n"
 
 

@@ -1,7 +1,9 @@
 """The tests stage on real small projects, in the real sandbox, with real wheels."""
 
 import re
+import shutil
 import textwrap
+from pathlib import Path
 
 import pytest
 from factories import policy, unescaped, write_tree
@@ -505,3 +507,27 @@ def test_the_base_suite_runs_once_per_base_and_environment(tmp_path, cache):
     with sandbox.recording() as fresh:
         run_tests(second, policy(), cache, LIMITS, base=other)  # another base: runs again
     assert len(fresh) == len(runs)
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "projects"
+
+
+@pytest.mark.parametrize("shape", ["setupcfg", "locked", "dynver"])
+def test_projects_that_need_their_own_installers_pass_when_set_up_in_the_sandbox(
+        tmp_path, cache, shape):
+    """setup.cfg's install_requires, a uv.lock pinning an older release than the newest, a
+    version from a git tag: each failed to set up when environments were read as data."""
+    source = tmp_path / shape
+    shutil.copytree(FIXTURES / shape, source)
+    result = run_tests(source, policy(), cache, LIMITS, version_tag="v2.3.4")
+    assert result.status == "passed", result.summary
+    assert f"set up in the sandbox from {'uv.lock' if shape == 'locked' else 'pip'}" in \
+        unescaped(result.summary)
+
+
+def test_without_the_lock_the_newest_release_is_installed_and_the_pin_test_fails(tmp_path, cache):
+    source = tmp_path / "unlocked"
+    shutil.copytree(FIXTURES / "locked", source)
+    (source / "uv.lock").unlink()  # the control: the lock is what pins the older release
+    result = run_tests(source, policy(), cache, LIMITS)
+    assert result.status == "failed", result.summary

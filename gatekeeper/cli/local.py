@@ -15,7 +15,7 @@ from gatekeeper.core.detect import NOREPLY_RE, Detection, detect
 from gatekeeper.core.model import Commit, PullRequest, StageResult, User
 from gatekeeper.core.policy import POLICY_PATH, PolicyError, parse_policy, with_additions
 from gatekeeper.core.rules import agent_rules, default_policy_text, rules_dir
-from gatekeeper.runner.gitlocal import changed_files, export_tree, file_at, git
+from gatekeeper.runner.gitlocal import changed_files, export_tree, file_at, git, latest_tag
 from gatekeeper.service.settings import StageConfig
 from gatekeeper.service.stages import Progress, run_stages
 
@@ -95,6 +95,7 @@ def check(repo: Path, base: str, head: str, config: StageConfig,
             config,
             progress,
             fetch_base=lambda dest: export_tree(repo, merge_base, dest),
+            version_tag=latest_tag(repo, merge_base),
         )
         if not any(r.status == "error" for r in stages.values()):  # errors may be passing
             _store(config, key, stages)

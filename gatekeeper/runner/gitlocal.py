@@ -65,3 +65,11 @@ def line_at(repo: Path, ref: str, path: str, number: int) -> str:
     """One line of a file at `ref`, or "" when there is no such line."""
     lines = (file_at(repo, ref, path) or "").splitlines()
     return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+def latest_tag(repo: Path, ref: str) -> str | None:
+    """The newest tag reachable from `ref` (versioning plugins read the version from it)."""
+    done = subprocess.run(["git", "-C", str(repo), "describe", "--tags", "--abbrev=0", ref],
+                          capture_output=True, text=True, timeout=60)
+    tag = done.stdout.strip()
+    return tag if done.returncode == 0 and tag and not tag.startswith("-") else None

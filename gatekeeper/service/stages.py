@@ -33,8 +33,10 @@ Progress = Callable[[str, str], None]  # (stage, "running" or its status)
 
 def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text: BaseText,
                config: StageConfig, progress: Progress | None = None,
-               fetch_base: Fetch | None = None) -> dict[str, StageResult]:
-    """`fetch_base` puts the base commit's tree in a folder, to compare the size of the suite."""
+               fetch_base: Fetch | None = None,
+               version_tag: str | None = None) -> dict[str, StageResult]:
+    """`fetch_base` puts the base commit's tree in a folder, to compare the size of the suite.
+    `version_tag`: the base history's latest tag, for versioning plugins in the set-up."""
     tell = progress or (lambda stage, status: None)
     results = {s: StageResult(s, "skipped", f"turned off by the base branch's policy "
                                             f"(`stages.{s}: false`)")
@@ -58,7 +60,8 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text
         def one(stage: str) -> StageResult:
             tell(stage, "running")
             try:
-                result = _stage(stage, source, policy, files, base_text, config, refused, base)
+                result = _stage(stage, source, policy, files, base_text, config, refused, base,
+                                version_tag)
             except SandboxUnavailable as exc:
                 result = StageResult(stage, "error", f"the sandbox is not available: {exc}")
             except Exception as exc:  # noqa: BLE001 - a crashed stage is red, never missing
@@ -91,9 +94,9 @@ def _base_tree(fetch_base: Fetch | None, dest: Path) -> Path | None:
 
 def _stage(stage: str, source: Path, policy: Policy, files: list[ChangedFile],
            base_text: BaseText, config: StageConfig, refused: list[Finding],
-           base: Path | None = None) -> StageResult:
+           base: Path | None = None, version_tag: str | None = None) -> StageResult:
     if stage == "tests":
-        return _tests(source, policy, config.cache_dir, files, refused, base)
+        return _tests(source, policy, config.cache_dir, files, refused, base, version_tag)
     if stage == "sast":
         return run_sast(source, files, policy.scanners.block_on,
                         whole_tree=policy.scanners.whole_tree, unparsed=policy.scanners.unparsed)
@@ -110,8 +113,9 @@ def _read(root: Path, path: str) -> str | None:
 
 
 def _tests(source: Path, policy: Policy, cache: Path, files: list[ChangedFile],
-           refused: list[Finding], base: Path | None = None) -> StageResult:
-    result = run_tests(source, policy, cache, base=base,
+           refused: list[Finding], base: Path | None = None,
+           version_tag: str | None = None) -> StageResult:
+    result = run_tests(source, policy, cache, base=base, version_tag=version_tag,
                        changed=[f.path for f in files if f.status != "removed"],
                        touched=[p for f in files for p in (f.path, f.previous_path) if p])
     status = "failed" if refused and result.status == "passed" else result.status
