@@ -423,15 +423,18 @@ def test_an_agent_that_weakens_a_test_so_a_broken_function_passes_is_caught_by_t
     alone = run_tests(head, policy("tests:\n  base_tests: 'off'\n"), cache, LIMITS, base=base,
                       changed=edited)
     assert alone.status == "passed", alone.summary  # its own suite is green
-    result = run_tests(head, policy(), cache, LIMITS, base=base, changed=edited)
+    result = run_tests(head, policy("tests:\n  base_tests: block\n"), cache, LIMITS, base=base,
+                       changed=edited)
     assert result.status == "failed", result.summary
-    [caught] = [f for f in result.findings if f.rule == "base-test-fails"]
+    [caught] = [f for f in result.findings if f.rule == "base-test-changed"]
     assert caught.blocking and caught.path == "tests/test_calc.py" and caught.start_line == 8
     assert "test_add_negative" in caught.message and "base branch's version" in caught.message
-    assert "1 test of the base branch fails on this change" in result.summary
-    warned = run_tests(head, policy("tests:\n  base_tests: warn\n"), cache, LIMITS, base=base,
-                       changed=edited)
-    assert warned.status == "passed" and any(f.rule == "base-test-fails" for f in warned.findings)
+    assert "1 not failing on the base" in result.summary
+    # by default an edited test that fails is what a behaviour change looks like: the
+    # approver must acknowledge it, it does not block
+    acked = run_tests(head, policy(), cache, LIMITS, base=base, changed=edited)
+    [asked] = [f for f in acked.findings if f.rule == "base-test-changed"]
+    assert acked.status == "passed" and not asked.blocking and asked.waived_by == "tests.referee"
     # with its own test command the gate cannot point the suite at files: said, not silent
     custom = run_tests(head, policy("tests:\n  command: python -m pytest -q\n"), cache, LIMITS,
                        base=base, changed=edited)
@@ -450,7 +453,7 @@ def test_a_change_that_makes_the_base_tests_blow_up_is_not_let_through(tmp_path,
     result = run_tests(head, policy(), cache, LIMITS, base=base, changed=["calc.py",
                                                                           "tests/test_calc.py"])
     assert result.status == "failed", result.summary
-    [stop] = [f for f in result.findings if f.rule == "base-tests-not-run"]
+    [stop] = [f for f in result.findings if f.rule == "referee-not-run"]
     assert stop.blocking and "memory" in stop.message
 
 def test_a_deleted_test_and_an_honest_test_edit(tmp_path, cache):
@@ -469,7 +472,7 @@ def test_a_deleted_test_and_an_honest_test_edit(tmp_path, cache):
     kept = run_tests(project(tmp_path / "honest", honest), policy(), cache, LIMITS, base=base,
                      changed=["tests/test_calc.py"])
     assert kept.status == "passed", kept.summary
-    assert "pass on it too" in kept.summary
+    assert "0 not failing on the base" in kept.summary
 
 def test_a_unittest_project_with_django_style_tests_py_is_run_not_skipped(tmp_path, cache):
     files = {
@@ -502,7 +505,7 @@ def test_the_base_suite_runs_once_per_base_and_environment(tmp_path, cache):
         twice = run_tests(second, policy(), cache, LIMITS, base=base)
     assert [f.message for f in once.findings] == [f.message for f in twice.findings]
     assert once.status == twice.status == "passed"  # the known bug is pre-existing both times
-    assert len(runs) - len(again) == 2  # the base's failing tests and its collected count
+    assert len(runs) - len(again) == 1  # the base suite on the base commit, remembered
     other = project(tmp_path / "other-base", {**CALC, "tests/test_known.py": old_bug + "\n"})
     with sandbox.recording() as fresh:
         run_tests(second, policy(), cache, LIMITS, base=other)  # another base: runs again

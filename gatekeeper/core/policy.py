@@ -73,7 +73,7 @@ class Tests(Strict):
     # a test that fails on the base commit too: a warning for the reviewer, or blocking
     preexisting: Literal["warn", "block"] = "warn"
     # the base commit's versions of test files the change edits, run on the change's code
-    base_tests: Literal["block", "warn", "off"] = "block"
+    base_tests: Literal["block", "warn", "off"] = "warn"
     python: str | None = Field(None, pattern=r"^3\.\d{1,2}$")  # "3.12": this interpreter only
     install: list[str] = []  # more requirements for the suite (plain specifiers, as wheels)
     workdir: str | None = Field(None, pattern=r"^[\w./-]+$")  # inside the repository

@@ -9,6 +9,7 @@ import re
 import shlex
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -16,10 +17,12 @@ from gatekeeper.core.diff import added_lines
 from gatekeeper.core.escape import md_fence, md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy, path_matches
+from gatekeeper.core.referee import judge
 from gatekeeper.runner import baserun, sandbox
 from gatekeeper.runner.basetests import base_tests_fail, edited_tests
 from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
 from gatekeeper.runner.projectsetup import SetupError, set_up
+from gatekeeper.runner.referee import base_outcome, run_referee
 from gatekeeper.runner.testenv import TestEnv, discover, parts, uses_pytest
 from gatekeeper.runner.wheelhouse import LIST_FILE, DependencyError, ensure_wheelhouse, names, sanitize
 
@@ -200,12 +203,62 @@ def _with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limit
                           limits, collect=REPORT if is_pytest else None,
                           binds=[str(venv), python.prefix])
         result = interpret(run, is_pytest, notes)
-        result = dataclasses.replace(result, seconds=(("setup", round(setup.seconds, 1)),
-                                                      ("suite", round(run.duration, 1))))
-        return _against_base(result, run, source, base, policy, venv, python, limits, cache,
-                             shell, prepare, lambda tree: "", touched or changed, patterns)
+        seconds = [("setup", round(setup.seconds, 1)), ("suite", round(run.duration, 1))]
+        if not is_pytest or policy.tests.command or base is None or not has_tests(base):
+            result = _base_tests_not_run(result, policy, base, touched or changed, patterns,
+                                         "the policy's tests.command runs the suite, and the "
+                                         "gate cannot point it at single files")
+            return dataclasses.replace(result, seconds=tuple(seconds))
+        return _refereed(result, setup.work, base, policy, venv, python, limits, cache, shell,
+                         prepare, touched or changed, patterns, seconds)
     finally:
         shutil.rmtree(setup.work.parent, ignore_errors=True)
+
+
+def _refereed(result: StageResult, work: Path, base: Path, policy: Policy, venv: Path,
+              python: Interpreter, limits: sandbox.Limits, cache: Path, shell: str,
+              prepare: str, touched: list[str] | None, patterns: tuple[str, ...],
+              seconds: list[tuple[str, float]]) -> StageResult:
+    """The head's own run is evidence; the base's suite on the head's code decides."""
+    setting = _suite_setting(policy)
+    clock = time.monotonic()
+    base_failing, base_executed = base_outcome(base, prepare + setting + shell, venv, python,
+                                               limits, cache, REPORT, parse_junit)
+    seconds.append(("base suite", round(time.monotonic() - clock, 1)))
+    clock = time.monotonic()
+    run, why = run_referee(work, base, prepare + setting, shell, REPORT,
+                           [str(venv), python.prefix], limits, patterns, parse_junit)
+    seconds.append(("referee", round(time.monotonic() - clock, 1)))
+    edited = {p for p in edited_tests(touched or [], base, patterns) if (work / p).is_file()}
+    findings, line = judge(run, base_failing, base_executed, edited, why)
+    if policy.tests.base_tests == "off":  # edited tests are the reviewer's business alone
+        findings = [f for f in findings if f.rule != "base-test-changed"]
+    if policy.tests.base_tests == "block":  # no acknowledgement accepted
+        findings = [dataclasses.replace(f, blocking=True, waived_by="")
+                    if f.rule == "base-test-changed" else f for f in findings]
+    judged = set(run.failing) - (base_failing or set()) if run else set()
+    # a failure the referee reports is not repeated from the change's own run
+    own = tuple(f for f in result.findings
+                if not (f.tool == "pytest" and f.message.split(" ")[0] in judged))
+    old = [f for f in own if f.tool == "pytest" and f.message.split(" ")[0] in (base_failing
+                                                                               or set())]
+    if old and policy.tests.preexisting == "warn":
+        own = tuple(dataclasses.replace(f, new=False, blocking=False,
+                                        waived_by="tests.preexisting",
+                                        message=f.message + " (fails on the base commit too)")
+                    if f in old else f for f in own)
+        line += (f"\n- {len(old)} failing test{'s' if len(old) != 1 else ''} also fail"
+                 f"{'' if len(old) != 1 else 's'} on the base commit: pre-existing, not blocking "
+                 "(policy tests.preexisting: warn)")
+    every = (*own, *findings)
+    blocking = any(f.blocking for f in every)
+    status = "failed" if blocking else ("passed" if result.status in ("passed", "failed")
+                                        else result.status)
+    return dataclasses.replace(result, status=status, findings=every,
+                               summary=result.summary + "".join(
+                                   "\n- " + md_text(one.removeprefix("- "))
+                                   for one in line.splitlines()),
+                               seconds=tuple(seconds))
 
 
 def _base_tests_not_run(result: StageResult, policy: Policy, base: Path | None,
@@ -454,6 +507,11 @@ def interpret(run: sandbox.SandboxResult, is_pytest: bool, notes: list[str]) -> 
                f"{counts['skipped']} skipped in {run.duration:.1f} s")
     if run.exit_code == 5 or counts["total"] == 0:
         return StageResult("tests", "failed", "no tests ran (pytest collected nothing)\n\n" + tail)
+    if counts["total"] == counts["skipped"]:  # all skipped or deselected: nothing was tested
+        return StageResult("tests", "failed", f"no test executed: all {counts['skipped']} "
+                                              f"skipped\n\n{tail}",
+                           (Finding("gatekeeper", "tests/none-executed", "no test executed: "
+                                    "every test was skipped"),))
     if run.exit_code not in (0, 1):
         return StageResult("tests", "error", "\n".join([f"pytest exited {run.exit_code}: {summary}",
                                                         *notes, "", tail]), tuple(findings))

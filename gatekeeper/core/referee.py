@@ -1,0 +1,63 @@
+"""The referee's verdict: the base branch's suite, run by the gate on the change's code.
+
+The pull request controls its own tests, their configuration and their process, so its own
+run is evidence only. What decides is the base's tests and configuration on the head's code:
+a base test the change did not touch that fails there (and not on the base) blocks, whatever
+the head's run says; one the change edited needs the reviewer's acknowledgement, since that is
+what an intended behaviour change looks like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gatekeeper.core.model import Finding
+
+ACK = "tests.referee"  # the waiver an approval acknowledges with /gatekeeper ack RULE
+
+
+@dataclass(frozen=True)
+class RefereeRun:
+    failing: dict[str, tuple[str, int]]  # test id -> (file, line), failures and errors
+    executed: int  # tests that ran: passed, failed or errored (not skipped)
+    messages: dict[str, str]  # test id -> first line of its failure
+
+
+def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: int | None,
+          edited: set[str], why_not_run: str = "") -> tuple[list[Finding], str]:
+    """Findings and one summary line. `edited`: test files the change modified (kept, not
+    deleted: a deleted test that fails on the change blocks like any other)."""
+    if run is None:
+        return [Finding("tests", "referee-not-run", "the base branch's suite could not be run "
+                        f"on this change ({why_not_run}): nothing decides that its tests still "
+                        "pass", severity="high")], (
+            f"- referee: the base branch's suite could not be run on this change "
+            f"({why_not_run}): blocking")
+    known = base_failing or set()
+    new = sorted(t for t in run.failing if t not in known)
+    findings = []
+    for test in new:
+        path, line = run.failing[test]
+        message = run.messages.get(test, "failed")
+        if path in edited:
+            findings.append(Finding(
+                "tests", "base-test-changed", f"the base branch's version of {test} fails on "
+                f"this change, which edits that test: an intended change of behaviour? Read "
+                f"the test's diff and acknowledge ({message})", "medium", path, line, line,
+                blocking=False, waived_by=ACK))
+        else:
+            findings.append(Finding(
+                "tests", "base-test-fails", f"the base branch's version of {test} fails on "
+                f"this change (and not on the base commit), whatever the change's own run "
+                f"says: {message}", "high", path, line, line))
+    if base_executed is not None and run.executed < base_executed:
+        findings.append(Finding(
+            "tests", "fewer-tests-ran", f"the base branch's suite ran {run.executed} tests on "
+            f"this change where it ran {base_executed} on the base commit: tests were skipped "
+            "or no longer collected; acknowledge after checking why", "medium",
+            blocking=False, waived_by=ACK))
+    unknown = "" if base_failing is not None else " (the base commit's own failures are " \
+        "unknown, so none is taken as pre-existing)"
+    line = (f"- referee: the base branch's suite on this change: {run.executed} ran, "
+            f"{len(run.failing)} failing, {len(new)} not failing on the base{unknown}")
+    return findings, line
