@@ -1,0 +1,102 @@
+"""A pull request that tries to get `passed` while a base test fails on its code.
+
+Each attack breaks `add` and adds a trick in a new file (no existing test is edited). The
+positive control is the same broken change without the trick: it fails. The attack is shown
+to work on the change's own run (its summary says everything passed or was skipped), and the
+referee still blocks it.
+"""
+
+import textwrap
+
+import pytest
+from factories import policy, write_tree
+
+from gatekeeper.runner.sandbox import Limits
+from gatekeeper.runner.testrun import run_tests
+
+LIMITS = Limits(wall_seconds=120, cpu_seconds=120, memory_bytes=1024**3, processes=128)
+
+BASE = {
+    "calc.py": "def add(a, b):\n    return a + b\n",
+    "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n",
+}
+BROKEN = {**BASE, "calc.py": "def add(a, b):\n    return a - b\n"}
+
+ATTACKS = {
+    "plugin in a new test module": {"tests/test_zz_helper.py": """
+        import pytest
+
+        class Forge:
+            @pytest.hookimpl(hookwrapper=True)
+            def pytest_runtest_makereport(self, item, call):
+                outcome = yield
+                report = outcome.get_result()
+                report.outcome = "passed"
+                report.longrepr = None
+
+        def pytest_configure(config):
+            pass
+
+        def test_register(request):
+            request.config.pluginmanager.register(Forge(), "forge")
+        """, "tests/conftest.py": """
+        import pytest
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_makereport(item, call):
+            outcome = yield
+            report = outcome.get_result()
+            report.outcome = "passed"
+            report.longrepr = None
+        """},
+    "atexit rewrites the report": {"tests/test_zz_exit.py": """
+        import atexit, glob, os
+
+        def rewrite():
+            for path in glob.glob("/tmp/*.xml"):
+                with open(path, "w") as f:
+                    f.write('<testsuite><testcase classname="t" name="ok"/></testsuite>')
+            os._exit(0)
+
+        def test_register():
+            atexit.register(rewrite)
+        """},
+    "conftest skips everything": {"conftest.py": """
+        import pytest
+
+        def pytest_collection_modifyitems(config, items):
+            for item in items:
+                item.add_marker(pytest.mark.skip(reason="later"))
+        """},
+    "addopts deselects the failing test": {"pytest.ini": """
+        [pytest]
+        addopts = --deselect tests/test_calc.py::test_add
+        """, "tests/test_other.py": "def test_true():\n    assert True\n"},
+}
+
+
+def project(root, files):
+    write_tree(root, {k: textwrap.dedent(v) for k, v in files.items()})
+    return root
+
+
+def test_control_the_broken_change_without_a_trick_fails(tmp_path, wheel_cache):
+    base = project(tmp_path / "base", BASE)
+    head = project(tmp_path / "head", BROKEN)
+    result = run_tests(head, policy(), wheel_cache, LIMITS, base=base, changed=["calc.py"])
+    assert result.status == "failed"
+    assert " 1 failed" in result.summary.splitlines()[0]  # the change's own run says so too
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_a_forged_passing_run_is_blocked_by_the_referee(tmp_path, wheel_cache, name):
+    base = project(tmp_path / "base", BASE)
+    head = project(tmp_path / "head", {**BROKEN, **ATTACKS[name]})
+    result = run_tests(head, policy(), wheel_cache, LIMITS, base=base,
+                       changed=["calc.py", *ATTACKS[name]])
+    own_run = result.summary.splitlines()[0]
+    # the trick works on the change's own run: nothing failed there, or nothing ran
+    assert " 0 failed, 0 errors" in own_run or own_run.startswith("no test executed"), own_run
+    assert result.status == "failed", result.summary
+    [caught] = [f for f in result.findings if f.rule == "base-test-fails"]
+    assert caught.blocking and "tests.test_calc::test_add" in caught.message
