@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from gatekeeper.core.model import ChangedFile
@@ -46,3 +47,24 @@ def is_new(changed: dict[str, set[int] | None], path: str, start: int, end: int)
         return False
     lines = changed[path]
     return lines is None or any(n in lines for n in range(start, max(end, start) + 1))
+
+
+def blob_id(content: bytes) -> str:
+    """git's id of a blob with this content (sha1 of "blob <size>\\0" and the bytes)."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def tree_mismatches(files, read) -> list[str]:
+    """Changed files the extracted tree lacks or holds with other content. `read(path)`:
+    the extracted file's bytes, or None when absent. An archive can leave files out
+    (`export-ignore`) or rewrite them (`export-subst`) by the commit's own attributes."""
+    wrong = []
+    for file in files:
+        if file.status == "removed":
+            continue
+        content = read(file.path)
+        if content is None:
+            wrong.append(f"{file.path} is missing")
+        elif file.sha and blob_id(content) != file.sha:
+            wrong.append(f"{file.path} differs from the commit's blob {file.sha[:10]}")
+    return wrong

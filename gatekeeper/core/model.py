@@ -60,6 +60,7 @@ class ChangedFile:
     status: str = "modified"
     previous_path: str | None = None
     patch: str = ""  # unified diff of this file, as GitHub gives it (may be absent when large)
+    sha: str = ""  # the head's blob id of this file, where the source says it
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,7 @@ class Installation:
 
     def changed_files(self, repo: str, number: int) -> list[ChangedFile]:
         return [ChangedFile(f["filename"], f.get("status", "modified"), f.get("previous_filename"),
-                            f.get("patch") or "")
+                            f.get("patch") or "", f.get("sha") or "")
                 for f in self._pages(f"/repos/{repo}/pulls/{number}/files")]
 
     def reviews(self, repo: str, number: int) -> list[Review]:

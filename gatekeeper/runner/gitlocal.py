@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
+import tarfile
+import tempfile
 from pathlib import Path
 
 from gatekeeper.core.model import ChangedFile
@@ -45,14 +48,49 @@ def _hunks(diff: str) -> str:
 
 
 def export_tree(repo: Path, ref: str, dest: Path) -> Extraction:
-    """The tree at `ref`, written through the same safe extraction as a GitHub tarball."""
-    archive = subprocess.Popen(["git", "-C", str(repo), "archive", "--format=tar",
-                                "--prefix=tree/", ref], stdout=subprocess.PIPE)
+    """The tree at `ref` exactly as committed, through the same safe extraction as a GitHub
+    tarball. Not `git archive`: it applies the tree's own `.gitattributes` (export-ignore,
+    export-subst), so a commit could hide files from the gate or rewrite them."""
+    listing = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "-z", "--full-tree", ref],
+                             capture_output=True, timeout=120)
+    if listing.returncode != 0:
+        raise RuntimeError(f"git ls-tree failed: {listing.stderr.decode(errors='replace')[:300]}")
+    entries = []
+    for record in listing.stdout.split(b"\0"):
+        if record:
+            meta, _, path = record.partition(b"\t")
+            mode, kind, sha = meta.split()
+            if kind == b"blob":  # submodules (commit entries) have no content here
+                entries.append((mode.decode(), sha.decode(), path.decode("utf-8", "surrogateescape")))
+    with tempfile.TemporaryFile() as archive:
+        _write_tar(repo, entries, archive)
+        archive.seek(0)
+        return extract(archive, dest)
+
+
+def _write_tar(repo: Path, entries: list[tuple[str, str, str]], out) -> None:
+    """A tar of the blobs, read with one `git cat-file --batch` (no attribute, no filter)."""
+    reader = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        return extract(archive.stdout, dest)
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for mode, sha, path in entries:
+                reader.stdin.write(sha.encode() + b"\n")
+                reader.stdin.flush()
+                header = reader.stdout.readline().split()
+                size = int(header[2])
+                content = reader.stdout.read(size)
+                reader.stdout.read(1)  # the newline after each object
+                info = tarfile.TarInfo(f"tree/{path}")
+                if mode == "120000":
+                    info.type, info.linkname = tarfile.SYMTYPE, content.decode(errors="replace")
+                    tar.addfile(info)
+                    continue
+                info.size, info.mode = size, 0o755 if mode == "100755" else 0o644
+                tar.addfile(info, io.BytesIO(content))
     finally:
-        archive.stdout.close()
-        archive.wait(timeout=60)
+        reader.stdin.close()
+        reader.wait(timeout=60)
 
 
 def file_at(repo: Path, ref: str, path: str) -> str | None:

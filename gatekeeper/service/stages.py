@@ -8,10 +8,13 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from gatekeeper.core.diff import tree_mismatches
+from gatekeeper.core.escape import md_text
 from gatekeeper.core.model import STAGES, ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy
 from gatekeeper.core.rules import popular_packages
@@ -55,6 +58,11 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text
         refused = [Finding("gatekeeper", "workspace/unsafe-archive-member", line)
                    for line in extraction.refused]
         source = extraction.root
+        wrong = tree_mismatches(files, lambda path: _bytes(source, path))
+        if wrong:
+            return results | {s: StageResult(s, "failed", "the extracted tree does not match the "
+                                                          "commit: " + md_text("; ".join(wrong[:5])))
+                              for s in enabled}
         base = _base_tree(fetch_base, folder / "base") if "tests" in enabled else None
 
         def one(stage: str) -> StageResult:
@@ -103,6 +111,13 @@ def _stage(stage: str, source: Path, policy: Policy, files: list[ChangedFile],
     auditor = Auditor(config.osv_url, config.cache_dir, config.audit_cache_ttl)
     return run_dependencies(files, lambda path: _read(source, path), base_text,
                             policy.scanners.block_on, auditor, popular_packages())
+
+
+def _bytes(root: Path, path: str) -> bytes | None:
+    file = root / path
+    if file.is_symlink():
+        return os.readlink(file).encode(errors="surrogateescape")
+    return file.read_bytes() if file.is_file() else None
 
 
 def _read(root: Path, path: str) -> str | None:
