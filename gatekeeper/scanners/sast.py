@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
-from gatekeeper.core.diff import changed_lines
+from gatekeeper.core.diff import added_lines, changed_lines
 from gatekeeper.core.escape import md_code, md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.scanners import Scanner, ScanResult, ScanTarget, blocks
@@ -36,8 +37,9 @@ def run_sast(source: Path, files: list[ChangedFile], block_on: str,
     if not paths:
         return StageResult("sast", "passed", "no changed files to scan")
     target = ScanTarget(source, paths, changed)
-    results = [scanner.scan(target) for scanner in scanners or default_scanners()]
+    results = [_scan(scanner, target) for scanner in scanners or default_scanners()]
     findings = tuple(_judged(f, block_on) for r in results for f in r.findings)
+    findings += tuple(suppressions_added(files))
     summary = _summary(results, findings, len(paths))
     unread = _unread(findings)
     if unread:
@@ -59,6 +61,33 @@ def run_sast(source: Path, files: list[ChangedFile], block_on: str,
     else:
         status = "passed"
     return StageResult("sast", status, summary, findings)
+
+
+def _scan(scanner: Scanner, target: ScanTarget) -> ScanResult:
+    """A scanner that raises or times out is that scanner's error, never a crash of the stage."""
+    try:
+        return scanner.scan(target)
+    except Exception as exc:  # noqa: BLE001 - any failure of a tool is an honest error
+        return ScanResult(scanner.name, error=f"{exc.__class__.__name__}: {str(exc)[:300]}")
+
+
+SUPPRESSION_RE = re.compile(r"#\s*(nosemgrep|nosec)\b[^\n]*", re.IGNORECASE)
+
+
+def suppressions_added(files: list[ChangedFile]) -> list[Finding]:
+    """Each `# nosec`/`# nosemgrep` the change adds: the scanners ignore them (they would let
+    the change silence its own findings), and the approver must acknowledge each."""
+    found = []
+    for file in files:
+        for line, text in added_lines(file.patch):
+            match = SUPPRESSION_RE.search(text)
+            if match:
+                found.append(Finding("gatekeeper", "suppression-added",
+                                     f"the change adds a scanner suppression "
+                                     f"({match.group(0).strip()[:80]}): scanners ignore it, "
+                                     "acknowledge after reading the line", "medium", file.path,
+                                     line, line, blocking=False, waived_by="sast.suppression"))
+    return found
 
 
 def _judged(finding: Finding, block_on: str) -> Finding:
