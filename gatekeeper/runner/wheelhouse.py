@@ -22,6 +22,10 @@ from packaging.utils import canonicalize_name
 
 PASSED_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
               "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
+# the operator's index settings, given to pip as options: no PIP_* variable is inherited
+PIP_OPTIONS = {"PIP_INDEX_URL": "--index-url", "PIP_EXTRA_INDEX_URL": "--extra-index-url",
+               "PIP_FIND_LINKS": "--find-links", "PIP_CERT": "--cert",
+               "PIP_TRUSTED_HOST": "--trusted-host", "PIP_DEFAULT_TIMEOUT": "--timeout"}
 DOWNLOAD_TIMEOUT = 600
 LIST_FILE = "requirements.gatekeeper.txt"
 
@@ -36,6 +40,9 @@ def sanitize(lines: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
     for where, raw in lines:
         line = re.sub(r"(^|\s)#.*$", "", str(raw)).strip()
         if not line:
+            continue
+        if "$" in line:  # pip expands ${VAR} from its own environment: the worker's
+            refused.append(f"{where}: environment references ($) are not followed")
             continue
         if line.startswith("-"):
             refused.append(f"{where}: pip option {line.split()[0]!r} is not followed (only plain "
@@ -109,9 +116,12 @@ def ensure_wheelhouse(requirements: list[str], cache: Path, python: str | None =
     staging = Path(tempfile.mkdtemp(prefix="incoming-", dir=folder.parent))
     try:
         (staging / LIST_FILE).write_text("".join(f"{r}\n" for r in requirements))
-        env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("PIP_")}
+        env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
+        options = [word for name, flag in PIP_OPTIONS.items() if os.environ.get(name)
+                   for value in os.environ[name].split() for word in (flag, value)]
         done = subprocess.run(
-            [*_downloader(python, interpreter), "download", "--only-binary=:all:", "--no-input",
+            [*_downloader(python, interpreter), "download", *options, "--only-binary=:all:",
+             "--no-input",
              "--disable-pip-version-check", "--dest", str(staging), "-r", str(staging / LIST_FILE)],
             capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT, env=env)
         if done.returncode != 0:
