@@ -375,7 +375,8 @@ def test_an_approval_must_acknowledge_failures_the_policy_waived(gate, fake_gith
 
 def test_an_agent_weakening_an_assertion_so_a_broken_function_passes_is_blocked(gate, fake_github):
     repo, send = gate
-    repo.contents[("main", ".github/gatekeeper.yml")] = TESTS_ONLY.encode()
+    repo.contents[("main", ".github/gatekeeper.yml")] = (
+        TESTS_ONLY + "tests:\n  base_tests: block\n").encode()
     repo.tarballs["0" * 40] = tree_tarball(PROJECT, "0" * 40)
     repo.tarballs[HEAD] = tree_tarball({
         "calc.py": "def add(a, b):\n    return a - b\n",  # broken
@@ -386,4 +387,5 @@ def test_an_agent_weakening_an_assertion_so_a_broken_function_passes_is_blocked(
     tests = check(fake_github, "gatekeeper/tests")
     assert tests["conclusion"] == "failure", tests["output"]
     notes = fake_github.check_runs[tests["id"]]["output"]["annotations"]
-    assert any("base branch's version of this test fails" in n["message"] for n in notes)
+    assert any("base branch's version of test_calc::test_add fails on this change" in n["message"]
+               for n in notes), notes

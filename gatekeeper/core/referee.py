@@ -24,7 +24,8 @@ class RefereeRun:
 
 
 def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: int | None,
-          edited: set[str], why_not_run: str = "") -> tuple[list[Finding], str]:
+          edited: set[str], why_not_run: str = "",
+          head_executed: int | None = None) -> tuple[list[Finding], str]:
     """Findings and one summary line. `edited`: test files the change modified (kept, not
     deleted: a deleted test that fails on the change blocks like any other)."""
     if run is None:
@@ -55,6 +56,13 @@ def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: 
             "tests", "fewer-tests-ran", f"the base branch's suite ran {run.executed} tests on "
             f"this change where it ran {base_executed} on the base commit: tests were skipped "
             "or no longer collected; acknowledge after checking why", "medium",
+            blocking=False, waived_by=ACK))
+    elif base_executed is not None and head_executed is not None and \
+            head_executed < base_executed:
+        findings.append(Finding(
+            "tests", "fewer-tests-ran", f"the change's own run executed {head_executed} tests "
+            f"where the base commit ran {base_executed}: tests were removed, skipped or "
+            "deselected; acknowledge after checking why", "medium",
             blocking=False, waived_by=ACK))
     unknown = "" if base_failing is not None else " (the base commit's own failures are " \
         "unknown, so none is taken as pre-existing)"

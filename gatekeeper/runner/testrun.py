@@ -232,7 +232,8 @@ def _refereed(result: StageResult, work: Path, base: Path, policy: Policy, venv:
                            [str(venv), python.prefix], limits, patterns, parse_junit)
     seconds.append(("referee", round(time.monotonic() - clock, 1)))
     edited = {p for p in edited_tests(touched or [], base, patterns) if (work / p).is_file()}
-    findings, line = judge(run, base_failing, base_executed, edited, why)
+    findings, line = judge(run, base_failing, base_executed, edited, why,
+                           _executed(result.summary))
     if policy.tests.base_tests == "off":  # edited tests are the reviewer's business alone
         findings = [f for f in findings if f.rule != "base-test-changed"]
     if policy.tests.base_tests == "block":  # no acknowledgement accepted
@@ -261,6 +262,14 @@ def _refereed(result: StageResult, work: Path, base: Path, policy: Policy, venv:
                                    "\n- " + md_text(one.removeprefix("- "))
                                    for one in line.splitlines()),
                                seconds=tuple(seconds))
+
+
+def _executed(summary: str) -> int | None:
+    """Tests the change's own run executed, from its summary's first line."""
+    found = re.match(r"(\d+) passed, (\d+) failed, (\d+) errors", summary)
+    if found:
+        return sum(int(n) for n in found.groups())
+    return 0 if summary.startswith(("no test executed", "no tests ran")) else None
 
 
 def _base_tests_not_run(result: StageResult, policy: Policy, base: Path | None,
