@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from gatekeeper import __version__
 from gatekeeper.cli.local import LocalReport
+from gatekeeper.core.escape import md_code, md_text, terminal
 from gatekeeper.core.model import Finding
 from gatekeeper.core.report import level
 from gatekeeper.core.verdict import evidence
@@ -31,7 +32,7 @@ def text(report: LocalReport, line_of: LineOf) -> str:
     out = [f"Gatekeeper {__version__}: {report.repo} {report.base}..{report.head}", ""]
     if report.policy_error is not None:
         out += [str(p) for p in report.policy_error.problems] + ["", verdict_line(report)]
-        return "\n".join(out) + "\n"
+        return "\n".join(terminal(line) for line in out) + "\n"
     if report.detection is not None:
         out += [evidence(report.detection, markdown=False), ""]
     for name, result in report.stages.items():
@@ -54,7 +55,8 @@ def text(report: LocalReport, line_of: LineOf) -> str:
     for f in loose:
         out.append(f"  {level(f):<8} {f.tool}/{f.rule}: {f.message}")
     out += ["", verdict_line(report)]
-    return "\n".join(out) + "\n"
+    # every line may carry the repository's text (trailers, paths, source, messages)
+    return "\n".join(terminal(line) for line in out) + "\n"
 
 
 def as_json(report: LocalReport) -> str:
@@ -78,11 +80,12 @@ def markdown(report: LocalReport) -> str:
     out += ["| stage | status | summary |", "|---|---|---|"]
     for name, r in report.stages.items():
         first = r.summary.splitlines()[0] if r.summary else ""
-        out.append(f"| {name} | {r.status} | {first} |")
+        out.append(f"| {name} | {r.status} | {md_text(first)} |")
     for r in report.stages.values():
         for f in r.findings:
-            where = f"`{f.path}:{f.start_line}` " if f.path else ""
-            out.append(f"- **{level(f)}** {where}{f.tool}/{f.rule}: {f.message}")
+            where = f"{md_code(f'{f.path}:{f.start_line}')} " if f.path else ""
+            out.append(f"- **{level(f)}** {where}{md_text(f.tool)}/{md_text(f.rule)}: "
+                       f"{md_text(f.message)}")
     return "\n".join(out) + "\n"
 
 

@@ -7,6 +7,7 @@ markdown they must not become links, images, mentions or break out of a code blo
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 _BACKTICKS = re.compile(r"`+")
@@ -14,6 +15,23 @@ _FENCE_RUN = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.MULTILINE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>!|~#&])")  # what can open a construct mid-line
 ZWSP = "\u200b"
+
+
+_TERMINAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal(text: str) -> str:
+    """For a terminal: C0 and C1 controls (ESC sequences' introducers included) and
+    bidirectional overrides removed; newlines and tabs kept."""
+    return _TERMINAL.sub("", str(text))
+
+
+def inside_path(path: str) -> str:
+    """A repository-relative path as given, or "" when it is absolute or leaves the tree."""
+    if not path or path.startswith("/") or "\\" in path:
+        return ""
+    normal = posixpath.normpath(path)
+    return "" if normal == ".." or normal.startswith("../") else normal
 
 
 def plain(text: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from gatekeeper.core.diff import added_lines
-from gatekeeper.core.escape import md_fence, md_text
+from gatekeeper.core.escape import inside_path, md_fence, md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy, path_matches
 from gatekeeper.core.referee import judge
@@ -553,9 +553,10 @@ def parse_junit(xml: bytes) -> tuple[dict[str, int], list[Finding]]:
 def _test_finding(case: ElementTree.Element, outcome: ElementTree.Element) -> Finding:
     text = (outcome.text or "") + "\n" + (outcome.get("message") or "")
     path, line = case.get("file", ""), int(case.get("line", "-1")) + 1
-    located = [m for m in LOCATION_RE.finditer(text) if not m.group("path").startswith("/")]
+    located = [m for m in LOCATION_RE.finditer(text) if inside_path(m.group("path"))]
     if located:  # where the assertion failed, rather than where the test starts
-        path, line = located[-1].group("path"), int(located[-1].group("line"))
+        path, line = inside_path(located[-1].group("path")), int(located[-1].group("line"))
+    path = inside_path(path)  # a report's path that leaves the repository is not used
     name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
     message = (outcome.get("message") or outcome.tag).strip().splitlines()[0][:500]
     return Finding("pytest", f"test-{outcome.tag}", f"{name} {outcome.tag}: {message}",
