@@ -10,6 +10,7 @@ as wheels like everything else, and the build runs later, inside the sandbox.
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from gatekeeper.core.policy import path_matches
 from gatekeeper.runner.wheelhouse import sanitize
 
 TEST_NAMES = ("test", "tests", "testing", "dev", "hatch-test")
@@ -119,7 +121,7 @@ def _projects(root: Path, data: dict, env: TestEnv) -> None:
     _project_folder(root, root, env)
     seen = {root.resolve()}
     for pattern in members:
-        for folder in sorted(root.glob(pattern)):
+        for folder in member_folders(root, str(pattern)):
             resolved = folder.resolve()
             if folder.is_dir() and resolved not in seen and root.resolve() in resolved.parents:
                 seen.add(resolved)
@@ -128,6 +130,32 @@ def _projects(root: Path, data: dict, env: TestEnv) -> None:
         for folder in sorted(root.glob("packages/*")):
             if folder.is_dir() and _readable(folder / "pyproject.toml"):
                 _project_folder(root, folder, env)
+
+
+MAX_GLOB_DEPTH = 8
+MAX_GLOB_DIRS = 20_000
+
+
+class TooComplex(Exception):
+    """A pattern or tree the worker will not match outside the sandbox: said, never a hang."""
+
+
+def member_folders(root: Path, pattern: str) -> list[Path]:
+    """Folders matching a workspace glob, found by one bounded walk. `Path.glob` with several
+    `**` is exponential in the tree's depth, and the pattern is the pull request's."""
+    if len(pattern) > 200 or pattern.count("**") > 2:
+        raise TooComplex(f"workspace member pattern {pattern[:60]!r} is too complex to expand")
+    found, seen = [], 0
+    for folder, dirs, _ in os.walk(root):
+        relative = os.path.relpath(folder, root)
+        depth = 0 if relative == "." else relative.count(os.sep) + 1
+        dirs[:] = sorted(d for d in dirs if d != ".git") if depth < MAX_GLOB_DEPTH else []
+        seen += len(dirs)
+        if seen > MAX_GLOB_DIRS:
+            raise TooComplex(f"more than {MAX_GLOB_DIRS} folders to match {pattern[:60]!r}")
+        if relative != "." and path_matches(pattern.rstrip("/"), relative.replace(os.sep, "/")):
+            found.append(Path(folder))
+    return found
 
 
 def _hatch_workspace(data: dict) -> list[str]:

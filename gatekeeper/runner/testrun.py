@@ -23,7 +23,7 @@ from gatekeeper.runner.basetests import base_tests_fail, edited_tests
 from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
 from gatekeeper.runner.projectsetup import SetupError, set_up
 from gatekeeper.runner.referee import base_outcome, run_referee
-from gatekeeper.runner.testenv import TestEnv, discover, parts, uses_pytest
+from gatekeeper.runner.testenv import TestEnv, TooComplex, discover, parts, uses_pytest
 from gatekeeper.runner.wheelhouse import LIST_FILE, DependencyError, ensure_wheelhouse, names, sanitize
 
 REPORT = "/tmp/gatekeeper-junit.xml"
@@ -66,7 +66,11 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
     `changed`: the paths the change touched; in a monorepo, the parts whose suites run.
     `touched`: every path the change modified, deleted or renamed away (default `changed`):
     the base's versions of those that are tests run on the change's code too."""
-    declared = discover(source)
+    try:
+        declared = discover(source)
+    except TooComplex as exc:  # over the worker's budget: an honest error, never a hang
+        return StageResult("tests", "error", f"could not read the project's declarations: "
+                                             f"{md_text(str(exc))}")
     asked = [("policy tests.install", r) for r in policy.tests.install]
     own = [line for p in declared.projects if p != "." for line in discover(source / p).requirements]
     requirements, refused = sanitize(declared.requirements + declared.build_requires + asked + own)

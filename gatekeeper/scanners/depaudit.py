@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from gatekeeper.runner.wheelhouse import PASSED_ENV, sanitize
 from gatekeeper.scanners import blocks
 
 MANIFESTS = ("**/requirements*.txt", "**/requirements/*.txt", "**/pyproject.toml")
+QUOTED_RE = re.compile(r'"[^"]*"')
 LOCKS = ("**/poetry.lock", "**/uv.lock", "**/pylock*.toml", "**/Pipfile.lock")
 AUDIT_TIMEOUT = 300
 
@@ -69,7 +71,7 @@ def pins_of(path: str, text: str | None) -> tuple[dict[str, Pin], list[str]]:
             project = tomllib.loads(text).get("project", {})
         except tomllib.TOMLDecodeError as exc:
             return {}, [f"{path}: not valid TOML: {exc}"]
-        raw = [(path, _line_of(text, d), d) for d in project.get("dependencies", [])]
+        raw = [(path, _line_of(text, d), d) for d in project.get("dependencies", [])[:2000]]
     else:
         raw = [(path, n, line) for n, line in enumerate(text.splitlines(), 1)]
     pins: dict[str, Pin] = {}
@@ -85,14 +87,15 @@ def pins_of(path: str, text: str | None) -> tuple[dict[str, Pin], list[str]]:
 
 def _locked(path: str, text: str) -> list[tuple[str, int, str]]:
     """Exact pins from a lock file: poetry.lock, uv.lock, pylock.toml or Pipfile.lock."""
+    lines = _line_index(text)  # once: a lookup per package over the text was quadratic
     if path.endswith("Pipfile.lock"):
         data = json.loads(text)
-        return [(path, _line_of(text, f'"{name}"'), f"{name}{info.get('version', '')}")
+        return [(path, lines.get(f'"{name}"', 1), f"{name}{info.get('version', '')}")
                 for section in ("default", "develop")
                 for name, info in data.get(section, {}).items() if info.get("version")]
     key = "packages" if path.rsplit("/", 1)[-1].startswith("pylock") else "package"
     packages = tomllib.loads(text).get(key, [])
-    return [(path, _line_of(text, f'name = "{p["name"]}"'), f"{p['name']}=={p['version']}")
+    return [(path, lines.get(f'name = "{p["name"]}"', 1), f"{p['name']}=={p['version']}")
             for p in packages if p.get("name") and p.get("version")]
 
 
@@ -101,6 +104,18 @@ def _line_of(text: str, needle: str) -> int:
         if needle in line:
             return number
     return 1
+
+
+def _line_index(text: str) -> dict[str, int]:
+    """First line of each `name = "x"` line and of each line's first quoted string."""
+    index: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        index.setdefault(stripped, number)
+        quoted = QUOTED_RE.match(stripped)
+        if quoted:
+            index.setdefault(quoted.group(0), number)
+    return index
 
 
 def edit_distance_one(a: str, b: str) -> bool:
