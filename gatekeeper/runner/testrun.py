@@ -35,6 +35,7 @@ PYTEST_FLAGS = ["-p", "no:cacheprovider", "-o", "junit_family=xunit1", f"--junit
 TEST_FILES = ("test_*.py", "*_test.py")
 UNITTEST_FILES = ("test*.py",)  # unittest's default pattern: tests.py and test*.py too
 UNITTEST_NAMING = ["-o", "python_files=test*.py *_test.py"]
+SITE_HOOKS = ("sitecustomize.py", "usercustomize.py")
 CONFIG_FILES = ("**/conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")
 SKIP_RE = re.compile(r"(@pytest\.mark\.(skip|skipif|xfail)\b|pytest\.(skip|xfail)\(|"
                      r"@unittest\.(skip|skipIf|skipUnless|expectedFailure)\b)")
@@ -571,6 +572,17 @@ def weakened_suite(files: list[ChangedFile]) -> list[Finding]:
     """Signs that the suite was made to pass rather than the code: for the reviewer's eyes."""
     findings = []
     for file in files:
+        name = file.path.rsplit("/", 1)[-1]
+        if file.status != "removed" and (name in SITE_HOOKS or name.endswith(".pth")):
+            findings.append(Finding("gatekeeper", "runner-tampering/site-hook",
+                                    f"{name} runs in every Python process started, the test "
+                                    "runner included: it can change any result", "high",
+                                    file.path, 1, 1))
+        if name in ("pyproject.toml", "setup.cfg", "setup.py") and any(
+                "pytest11" in text for _, text in added_lines(file.patch)):
+            findings.append(Finding("gatekeeper", "runner-tampering/plugin-entry-point",
+                                    "the change declares a pytest plugin (pytest11 entry point) "
+                                    "that pytest loads into every run", "high", file.path, 1, 1))
         if file.status == "removed" and any(path_matches(f"**/{p}", file.path) for p in TEST_FILES):
             findings.append(_warning("test-removed", "a test file was deleted", file.path, 1))
         if any(path_matches(p, file.path) for p in CONFIG_FILES):

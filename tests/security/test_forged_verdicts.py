@@ -100,3 +100,33 @@ def test_a_forged_passing_run_is_blocked_by_the_referee(tmp_path, wheel_cache, n
     assert result.status == "failed", result.summary
     [caught] = [f for f in result.findings if f.rule == "base-test-fails"]
     assert caught.blocking and "tests.test_calc::test_add" in caught.message
+
+
+def test_runner_tampering_in_changed_files_is_a_blocking_finding(tmp_path):
+    from gatekeeper.core.model import ChangedFile
+    from gatekeeper.runner.testrun import weakened_suite
+    from gatekeeper.scanners.sast import run_sast
+
+    hook = ATTACKS["plugin in a new test module"]["tests/test_zz_helper.py"]
+    write_tree(tmp_path, {"tests/test_zz_helper.py": textwrap.dedent(hook),
+                          "src/sitecustomize.py": "import os\n"})
+
+    def added(path):
+        text = (tmp_path / path).read_text()
+        return ChangedFile(path, "added", patch=f"@@ -0,0 +1,{text.count(chr(10))} @@\n" + "".join(
+            f"+{row}\n" for row in text.splitlines()))
+
+    files = [added("tests/test_zz_helper.py"), added("src/sitecustomize.py"),
+             ChangedFile("pyproject.toml", "modified",
+                         patch='@@ -1,0 +2,1 @@\n+[project.entry-points.pytest11]\n')]
+    sast = run_sast(tmp_path, files[:1], "medium")
+    rules = {f.rule for f in sast.findings if f.blocking}
+    assert {"runner-plugin-registered", "runner-report-hook"} <= rules, sast.summary
+    assert sast.status == "failed"
+    suite = {f.rule for f in weakened_suite(files) if f.blocking}
+    assert suite == {"runner-tampering/site-hook", "runner-tampering/plugin-entry-point"}
+    # the control: the same hook in a conftest the base already has asks for acknowledgement
+    (tmp_path / "conftest.py").write_text(textwrap.dedent(hook))
+    base_conftest = ChangedFile("conftest.py", "modified", patch=added("conftest.py").patch)
+    kept = run_sast(tmp_path, [base_conftest], "medium")
+    assert kept.findings and not [f for f in kept.findings if f.blocking]
