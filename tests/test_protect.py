@@ -54,3 +54,34 @@ def test_an_existing_ruleset_keeps_its_other_checks_and_is_made_active(env, fake
         "required_status_checks"]
     assert checks == [{"context": "ci/build"}, {"context": "gatekeeper", "integration_id": APP_ID}]
     assert unprotected(settings) == []
+
+
+def test_updating_never_loosens_an_existing_ruleset(env, fake_github):
+    installed_repo(fake_github, f"{ORG}/Hello-World")
+    bypass = [{"actor_id": 5, "actor_type": "Team", "bypass_mode": "pull_request"}]
+    fake_github.rulesets[ORG.lower()] = {9: {
+        "id": 9, "name": "Gatekeeper", "target": "branch", "enforcement": "active",
+        "bypass_actors": bypass,
+        "conditions": {"ref_name": {"include": ["refs/heads/release/*"], "exclude": ["refs/heads/x"]},
+                       "repository_name": {"include": ["Hello-World"], "exclude": ["sandbox"]}},
+        "rules": [{"type": "deletion"},
+                  {"type": "required_status_checks", "parameters": {
+                      "strict_required_status_checks_policy": True,
+                      "required_status_checks": [{"context": "ci/build"}]}}]}}
+    settings = load_settings(env)
+    shown = run(settings, dry_run=True).splitlines()
+    removed = {line[2:].split(":")[0] for line in shown if line.startswith("- ")}
+    added = {line[2:].split(":")[0] for line in shown if line.startswith("+ ")}
+    assert removed <= added, shown  # every key shown as removed is replaced, none dropped
+    assert not [line for line in shown if line.startswith("+ ") and "strict" in line], shown
+    run(settings)
+    saved = fake_github.rulesets[ORG.lower()][9]
+    status = [r for r in saved["rules"] if r["type"] == "required_status_checks"][0]
+    assert status["parameters"]["strict_required_status_checks_policy"] is True
+    assert {"type": "deletion"} in saved["rules"]
+    assert saved["bypass_actors"] == bypass
+    refs = saved["conditions"]["ref_name"]
+    assert refs["include"] == ["refs/heads/release/*", "~DEFAULT_BRANCH"]
+    assert refs["exclude"] == ["refs/heads/x"]
+    assert saved["conditions"]["repository_name"]["exclude"] == ["sandbox"]
+    assert "~ALL" in saved["conditions"]["repository_name"]["include"]

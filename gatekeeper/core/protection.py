@@ -15,32 +15,53 @@ RULESET_NAME = "Gatekeeper"
 
 def desired_ruleset(app_id: int, existing: dict | None = None) -> dict:
     """The ruleset Gatekeeper wants: its check required from this App on default branches.
-    Other rules already in an existing ruleset of that name are kept."""
+    An existing ruleset of that name never loses anything: its other rules and checks, a
+    stricter up-to-date policy, its branch and repository conditions (the default branch is
+    added to what it already covers) and its bypass list are kept."""
+    existing = existing or {}
     check = {"context": GATE, "integration_id": app_id}
-    rules = [r for r in (existing or {}).get("rules", [])
-             if r.get("type") != "required_status_checks"]
-    others = [c for r in (existing or {}).get("rules", [])
-              if r.get("type") == "required_status_checks"
-              for c in r.get("parameters", {}).get("required_status_checks", [])
+    rules = [r for r in existing.get("rules", []) if r.get("type") != "required_status_checks"]
+    old = [r for r in existing.get("rules", []) if r.get("type") == "required_status_checks"]
+    others = [c for r in old for c in r.get("parameters", {}).get("required_status_checks", [])
               if c.get("context") != GATE]
-    rules.append({"type": "required_status_checks", "parameters": {
-        "strict_required_status_checks_policy": False,
-        "required_status_checks": [*others, check]}})
-    return {
+    strict = any(r.get("parameters", {}).get("strict_required_status_checks_policy")
+                 for r in old)
+    parameters = {k: v for r in old for k, v in r.get("parameters", {}).items()}
+    parameters.update({"strict_required_status_checks_policy": strict,
+                       "required_status_checks": [*others, check]})
+    rules.append({"type": "required_status_checks", "parameters": parameters})
+    wanted = {
         "name": RULESET_NAME,
         "target": "branch",
         "enforcement": "active",
-        "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []},
-                       "repository_name": {"include": ["~ALL"], "exclude": []}},
+        "conditions": _widened(existing.get("conditions") or {}),
         "rules": rules,
     }
+    if "bypass_actors" in existing:
+        wanted["bypass_actors"] = existing["bypass_actors"]
+    return wanted
+
+
+def _widened(conditions: dict) -> dict:
+    """The existing conditions with the default branch and every repository included; their
+    exclusions are kept (narrowing them is the organisation's call, not this command's)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in conditions.items()}
+    refs = out.setdefault("ref_name", {"include": [], "exclude": []})
+    refs["include"] = list(dict.fromkeys([*refs.get("include", []), "~DEFAULT_BRANCH"]))
+    refs.setdefault("exclude", [])
+    if "repository_id" not in out and "repository_property" not in out:
+        repos = out.setdefault("repository_name", {"include": [], "exclude": []})
+        repos["include"] = list(dict.fromkeys([*repos.get("include", []), "~ALL"]))
+        repos.setdefault("exclude", [])
+    return out
 
 
 def comparable(ruleset: dict | None) -> dict:
     """The fields Gatekeeper sets, from a ruleset as GitHub returns it."""
     if not ruleset:
         return {}
-    return {k: ruleset.get(k) for k in ("name", "target", "enforcement", "conditions", "rules")}
+    return {k: ruleset.get(k) for k in ("name", "target", "enforcement", "conditions", "rules",
+                                        "bypass_actors") if k in ruleset}
 
 
 def diff(current: dict | None, desired: dict) -> list[str]:
