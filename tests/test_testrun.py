@@ -534,3 +534,14 @@ def test_without_the_lock_the_newest_release_is_installed_and_the_pin_test_fails
     (source / "uv.lock").unlink()  # the control: the lock is what pins the older release
     result = run_tests(source, policy(), cache, LIMITS)
     assert result.status == "failed", result.summary
+
+
+def test_a_module_the_suite_cannot_import_names_what_set_up_read_and_the_fix(tmp_path, cache):
+    files = {**CALC, "tests/test_extra.py": "import tomli_w\n\n\ndef test_x():\n    assert tomli_w\n"}
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status != "passed"
+    text = unescaped(result.summary)
+    assert "not installed: tomli_w" in text and "tests: {install: [tomli_w]}" in text
+    fixed = run_tests(project(tmp_path / "fixed", files),
+                      policy("tests:\n  install: [tomli-w]\n"), cache, LIMITS)
+    assert fixed.status == "passed", fixed.summary  # the control: the fix it names works

@@ -14,7 +14,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from gatekeeper.core.diff import added_lines
-from gatekeeper.core.escape import inside_path, md_fence, md_text
+from gatekeeper.core.escape import inside_path, md_code, md_fence, md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy, path_matches
 from gatekeeper.core.referee import judge
@@ -210,6 +210,7 @@ def _with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limit
                           limits, collect=REPORT if is_pytest else None,
                           binds=[str(venv), python.prefix])
         result = interpret(run, is_pytest, notes)
+        result = _missing_module_hint(result, run, setup.plan)
         seconds = [("setup", round(setup.seconds, 1)), ("suite", round(run.duration, 1))]
         if not is_pytest or policy.tests.command or base is None or not has_tests(base):
             result = _base_tests_not_run(result, policy, base, touched or changed, patterns,
@@ -267,6 +268,24 @@ def _refereed(result: StageResult, work: Path, base: Path, policy: Policy, venv:
                                    "\n- " + md_text(one.removeprefix("- "))
                                    for one in line.splitlines()),
                                seconds=tuple(seconds))
+
+
+MISSING_RE = re.compile(r"No module named '([\w.]+)'")
+
+
+def _missing_module_hint(result: StageResult, run: sandbox.SandboxResult,
+                         plan) -> StageResult:
+    """A module the suite could not import: what set-up read, and the one-line fix."""
+    names = sorted({m.group(1).split(".")[0] for m in MISSING_RE.finditer(
+        run.stdout + run.stderr + "".join(f.message for f in result.findings))})
+    if not names or result.status == "passed":
+        return result
+    hint = (f"\n- not installed: {md_text(', '.join(names[:5]))}. Set-up followed "
+            f"{md_text(plan.followed)} ({md_text('; '.join(plan.notes) or plan.tool)}). If the "
+            f"suite needs it, declare it where CI installs from, or add "
+            f"{md_code('tests: {install: [' + names[0] + ']}')} to .github/gatekeeper.yml on "
+            "the base branch (the package's name on the index may differ from the module's)")
+    return dataclasses.replace(result, summary=result.summary + hint)
 
 
 def _executed(summary: str) -> int | None:
