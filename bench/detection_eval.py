@@ -30,10 +30,10 @@ from gatekeeper.core.detect import detect  # noqa: E402
 from gatekeeper.core.model import Commit, PullRequest, User  # noqa: E402
 from gatekeeper.core.rules import agent_rules  # noqa: E402
 
+# microsoft/markitdown, modelcontextprotocol/python-sdk, openai/openai-agents-python and
+# simonw/llm were here: held out since 2026-12 (issue 23); they judge the work, not build it
 REPOS = ["Aider-AI/aider", "All-Hands-AI/OpenHands", "browser-use/browser-use", "jlowin/fastmcp",
-         "microsoft/markitdown", "modelcontextprotocol/python-sdk",
-         "openai/openai-agents-python", "pallets/flask", "psf/black", "pydantic/pydantic-ai",
-         "pytest-dev/pytest", "simonw/llm"]
+         "pallets/flask", "psf/black", "pydantic/pydantic-ai", "pytest-dev/pytest"]
 FIELD, RECORD = "\x1f", "\x1e"
 TRAILER = re.compile(r"^co-authored-by:\s*(.*?)\s*<([^>]*)>", re.I | re.M)
 MERGE = re.compile(r"^Merge pull request #\d+ from [^/\s]+/(\S+)")
