@@ -214,3 +214,37 @@ def test_a_limit_hit_by_the_changes_tests_blocks_with_exit_1_and_names_it(tmp_pa
                       env={"GATEKEEPER_CACHE_DIR": str(wheel_cache)})
     assert done.returncode == 1, done.stdout + done.stderr  # the change's failure, not an error
     assert "tests exceeded the 2 GiB memory limit" in done.stdout
+
+
+def test_a_change_that_breaks_the_policy_file_is_blocked_with_a_suggestion(tmp_path, wheel_cache):
+    repo = Repo(tmp_path / "repo")
+    repo.commit({"calc.py": "x = 1\n", ".github/gatekeeper.yml": "tests:\n  preexisting: warn\n"})
+    repo.branch("claude/policy")
+    repo.commit({".github/gatekeeper.yml": "tests:\n  preexisitng: block\n"},
+                "tidy\n\nCo-authored-by: Claude <noreply@anthropic.com>")
+    config = load_stage_config({"GATEKEEPER_CACHE_DIR": str(wheel_cache),
+                                "GATEKEEPER_OSV_URL": "http://127.0.0.1:9/v1/query"})
+    report = check(repo.root, "main", "claude/policy", config, use_cache=False)
+    found = [f for r in report.stages.values() for f in r.findings if f.rule == "policy-invalid"]
+    assert report.blocked and len(found) == 1
+    assert found[0].blocking and found[0].start_line == 2
+    assert "did you mean 'preexisting'?" in found[0].message
+    # the control: the same change, spelled right, is not a finding
+    repo.commit({".github/gatekeeper.yml": "tests:\n  preexisting: block\n"})
+    fixed = check(repo.root, "main", "claude/policy", config, use_cache=False)
+    assert not [f for r in fixed.stages.values() for f in r.findings if f.rule == "policy-invalid"]
+
+
+def test_policy_check_offline_names_each_problem_and_exits_1(tmp_path):
+    bad = tmp_path / "gatekeeper.yml"
+    bad.write_text("approvals: two\ntests:\n  preexisitng: block\n")
+    done = gatekeeper("policy", "check", str(bad))
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[:2] == [
+        f"{bad}:1: approvals: must be a mapping of keys to values (or a number: "
+        "`approvals: 2`), not 'two'",
+        f"{bad}:3: unknown key 'tests.preexisitng', did you mean 'preexisting'?"]
+    as_json = json.loads(gatekeeper("policy", "check", str(bad), "--format", "json").stdout)
+    assert as_json["valid"] is False and as_json["problems"][1]["line"] == 3
+    bad.write_text("approvals: 2\n")
+    assert gatekeeper("policy", "check", str(bad)).returncode == 0

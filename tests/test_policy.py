@@ -31,9 +31,13 @@ def test_empty_file_is_the_default():
 
 
 @pytest.mark.parametrize("text,line,fragment", [
-    ("gate: agents\naprovals: 2\n", 2, "aprovals: Extra inputs are not permitted"),
+    ("gate: agents\naprovals: 2\n", 2, "unknown key 'aprovals', did you mean 'approvals'?"),
+    ("tests:\n  preexisitng: block\n", 2,
+     "unknown key 'tests.preexisitng', did you mean 'preexisting'?"),
+    ("approvals: two\n", 1, "approvals: must be a mapping of keys to values (or a number: "
+                             "`approvals: 2`), not 'two'"),
     ("approvals: 0\n", 1, "approvals.required: Input should be greater than or equal to 1"),
-    ("gate: some\n", 1, "gate: Input should be 'agents', 'agents+automation' or 'all'"),
+    ("gate: some\n", 1, "gate: must be 'agents', 'agents+automation' or 'all'"),
     ("approvers:\n  min_permission: owner\n", 2, "approvers.min_permission"),
     ("sensitive:\n  paths:\n    - ok/**\n    - 7\n", 4, "sensitive.paths.1"),
     ("approvals: [1\n", 2, "not valid YAML"),

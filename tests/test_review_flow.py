@@ -127,7 +127,7 @@ def test_invalid_base_policy_turns_the_gate_red_with_its_lines(gate, fake_github
     overall = check(fake_github, "gatekeeper")
     assert overall["conclusion"] == "failure"
     assert overall["output"]["title"] == "Policy file invalid (1 problem)"
-    assert ".github/gatekeeper.yml:2: aprovals: Extra inputs are not permitted" in \
+    assert ".github/gatekeeper.yml:2: unknown key 'aprovals', did you mean 'approvals'?" in \
         overall["output"]["summary"]
 
 

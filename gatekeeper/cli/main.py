@@ -51,6 +51,15 @@ def parser() -> argparse.ArgumentParser:
     policy_show = policy_sub.add_parser("show", help="each value and where it came from")
     policy_show.add_argument("repo", metavar="OWNER/NAME")
     policy_show.add_argument("--format", choices=["text", "json"], default="text")
+    policy_check = policy_sub.add_parser(
+        "check", help="validate a policy file offline (exit 1 when invalid)",
+        description="Validate a repository's .github/gatekeeper.yml, or an organisation's "
+                    "(--org), offline: every problem with its line, unknown keys with the "
+                    "nearest valid key.")
+    policy_check.add_argument("file", nargs="?", default=".github/gatekeeper.yml")
+    policy_check.add_argument("--org", action="store_true",
+                              help="the file is an organisation policy (ORG/.github)")
+    policy_check.add_argument("--format", choices=["text", "json"], default="text")
     report = sub.add_parser("report", help="agent activity of an organisation, from the audit "
                                            "trail (needs REDIS_URL)")
     report.add_argument("--org", required=True)
@@ -276,6 +285,10 @@ def _protect(args) -> int:
 
 
 def _policy(args) -> int:
+    if args.action == "check":
+        from gatekeeper.cli.policycheck import check_file
+
+        return check_file(args.file, args.org, args.format)
     from gatekeeper.cli.policyshow import show
 
     return show(args.repo, args.format)

@@ -5,6 +5,7 @@ Pure: callers hand in the texts; the policy file is always the base branch's.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -194,13 +195,47 @@ def load_mapping(text: str, model: type[BaseModel], file: str = POLICY_PATH) -> 
     try:
         model.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            Problem(_line_of(node, err["loc"]),
-                    f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}", file)
-            for err in exc.errors()
-        ]
-        raise PolicyError(problems) from None
+        problems = [Problem(_line_of(node, err["loc"]), _friendly(err, model), file)
+                    for err in exc.errors()]
+        raise PolicyError(sorted(problems, key=lambda p: (p.line or 0, p.message))) from None
     return data
+
+
+SHAPES = {"dict_type": "a mapping of keys to values", "model_type": "a mapping of keys to values",
+          "int_type": "a whole number", "int_parsing": "a whole number",
+          "bool_type": "true or false", "bool_parsing": "true or false",
+          "string_type": "text", "list_type": "a list", "literal_error": None}
+
+
+def _friendly(err: dict, model: type[BaseModel]) -> str:
+    """A validation error as a person would say it: the key, what is wrong, what would do."""
+    loc = [str(p) for p in err["loc"]]
+    where = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        known = _fields_at(model, loc[:-1])
+        near = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        hint = f", did you mean '{near[0]}'?" if near else (
+            f" (known here: {', '.join(sorted(known))})" if known else "")
+        return f"unknown key '{where}'{hint}"
+    if err["type"] == "literal_error":
+        return f"{where}: {err['msg'].replace('Input should be', 'must be')}"
+    shape = SHAPES.get(err["type"])
+    given = err.get("input")
+    if shape:
+        extra = " (or a number: `approvals: 2`)" if loc[:1] == ["approvals"] else ""
+        return f"{where}: must be {shape}{extra}, not {given!r}"[:300]
+    return f"{where}: {err['msg']}"
+
+
+def _fields_at(model: type[BaseModel], path: list[str]) -> list[str]:
+    """The keys a mapping at `path` of `model` accepts."""
+    current: Any = model
+    for part in path:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = field.annotation
+    return list(getattr(current, "model_fields", {}))
 
 
 def short_forms(data: dict) -> dict:

@@ -16,8 +16,8 @@ from pathlib import Path
 from gatekeeper.core.diff import tree_mismatches
 from gatekeeper.core.escape import md_text
 from gatekeeper.core.model import STAGES, ChangedFile, Finding, StageResult
-from gatekeeper.core.policy import Policy
-from gatekeeper.core.rules import popular_packages
+from gatekeeper.core.policy import POLICY_PATH, Policy, PolicyError, parse_policy
+from gatekeeper.core.rules import default_policy_text, popular_packages
 from gatekeeper.runner.sandbox import SandboxUnavailable
 from gatekeeper.runner.testrun import run_tests, weakened_suite
 from gatekeeper.runner.workspace import Extraction, workspace
@@ -85,7 +85,32 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text
             futures = {s: pool.submit(contextvars.copy_context().run, one, s) for s in enabled}
             for stage, future in futures.items():
                 results[stage] = future.result()
+        invalid = policy_change_findings(files, lambda path: _read(source, path))
+    if invalid:  # on the first stage that ran: one place, never lost to a disabled stage
+        stage = next(s for s in ("sast", "tests", "dependencies") if s in enabled)
+        result = results[stage]
+        results[stage] = dataclasses.replace(result, status="failed" if result.status in (
+            "passed", "skipped", "failed") else result.status, findings=(*result.findings,
+                                                                        *invalid))
     return results
+
+
+def policy_change_findings(files: list[ChangedFile], read) -> list[Finding]:
+    """A change to the policy file that would make it invalid: merged, it would fail every
+    later gated pull request, so it blocks here, on the file's lines."""
+    if not any(f.path == POLICY_PATH and f.status != "removed" for f in files):
+        return []
+    text = read(POLICY_PATH)
+    if text is None:
+        return []
+    try:
+        parse_policy(text, default_policy_text())
+    except PolicyError as err:
+        return [Finding("gatekeeper", "policy-invalid", f"this change makes the policy file "
+                        f"invalid: {p.message}; merged, it would fail every later gated pull "
+                        "request (check it with `gatekeeper policy check`)", "high",
+                        POLICY_PATH, p.line or 1, p.line or 1) for p in err.problems]
+    return []
 
 
 def _base_tree(fetch_base: Fetch | None, dest: Path) -> Path | None:
