@@ -201,6 +201,7 @@ def test_real_test_suite_runs_and_an_approved_pull_request_goes_green(gate, fake
     repo, send = gate
     repo.contents[("main", ".github/gatekeeper.yml")] = TESTS_ONLY.encode()
     repo.tarballs[HEAD] = tree_tarball(PROJECT)
+    repo.files[2] = [{"filename": "calc.py", "status": "modified"}]  # in the tree, as on GitHub
     repo.review(2, "alice", "APPROVED", submitted_at="2026-11-24T10:00:00Z")  # before the gate
     send("pull_request", pr_event("opened"))
     tests = check(fake_github, "gatekeeper/tests")
@@ -219,6 +220,7 @@ def test_failing_test_is_an_annotation_on_its_file_and_line(gate, fake_github):
     repo, send = gate
     repo.contents[("main", ".github/gatekeeper.yml")] = TESTS_ONLY.encode()
     repo.tarballs[HEAD] = tree_tarball({**PROJECT, "calc.py": "def add(a, b):\n    return 5\n"})
+    repo.files[2] = [{"filename": "calc.py", "status": "modified"}]
     repo.review(2, "alice", "APPROVED")
     send("pull_request", pr_event("opened"))
     tests = check(fake_github, "gatekeeper/tests")
@@ -360,6 +362,7 @@ def test_an_approval_must_acknowledge_failures_the_policy_waived(gate, fake_gith
     known = {**PROJECT, "test_known.py": "def test_known():\n    assert 1 == 2\n"}
     repo.tarballs[HEAD] = tree_tarball(known)
     repo.tarballs["0" * 40] = tree_tarball(known, "0" * 40)  # the base fails the same test
+    repo.files[2] = [{"filename": "calc.py", "status": "modified"}]
     send("pull_request", pr_event("opened"))
     tests = check(fake_github, "gatekeeper/tests")
     assert tests["conclusion"] == "success", tests["output"]  # pre-existing: waived
@@ -389,3 +392,18 @@ def test_an_agent_weakening_an_assertion_so_a_broken_function_passes_is_blocked(
     notes = fake_github.check_runs[tests["id"]]["output"]["annotations"]
     assert any("base branch's version of test_calc::test_add fails on this change" in n["message"]
                for n in notes), notes
+
+
+def test_a_changed_file_the_tarball_leaves_out_fails_every_stage(gate, fake_github):
+    """GitHub's tarball honours the commit's export-ignore: the file the pull request changes
+    is not in it. The gate compares the extraction with the changed files, and fails."""
+    repo, send = gate
+    repo.tarballs[HEAD] = tree_tarball(PROJECT)  # no web.py: hidden from the archive
+    repo.files[2] = [{"filename": "web.py", "status": "added"},
+                     {"filename": ".gitattributes", "status": "added"}]
+    send("pull_request", pr_event("opened"))
+    for stage in ("tests", "sast", "dependencies"):
+        run = check(fake_github, f"gatekeeper/{stage}")
+        assert run["conclusion"] == "failure", (stage, run["output"])
+        assert "does not match the commit: web.py is missing" in unescaped(run["output"]["summary"])
+    assert check(fake_github, "gatekeeper")["conclusion"] == "failure"
