@@ -28,8 +28,8 @@ def main() -> None:
     print("uv.lock packages | gate (s) | earlier per-package lookup (s) | ratio")
     for n in (1_000, 3_000, 15_000):
         text = lock(n)
-        now = timed(lambda: _locked("uv.lock", text))
-        old = timed(lambda: [_line_of(text, f'name = "p{i}"') for i in range(n)]) \
+        now = timed(lambda text=text: _locked("uv.lock", text))
+        old = timed(lambda text=text, n=n: [_line_of(text, f'name = "p{i}"') for i in range(n)]) \
             if n <= 3_000 else None
         ratio = f"{now / old:.3f}" if old else "-"
         print(f"{n:>16} | {now:8.3f} | {old if old is None else round(old, 3)!s:>30} | {ratio}")
@@ -42,12 +42,13 @@ def main() -> None:
             deep = deep / f"d{i}"
         deep.mkdir(parents=True)
         for pattern in ("packages/*", "**/d23", "**/**/x", "**/**/**/**/x"):
-            def gate():
+            def gate(pattern=pattern):
                 try:
                     member_folders(root, pattern)
                 except TooComplex:
                     pass
-            glob = timed(lambda: list(root.glob(pattern))) if pattern.count("**") <= 3 else None
+            glob = timed(lambda pattern=pattern: list(root.glob(pattern))) \
+                if pattern.count("**") <= 3 else None
             print(f"{pattern:>32} | {timed(gate):8.4f} | "
                   f"{'not run (exponential)' if glob is None else round(glob, 4)}")
 

@@ -15,7 +15,6 @@ disagreement of the gate's own making. Every case is printed, failures with thei
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
