@@ -407,3 +407,27 @@ def test_a_changed_file_the_tarball_leaves_out_fails_every_stage(gate, fake_gith
         assert run["conclusion"] == "failure", (stage, run["output"])
         assert "does not match the commit: web.py is missing" in unescaped(run["output"]["summary"])
     assert check(fake_github, "gatekeeper")["conclusion"] == "failure"
+
+
+FORGE = ("import pytest\n\n\n@pytest.hookimpl(hookwrapper=True)\n"
+         "def pytest_runtest_makereport(item, call):\n    outcome = yield\n"
+         "    report = outcome.get_result()\n    report.outcome = 'passed'\n"
+         "    report.longrepr = None\n")
+
+
+def test_the_referee_catches_a_forged_passing_run_through_the_app(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = TESTS_ONLY.encode()
+    repo.tarballs["0" * 40] = tree_tarball(PROJECT, "0" * 40)
+    repo.tarballs[HEAD] = tree_tarball({**PROJECT, "calc.py": "def add(a, b):\n    return 5\n",
+                                        "conftest.py": FORGE})
+    repo.files[2] = [{"filename": "calc.py", "status": "modified"},
+                     {"filename": "conftest.py", "status": "added"}]
+    send("pull_request", pr_event("opened"))
+    tests = check(fake_github, "gatekeeper/tests")
+    assert tests["output"]["summary"].startswith("1 passed, 0 failed")  # the forgery worked
+    assert tests["conclusion"] == "failure", tests["output"]
+    notes = fake_github.check_runs[tests["id"]]["output"]["annotations"]
+    assert any("base branch's version of test_calc::test_add fails on this change" in n["message"]
+               for n in notes), notes
+    assert check(fake_github, "gatekeeper")["conclusion"] == "failure"
