@@ -21,6 +21,7 @@ PYTEST_FLAGS = {"-m": 1, "-n": 1, "-p": 1, "-k": 1, "--ignore": 1, "--ignore-glo
                 "--deselect": 1, "--import-mode": 1, "-x": 0, "--strict-markers": 0,
                 "--runslow": 0, "--run-slow": 0, "--dist": 1}
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:/=<>!~\[\],*+@-]+$")
+EXPRESSION = re.compile(r"^[\w\s().,:!=<>\[\]-]+$")  # -m/-k: marker and keyword expressions
 TEST_GROUP = re.compile(r"^(tests?|testing|dev|ci|hatch-test|unit)$")
 
 
@@ -34,6 +35,7 @@ class ProjectFacts:
     declared: tuple[str, ...] = ()  # plain requirement lines read from tox/hatch/poetry/...
     cores: int = 2
     members: tuple[str, ...] = ()  # workspace members' folders, relative
+    makefile: str = ""  # the base's Makefile, for CI steps that run `make TARGET`
     asked: tuple[str, ...] = ()  # the base policy's tests.install
 
 
@@ -46,8 +48,10 @@ class SetupPlan:
     notes: tuple[str, ...] = ()
 
 
-def ci_steps(workflows: dict[str, dict]) -> list[tuple[str, str, list[str]]]:
-    """(file, step name, run lines) of the first job that runs pytest, steps before and at it."""
+def ci_steps(workflows: dict[str, dict],
+             makefile: str = "") -> list[tuple[str, str, list[str]]]:
+    """(file, step name, run lines) of the first job that runs pytest, steps before and at it.
+    A `make TARGET` line stands for the target's recipe (and its prerequisites')."""
     for path in sorted(workflows):
         jobs = workflows[path].get("jobs") if isinstance(workflows[path], dict) else None
         for job_id, job in (jobs or {}).items() if isinstance(jobs, dict) else []:
@@ -58,10 +62,40 @@ def ci_steps(workflows: dict[str, dict]) -> list[tuple[str, str, list[str]]]:
                 if not isinstance(run, str):
                     continue
                 name = str(step.get("name") or f"step {index + 1}")
-                found.append((f"{path} job {job_id}", name, _lines(run)))
-                if any(_is_pytest(shlex_split(line)) for line in _lines(run)):
+                lines = [expanded for line in _lines(run)
+                         for expanded in _through_make(line, makefile)]
+                found.append((f"{path} job {job_id}", name, lines))
+                if any(_is_pytest(shlex_split(line)) for line in lines):
                     return found
     return []
+
+
+def _through_make(line: str, makefile: str, depth: int = 0) -> list[str]:
+    words = shlex_split(line)
+    if not makefile or len(words) < 2 or words[0] != "make" or depth > 3:
+        return [line]
+    out = []
+    for target in [w for w in words[1:] if not w.startswith("-") and "=" not in w][:3]:
+        prerequisites, recipe = make_target(makefile, target)
+        for needed in prerequisites[:5]:
+            out += _through_make(f"make {needed}", makefile, depth + 1)
+        out += [r for r in recipe if "$" not in r]
+    return out or [line]
+
+
+def make_target(makefile: str, target: str) -> tuple[list[str], list[str]]:
+    """A plain Makefile rule's prerequisites and recipe lines (no variables, no patterns)."""
+    lines = makefile.replace("\\\n", " ").splitlines()
+    for i, text in enumerate(lines[:5000]):
+        rule = re.match(r"^([\w.-]+(?:\s+[\w.-]+)*)\s*:(?!=)\s*([^;#]*)", text)
+        if rule and target in rule.group(1).split():
+            recipe = []
+            for body in lines[i + 1:i + 40]:
+                if not body.startswith("\t"):
+                    break
+                recipe.append(body.strip().lstrip("@-").strip())
+            return rule.group(2).split(), [r for r in recipe if r]
+    return [], []
 
 
 def _lines(run: str) -> list[str]:
@@ -97,7 +131,8 @@ def _take(words: list[str], allowed: dict[str, int]) -> tuple[list[str], list[st
         name, _, inline = word.partition("=")
         if name in allowed:
             values = [inline] if inline else words[i + 1:i + 1 + allowed[name]]
-            if all(SAFE_WORD.match(v) and "${{" not in v for v in values):
+            shape = EXPRESSION if name in ("-m", "-k") else SAFE_WORD
+            if all(shape.match(v) and "${{" not in v for v in values):
                 kept += [name, *values]
             else:
                 dropped.append(word)
@@ -128,7 +163,7 @@ def _split_on_operators(words: list[str]) -> list[list[str]]:
 
 
 def plan(facts: ProjectFacts) -> SetupPlan:
-    steps = ci_steps(facts.workflows)
+    steps = ci_steps(facts.workflows, facts.makefile)
     sync_flags: list[str] | None = None
     pytest_args: list[str] = []
     notes: list[str] = []

@@ -89,8 +89,9 @@ def gather(source: Path, ci_root: Path | None, asked: tuple[str, ...] = ()) -> P
     declared, _ = sanitize(every_declaration(source).requirements)
     members = tuple(p for p in discover(source).projects if p != ".")
     policy_asked, _ = sanitize([("policy tests.install", r) for r in asked])
+    makefile = _text((ci_root or source) / "Makefile") or ""
     return ProjectFacts(has, pyproject, workflows, requirement_files, tuple(declared),
-                        min(os.cpu_count() or 1, 8), members, tuple(policy_asked))
+                        min(os.cpu_count() or 1, 8), members, tuple(policy_asked), makefile)
 
 
 def script(chosen: SetupPlan, python: Interpreter, env: Path, tag: str | None) -> str:

@@ -1,0 +1,71 @@
+"""The set-up plan: a pure function of a project's files and its base branch's CI."""
+
+import base64
+
+from gatekeeper.core.setupplan import ProjectFacts, make_target, plan
+
+
+def workflow(*runs: str) -> dict:
+    return {".github/workflows/ci.yml": {"jobs": {"test": {"steps": [
+        {"name": f"step {i}", "run": run} for i, run in enumerate(runs)]}}}}
+
+
+def test_uv_sync_flags_and_pytest_options_come_from_ci():
+    facts = ProjectFacts(frozenset({"uv.lock", "pyproject.toml"}), {}, workflow(
+        "uv sync --locked --all-extras --all-packages --group dev --python ${{ matrix.py }}",
+        "uv run pytest -n auto -m 'not slow' --cov=pkg --junitxml=x.xml tests/unit"), cores=2)
+    chosen = plan(facts)
+    assert chosen.tool == "uv.lock"
+    assert "uv export --frozen --format requirements-txt --no-header --all-extras " \
+           "--all-packages --group dev -o /tmp/gk-locked.txt" in chosen.script
+    assert "matrix" not in chosen.script and "--python" not in chosen.script
+    assert chosen.pytest_args == ("-n", "2", "-m", "not slow", "tests/unit")
+    assert "ci.yml job test, step 'step 1'" in chosen.followed
+    assert any("--cov=pkg" in n and "--junitxml=x.xml" in n for n in chosen.notes)
+
+
+def test_without_ci_a_uv_lock_installs_all_extras_and_says_so():
+    chosen = plan(ProjectFacts(frozenset({"uv.lock"})))
+    assert "--all-extras" in chosen.script and "no CI workflow" in chosen.followed
+
+
+def test_make_targets_are_followed_to_their_recipes():
+    makefile = ("install:\n\tuv sync --all-extras --group test\n\n"
+                "test: install\n\t@uv run pytest -x tests/ $(ARGS)\n\tuv run pytest -p xdist\n")
+    assert make_target(makefile, "test") == (["install"], ["uv run pytest -x tests/ $(ARGS)",
+                                                          "uv run pytest -p xdist"])
+    chosen = plan(ProjectFacts(frozenset({"uv.lock"}), {}, workflow("make test"),
+                               makefile=makefile))
+    assert "--all-extras --group test" in chosen.script
+    assert chosen.pytest_args == ("-p", "xdist")  # the recipe line with a variable is not taken
+
+
+def test_a_pip_project_installs_itself_with_extras_groups_files_and_members():
+    pyproject = {"build-system": {"requires": ["hatchling"]},
+                 "project": {"name": "p", "optional-dependencies": {"test": [], "docs": []}},
+                 "dependency-groups": {"test": ["pytest"], "lint": ["ruff"]}}
+    facts = ProjectFacts(frozenset({"pyproject.toml"}), pyproject, {},
+                         requirement_files=("requirements-dev.txt",),
+                         declared=("pytest-mock", "GATEKEEPER_EOF"), members=("packages/a",),
+                         asked=("six",))
+    chosen = plan(facts)
+    assert "uv pip install -e '.[docs,test]'" in chosen.script
+    assert "uv pip install --group test\n" in chosen.script and "lint" not in chosen.script
+    assert "uv pip install -r requirements-dev.txt" in chosen.script
+    assert "uv pip install --no-sources -e ./packages/a" in chosen.script
+    assert chosen.script.rstrip().endswith("uv pip install six")
+    encoded = base64.b64encode(b"pytest-mock\nGATEKEEPER_EOF\n").decode()
+    assert f"echo {encoded} | base64 -d" in chosen.script  # no line can end a here-document
+
+
+def test_poetry_lock_is_exported_with_its_non_optional_groups():
+    pyproject = {"tool": {"poetry": {"group": {"test": {}, "docs": {"optional": True}},
+                                     "dev-dependencies": {"pytest": "*"}}}}
+    chosen = plan(ProjectFacts(frozenset({"poetry.lock"}), pyproject))
+    assert chosen.tool == "poetry.lock"
+    assert "--with dev --with test" in chosen.script and "docs" not in chosen.script
+
+
+def test_a_project_with_nothing_to_build_is_not_built():
+    chosen = plan(ProjectFacts(frozenset({"pyproject.toml"}), {"project": {"name": "x"}}))
+    assert "-e ." not in chosen.script
