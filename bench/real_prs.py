@@ -83,8 +83,14 @@ def main(argv: list[str]) -> int:
             mark = "agree" if ok else "DISAGREE"
         else:
             mark = "no truth" if status != "skipped" else "no suite (skipped)"
-        first = summary.splitlines()[0] if summary else ""
-        rows.append((case["id"], truth, status, f"{seconds:.0f} s", f"{mark}: {first[:140]}"))
+        lines = summary.splitlines()
+        first = lines[0] if lines else ""
+        why = next((line for line in lines if line.startswith(("installer:", "- referee",
+                                                               "- not installed"))), "")
+        rows.append((case["id"], truth, status, f"{seconds:.0f} s",
+                     f"{mark}: {first[:140]} {why[:200]}".strip()))
+        if mark == "DISAGREE":
+            print(summary[-3000:], file=sys.stderr)
         print(" | ".join(rows[-1]), flush=True)
     print()
     print("| case | truth | gate | time | outcome |")
