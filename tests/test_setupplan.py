@@ -51,7 +51,7 @@ def test_a_pip_project_installs_itself_with_extras_groups_files_and_members():
     chosen = plan(facts)
     assert "uv pip install -e '.[docs,test]'" in chosen.script
     assert "uv pip install --group test\n" in chosen.script and "lint" not in chosen.script
-    assert "uv pip install -r requirements-dev.txt" in chosen.script
+    assert "uv pip install -r ./.gatekeeper-requirements-dev.txt" in chosen.script
     assert "uv pip install --no-sources -e ./packages/a" in chosen.script
     assert chosen.script.rstrip().endswith("uv pip install six")
     encoded = base64.b64encode(b"pytest-mock\nGATEKEEPER_EOF\n").decode()

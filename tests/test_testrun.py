@@ -545,3 +545,14 @@ def test_a_module_the_suite_cannot_import_names_what_set_up_read_and_the_fix(tmp
     fixed = run_tests(project(tmp_path / "fixed", files),
                       policy("tests:\n  install: [tomli-w]\n"), cache, LIMITS)
     assert fixed.status == "passed", fixed.summary  # the control: the fix it names works
+
+
+def test_requirements_from_a_vcs_or_url_are_named_and_the_rest_installed(tmp_path, cache):
+    files = {**CALC, "requirements.txt": "six\nclonemapy @ git+https://github.com/x/clonemapy\n"
+                                         "-e git+https://github.com/x/other#egg=other\n",
+             "tests/test_six.py": "import six\n\n\ndef test_six():\n    assert six.PY3\n"}
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "passed", result.summary
+    text = unescaped(result.summary)
+    assert "not installed (not on the package index): clonemapy @ git+https" in text
+    assert "-e git+https://github.com/x/other" in text

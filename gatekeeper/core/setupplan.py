@@ -22,6 +22,8 @@ PYTEST_FLAGS = {"-m": 1, "-n": 1, "-p": 1, "-k": 1, "--ignore": 1, "--ignore-glo
                 "--runslow": 0, "--run-slow": 0, "--dist": 1}
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:/=<>!~\[\],*+@-]+$")
 EXPRESSION = re.compile(r"^[\w\s().,:!=<>\[\]-]+$")  # -m/-k: marker and keyword expressions
+# requirement lines from a VCS or a URL: set-up reaches the package index and nothing else
+NOT_ON_INDEX = r"^\s*(-e\s+)?(git|hg|svn|bzr)\+|@\s*(git|hg|svn|bzr)\+|@\s*(https?|file):"
 TEST_GROUP = re.compile(r"^(tests?|testing|dev|ci|hatch-test|unit)$")
 
 
@@ -261,7 +263,13 @@ def _pip(facts: ProjectFacts, followed: str, pytest_args: list[str],
         lines.append("uv pip install" + "".join(f" --group {shlex.quote(g)}" for g in groups))
         notes.append(f"dependency groups: {', '.join(groups)}")
     for path in facts.requirement_files:
-        lines.append(f"uv pip install -r {shlex.quote(path)}")
+        folder, name = path.rsplit("/", 1) if "/" in path else (".", path)
+        kept = shlex.quote(f"{folder}/.gatekeeper-{name}")  # beside it: its -r lines resolve
+        lines.append(f"grep -v -i -E {shlex.quote(NOT_ON_INDEX)} {shlex.quote(path)} > {kept} "
+                     f"|| true; grep -i -E {shlex.quote(NOT_ON_INDEX)} {shlex.quote(path)} | "
+                     "sed 's/^/::gatekeeper:: not installed (not on the package index): /' "
+                     "|| true")
+        lines.append(f"uv pip install -r {kept}")
     if facts.requirement_files:
         notes.append(f"requirement files: {', '.join(facts.requirement_files)}")
     if facts.declared:

@@ -153,6 +153,9 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
              f"{chosen.followed}",
              f"set-up: {seconds:.1f} s, {gate.log.requests} index requests, "
              f"{gate.log.sent // 1024} KiB", *chosen.notes]
+    skipped = [line.split(": ", 1)[-1] for line in run.stdout.splitlines()
+               if line.startswith("::gatekeeper:: not installed")]
+    notes += [f"not installed (not on the package index): {line[:160]}" for line in skipped[:10]]
     if gate.log.refused:
         notes.append(f"set-up tried {len(gate.log.refused)} requests the index gate refused "
                      f"(first: {gate.log.refused[0]})")
