@@ -556,3 +556,20 @@ def test_requirements_from_a_vcs_or_url_are_named_and_the_rest_installed(tmp_pat
     text = unescaped(result.summary)
     assert "not installed (not on the package index): clonemapy @ git+https" in text
     assert "-e git+https://github.com/x/other" in text
+
+
+def test_a_later_push_with_the_same_lock_reuses_the_locked_environment(tmp_path, cache):
+    first = tmp_path / "first"
+    shutil.copytree(FIXTURES / "locked", first)
+    once = run_tests(first, policy(), cache, LIMITS)
+    second = tmp_path / "second"
+    shutil.copytree(FIXTURES / "locked", second)
+    (second / "src" / "locked" / "extra.py").write_text("X = 1\n")  # another push, same lock
+    twice = run_tests(second, policy(), cache, LIMITS)
+    assert once.status == twice.status == "passed", twice.summary
+    assert "the lock's dependencies reused" in unescaped(twice.summary)
+    relocked = tmp_path / "relocked"
+    shutil.copytree(FIXTURES / "locked", relocked)
+    (relocked / "uv.lock").write_text((relocked / "uv.lock").read_text() + "\n")
+    again = run_tests(relocked, policy(), cache, LIMITS)  # the control: another lock builds
+    assert "the lock's dependencies built" in unescaped(again.summary)

@@ -48,6 +48,9 @@ class SetupPlan:
     followed: str  # what was followed, for the report
     pytest_args: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # the dependencies alone, from the lock, with no repository code: an environment that
+    # later pushes with the same lock reuse ("" when the plan has no such step)
+    locked_deps: str = ""
 
 
 def ci_steps(workflows: dict[str, dict],
@@ -216,8 +219,11 @@ def _uv_lock(flags: list[str] | None, followed: str, pytest_args: list[str],
     script = ("uv export --frozen --format requirements-txt --no-header "
               f"{exported} -o /tmp/gk-locked.txt\n"
               "uv pip install -r /tmp/gk-locked.txt\n")
+    deps = ("uv export --frozen --format requirements-txt --no-header --no-emit-project "
+            f"--no-emit-workspace {exported} -o /tmp/gk-deps.txt\n"
+            "uv pip install -r /tmp/gk-deps.txt\n")
     return SetupPlan("uv.lock", script, followed, tuple(pytest_args),
-                     (*notes, f"installed from uv.lock (uv sync {' '.join(chosen)})"))
+                     (*notes, f"installed from uv.lock (uv sync {' '.join(chosen)})"), deps)
 
 
 def _poetry_lock(facts: ProjectFacts, followed: str, pytest_args: list[str],

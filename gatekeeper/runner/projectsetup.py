@@ -8,6 +8,8 @@ set-up and read-only afterwards. Nothing built here is used by another pull requ
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shlex
 import shutil
@@ -94,29 +96,90 @@ def gather(source: Path, ci_root: Path | None, asked: tuple[str, ...] = ()) -> P
                         min(os.cpu_count() or 1, 8), members, tuple(policy_asked), makefile)
 
 
-def script(chosen: SetupPlan, python: Interpreter, env: Path, tag: str | None) -> str:
+def _preamble(python: Interpreter) -> list[str]:
+    """The forwarder up, and the installers pointed at it."""
     index = f"http://127.0.0.1:{sandbox.INDEX_PORT}{INDEX_PATH}"
-    tagging = f"git tag {shlex.quote(tag)}\n" if tag else ""
-    return "\n".join([
+    return [
         "set -e",
         f"{python.path} {sandbox.FORWARDER} {sandbox.INDEX_PORT} {sandbox.INDEX_SOCKET} "
         "> /tmp/gk-forward.log 2>&1 &",
         f"for i in $(seq 100); do {python.path} -c 'import socket; socket.create_connection("
         f"(\"127.0.0.1\", {sandbox.INDEX_PORT}))' 2>/dev/null && break; sleep 0.1; done",
-        "echo '::gatekeeper:: working copy as a git repository'",
-        "git init -q && git add -A && git -c user.name=gatekeeper -c user.email=gatekeeper@invalid"
-        " commit -q --no-verify --allow-empty -m gatekeeper",
-        tagging.rstrip("\n"),
         f"export UV_DEFAULT_INDEX={index} UV_INDEX_URL={index} PIP_INDEX_URL={index} "
         "PIP_NO_INDEX=0 UV_PYTHON_DOWNLOADS=never UV_CACHE_DIR=/tmp/uv-cache UV_LINK_MODE=copy "
         "UV_NO_PROGRESS=1 UV_HTTP_TIMEOUT=120",
-        f"uv venv -q --python {python.path} {env}",
+    ]
+
+
+def script(chosen: SetupPlan, python: Interpreter, env: Path, tag: str | None,
+           locked: Path | None = None) -> str:
+    tagging = f"git tag {shlex.quote(tag)}" if tag else ""
+    start = f"cp -a {locked}/. {env}/" if locked else f"uv venv -q --python {python.path} {env}"
+    return "\n".join([
+        *_preamble(python),
+        "echo '::gatekeeper:: working copy as a git repository'",
+        "git init -q && git add -A && git -c user.name=gatekeeper -c user.email=gatekeeper@invalid"
+        " commit -q --no-verify --allow-empty -m gatekeeper",
+        tagging,
+        start,
         f"export VIRTUAL_ENV={env} UV_PROJECT_ENVIRONMENT={env} PATH={env}/bin:$PATH",
         f"echo '::gatekeeper:: {chosen.tool}: installing'",
         chosen.script.rstrip("\n"),
         "python -c 'import pytest' 2>/dev/null || uv pip install -q pytest",
         "echo '::gatekeeper:: set up'",
     ])
+
+
+LOCK_FILES = ("uv.lock", "pyproject.toml", ".python-version")
+
+
+def locked_environment(source: Path, chosen: SetupPlan, python: Interpreter, cache: Path,
+                       limits: sandbox.Limits, index) -> tuple[Path | None, str]:
+    """The lock's dependencies in an environment of their own, built once per lock, flags and
+    interpreter from the lock and the project files alone: no repository code is in that
+    sandbox, so what it built can be reused by another pull request with the same lock."""
+    if not chosen.locked_deps:
+        return None, ""
+    wanted = sorted(p for p in source.rglob("*") if p.name in LOCK_FILES and p.is_file()
+                    and not p.is_symlink() and ".git" not in p.parts
+                    and p.stat().st_size <= MAX_READ)[:200]
+    digest = hashlib.sha256(f"{python.path} {python.version}\n{chosen.locked_deps}".encode())
+    for path in wanted:
+        digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
+    folder = cache / "locked-envs" / digest.hexdigest()[:32]
+    env = folder / "env"
+    if (folder / "ready").exists():
+        return env, "reused"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    with open(folder / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait and reuse it
+        if (folder / "ready").exists():
+            return env, "reused"
+        shutil.rmtree(env, ignore_errors=True)
+        env.mkdir()
+        with tempfile.TemporaryDirectory(prefix="gatekeeper-lock-") as only:
+            for path in wanted:
+                copy = Path(only) / path.relative_to(source)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, copy)
+            Path(only).chmod(0o755)
+            build = "\n".join([*_preamble(python),
+                               f"uv venv -q --relocatable --python {python.path} {env}",
+                               f"export VIRTUAL_ENV={env} PATH={env}/bin:$PATH",
+                               chosen.locked_deps.rstrip("\n"),
+                               "python -c 'import pytest' 2>/dev/null || uv pip install -q pytest"])
+            uv = _uv()
+            with EgressGate(index) as gate:
+                run = sandbox.run(Path(only), ["/bin/sh", "-c", build], limits,
+                                  binds=[python.prefix], writable=[str(env)], egress=gate.socket,
+                                  placed={TOOLS + "/uv": uv},
+                                  env={"PATH": f"{TOOLS}:{sandbox.INSIDE_PATH}"})
+        if not run.ok:  # the whole set-up will try and say why; nothing is kept
+            shutil.rmtree(env, ignore_errors=True)
+            return None, "not built"
+        (folder / "ready").touch()
+    return env, "built"
 
 
 def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
@@ -128,16 +191,18 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
         index = ensure_cache(cache)
     except IndexUnavailable as exc:
         raise SetupError(f"the package cache is not available: {exc}") from None
+    started = time.monotonic()
+    locked, how = locked_environment(source, chosen, python, cache, limits, index)
     job = Path(tempfile.mkdtemp(prefix="gatekeeper-setup-"))
     job.chmod(0o755)
     work, env = job / "work", job / "env"
     shutil.copytree(source, work, symlinks=True)
     env.mkdir()
     uv = _uv()
-    started = time.monotonic()
     with EgressGate(index) as gate:
-        run = sandbox.run(work, ["/bin/sh", "-c", script(chosen, python, env, tag)], limits,
-                          binds=[python.prefix], writable=[str(env)], in_place=True,
+        run = sandbox.run(work, ["/bin/sh", "-c", script(chosen, python, env, tag, locked)],
+                          limits, binds=[python.prefix, *([str(locked)] if locked else [])],
+                          writable=[str(env)], in_place=True,
                           egress=gate.socket, placed={TOOLS + "/uv": uv},
                           env={"PATH": f"{TOOLS}:{sandbox.INSIDE_PATH}"})
     seconds = time.monotonic() - started
@@ -152,7 +217,9 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
     notes = [f"test environment: set up in the sandbox from {chosen.tool}; followed "
              f"{chosen.followed}",
              f"set-up: {seconds:.1f} s, {gate.log.requests} index requests, "
-             f"{gate.log.sent // 1024} KiB", *chosen.notes]
+             f"{gate.log.sent // 1024} KiB"
+             + (f"; the lock's dependencies {how} (environment shared by pushes with the same "
+                "lock, built before any repository code ran)" if locked else ""), *chosen.notes]
     skipped = [line.split(": ", 1)[-1] for line in run.stdout.splitlines()
                if line.startswith("::gatekeeper:: not installed")]
     notes += [f"not installed (not on the package index): {line[:160]}" for line in skipped[:10]]
