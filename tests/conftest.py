@@ -102,8 +102,13 @@ def fake_github(app_key):
 
 @pytest.fixture(scope="session")
 def wheel_cache(tmp_path_factory):
-    """One wheelhouse cache for the session: each set of wheels is downloaded once."""
-    return tmp_path_factory.mktemp("gatekeeper-cache")
+    """One wheelhouse and package cache for the session: each file is downloaded once; the
+    cache's devpi-server is stopped at the end, so no run leaves one behind."""
+    from gatekeeper.runner.indexcache import stop_cache
+
+    folder = tmp_path_factory.mktemp("gatekeeper-cache")
+    yield folder
+    stop_cache(folder)
 
 
 def installed_repo(fake_github, name: str, repo_id: int | None = None):

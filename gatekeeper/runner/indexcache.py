@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -69,7 +70,8 @@ def ensure_cache(cache_dir: Path) -> IndexCache:
     with open(folder / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one starter; the others wait and reuse it
         if state.exists():
-            known = IndexCache(**json.loads(state.read_text()))
+            saved = json.loads(state.read_text())
+            known = IndexCache(saved["host"], saved["port"])
             if _healthy(known):
                 return known
         return _start(folder, state)
@@ -84,16 +86,21 @@ def _start(folder: Path, state: Path) -> IndexCache:
         if done.returncode != 0:
             raise IndexUnavailable(f"devpi-init failed: {done.stderr.strip()[-400:]}")
     cache = IndexCache("127.0.0.1", _free_port())
-    log = open(folder / "server.log", "ab")
-    subprocess.Popen([_devpi("devpi-server"), "--serverdir", str(server), "--host", cache.host,
-                      "--port", str(cache.port)], stdout=log, stderr=log,
-                     stdin=subprocess.DEVNULL, start_new_session=True, env=_minimal_env())
+    with open(folder / "server.log", "ab") as log:
+        process = subprocess.Popen([_devpi("devpi-server"), "--serverdir", str(server), "--host",
+                                    cache.host, "--port", str(cache.port)], stdout=log,
+                                   stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                   env=_minimal_env())
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if _healthy(cache):
-            state.write_text(json.dumps({"host": cache.host, "port": cache.port}))
+            state.write_text(json.dumps({"host": cache.host, "port": cache.port,
+                                         "pid": process.pid}))
             return cache
+        if process.poll() is not None:
+            break
         time.sleep(0.3)
+    process.kill()
     tail = (folder / "server.log").read_text(errors="replace").strip().splitlines()[-5:]
     raise IndexUnavailable(f"devpi-server did not answer within {START_TIMEOUT} s: "
                            + " / ".join(tail))
@@ -104,3 +111,19 @@ def _minimal_env() -> dict[str, str]:
     kept = ("PATH", "HOME", "LANG", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "http_proxy",
             "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
     return {k: v for k, v in os.environ.items() if k in kept}
+
+
+def stop_cache(cache_dir: Path) -> None:
+    """Stop the cache this folder's worker started (tests, and `gatekeeper worker` on exit
+    when it started it); a cache already gone is fine."""
+    state = cache_dir / "index-cache" / "server.json"
+    try:
+        pid = json.loads(state.read_text()).get("pid")
+    except (OSError, ValueError):
+        return
+    if pid:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    state.unlink(missing_ok=True)
