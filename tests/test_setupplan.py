@@ -69,3 +69,12 @@ def test_poetry_lock_is_exported_with_its_non_optional_groups():
 def test_a_project_with_nothing_to_build_is_not_built():
     chosen = plan(ProjectFacts(frozenset({"pyproject.toml"}), {"project": {"name": "x"}}))
     assert "-e ." not in chosen.script
+
+
+def test_the_runner_gathers_each_fact_into_its_own_field(tmp_path):
+    from gatekeeper.runner.projectsetup import gather
+
+    (tmp_path / "Makefile").write_text("test:\n\tpytest -x\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    facts = gather(tmp_path, None, ("six",))
+    assert facts.asked == ("six",) and facts.makefile.startswith("test:")

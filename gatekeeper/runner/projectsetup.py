@@ -92,8 +92,9 @@ def gather(source: Path, ci_root: Path | None, asked: tuple[str, ...] = ()) -> P
     members = tuple(p for p in discover(source).projects if p != ".")
     policy_asked, _ = sanitize([("policy tests.install", r) for r in asked])
     makefile = _text((ci_root or source) / "Makefile") or ""
-    return ProjectFacts(has, pyproject, workflows, requirement_files, tuple(declared),
-                        min(os.cpu_count() or 1, 8), members, tuple(policy_asked), makefile)
+    return ProjectFacts(has, pyproject, workflows, requirement_files=requirement_files,
+                        declared=tuple(declared), cores=min(os.cpu_count() or 1, 8),
+                        members=members, asked=tuple(policy_asked), makefile=makefile)
 
 
 def _preamble(python: Interpreter) -> list[str]:
