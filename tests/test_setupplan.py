@@ -78,3 +78,19 @@ def test_the_runner_gathers_each_fact_into_its_own_field(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     facts = gather(tmp_path, None, ("six",))
     assert facts.asked == ("six",) and facts.makefile.startswith("test:")
+
+
+def test_the_python_ci_tests_is_read_through_the_matrix():
+    from gatekeeper.core.setupplan import ci_pythons
+
+    jobs = {"lint": {"steps": [{"uses": "actions/setup-python@v5",
+                                "with": {"python-version": "3.13"}}, {"run": "ruff ."}]},
+            "test": {"strategy": {"matrix": {"python-version": ["3.10", "3.12", "3.11"]}},
+                     "steps": [{"uses": "actions/setup-python@v5",
+                                "with": {"python-version": "${{ matrix.python-version }}"}},
+                               {"run": "pip install -e .[test]\npytest"}]}}
+    assert ci_pythons({".github/workflows/ci.yml": {"jobs": jobs}}) == ["3.12", "3.11", "3.10"]
+    single = {"t": {"steps": [{"uses": "actions/setup-python@v4",
+                               "with": {"python-version": "3.12.4"}}, {"run": "make test"}]}}
+    assert ci_pythons({"w.yml": {"jobs": single}}) == ["3.12"]
+    assert ci_pythons({}) == []

@@ -75,6 +75,36 @@ def ci_steps(workflows: dict[str, dict],
     return []
 
 
+def ci_pythons(workflows: dict[str, dict]) -> list[str]:
+    """The Python versions ("3.12") the first job that runs pytest sets up, newest first:
+    actions/setup-python's python-version, through the job's matrix when it names one."""
+    for path in sorted(workflows):
+        jobs = workflows[path].get("jobs") if isinstance(workflows[path], dict) else None
+        for job in (jobs or {}).values() if isinstance(jobs, dict) else []:
+            steps = job.get("steps") if isinstance(job, dict) else None
+            steps = steps if isinstance(steps, list) else []
+            runs = " ".join(str(s.get("run", "")) for s in steps if isinstance(s, dict))
+            if "pytest" not in runs and "make" not in runs and "tox" not in runs:
+                continue
+            matrix = (job.get("strategy") or {}).get("matrix") or {}
+            found: list[str] = []
+            for step in steps:
+                uses = str(step.get("uses", "")) if isinstance(step, dict) else ""
+                if not uses.startswith("actions/setup-python"):
+                    continue
+                wanted = (step.get("with") or {}).get("python-version")
+                named = re.fullmatch(r"\$\{\{\s*matrix\.([\w-]+)\s*\}\}", str(wanted or ""))
+                values = matrix.get(named.group(1)) if named and isinstance(matrix, dict) \
+                    else wanted
+                for value in values if isinstance(values, list) else [values]:
+                    short = re.match(r"^(3\.\d{1,2})", str(value or ""))
+                    if short:
+                        found.append(short.group(1))
+            if found:
+                return sorted(set(found), key=lambda v: int(v.split(".")[1]), reverse=True)
+    return []
+
+
 def _through_make(line: str, makefile: str, depth: int = 0) -> list[str]:
     words = shlex_split(line)
     if not makefile or len(words) < 2 or words[0] != "make" or depth > 3:

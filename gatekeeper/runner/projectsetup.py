@@ -74,14 +74,7 @@ def gather(source: Path, ci_root: Path | None, asked: tuple[str, ...] = ()) -> P
         pyproject = tomllib.loads(_text(source / "pyproject.toml") or "")
     except tomllib.TOMLDecodeError:
         pyproject = {}
-    workflows = {}
-    folder = (ci_root or source) / ".github" / "workflows"
-    for path in sorted(folder.glob("*.y*ml"))[:MAX_WORKFLOWS] if folder.is_dir() else []:
-        text = _text(path)
-        try:
-            workflows[f".github/workflows/{path.name}"] = yaml.safe_load(text or "") or {}
-        except yaml.YAMLError:
-            continue
+    workflows = gather_workflows(ci_root or source)
     requirement_files = tuple(
         str(p.relative_to(source)) for pattern in ("requirements*.txt", "requirements/*.txt",
                                                    "tests/requirements*.txt")
@@ -110,6 +103,19 @@ def _preamble(python: Interpreter) -> list[str]:
         "PIP_NO_INDEX=0 UV_PYTHON_DOWNLOADS=never UV_CACHE_DIR=/tmp/uv-cache UV_LINK_MODE=copy "
         "UV_NO_PROGRESS=1 UV_HTTP_TIMEOUT=120",
     ]
+
+
+def gather_workflows(root: Path) -> dict[str, dict]:
+    """The CI workflows of a tree, parsed (size-capped; one that does not parse is left out)."""
+    workflows = {}
+    folder = root / ".github" / "workflows"
+    for path in sorted(folder.glob("*.y*ml"))[:MAX_WORKFLOWS] if folder.is_dir() else []:
+        text = _text(path)
+        try:
+            workflows[f".github/workflows/{path.name}"] = yaml.safe_load(text or "") or {}
+        except yaml.YAMLError:
+            continue
+    return workflows
 
 
 def script(chosen: SetupPlan, python: Interpreter, env: Path, tag: str | None,

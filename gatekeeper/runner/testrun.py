@@ -18,10 +18,11 @@ from gatekeeper.core.escape import inside_path, md_code, md_fence, md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy, path_matches
 from gatekeeper.core.referee import judge
+from gatekeeper.core.setupplan import ci_pythons
 from gatekeeper.runner import baserun, sandbox
 from gatekeeper.runner.basetests import base_tests_fail, edited_tests
 from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
-from gatekeeper.runner.projectsetup import SetupError, set_up
+from gatekeeper.runner.projectsetup import SetupError, gather_workflows, set_up
 from gatekeeper.runner.referee import base_outcome, run_referee
 from gatekeeper.runner.testenv import TestEnv, TooComplex, discover, parts, uses_pytest
 from gatekeeper.runner.wheelhouse import LIST_FILE, DependencyError, ensure_wheelhouse, names, sanitize
@@ -97,7 +98,8 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
     limits = limits or policy_limits(policy)
     if policy.tests.setup == "sandbox" and (policy.tests.workdir or
                                             parts(source, declared, changed) == ["."]):
-        return _with_setup(source, policy, cache, limits, base, changed, touched, pythons[0],
+        python, why = _as_ci(pythons, why, base or source, policy)
+        return _with_setup(source, policy, cache, limits, base, changed, touched, python,
                            why, shell, is_pytest, patterns, version_tag)
     try:
         python, wheels = _wheels_for(requirements, cache, pythons)
@@ -286,6 +288,23 @@ def _missing_module_hint(result: StageResult, run: sandbox.SandboxResult,
             f"{md_code('tests: {install: [' + names[0] + ']}')} to .github/gatekeeper.yml on "
             "the base branch (the package's name on the index may differ from the module's)")
     return dataclasses.replace(result, summary=result.summary + hint)
+
+
+def _as_ci(pythons: list[Interpreter], why: str, ci_root: Path,
+           policy: Policy) -> tuple[Interpreter, str]:
+    """The newest interpreter the project's CI sets up, among those that fit; else the newest
+    that fits. A policy's tests.python has already narrowed the list."""
+    if policy.tests.python:
+        return pythons[0], why
+    try:
+        wanted = ci_pythons(gather_workflows(ci_root))
+    except Exception:  # noqa: BLE001 - CI is a hint here; the project's own bounds decide
+        wanted = []
+    for version in wanted:
+        chosen = next((p for p in pythons if p.short == version), None)
+        if chosen is not None:
+            return chosen, f"{why}; the version the project's CI tests, {version}"
+    return pythons[0], why
 
 
 def _executed(summary: str) -> int | None:
