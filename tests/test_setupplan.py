@@ -94,3 +94,11 @@ def test_the_python_ci_tests_is_read_through_the_matrix():
                                "with": {"python-version": "3.12.4"}}, {"run": "make test"}]}}
     assert ci_pythons({"w.yml": {"jobs": single}}) == ["3.12"]
     assert ci_pythons({}) == []
+
+
+def test_a_reusable_pipelines_python_input_is_read():
+    from gatekeeper.core.setupplan import ci_pythons
+
+    jobs = {"ci": {"uses": "org/templates/.github/workflows/ci.yml@main",
+                   "with": {"PYTHON_VERSION": "3.12", "PYTHON_TEST_MATRIX": '["3.9", "3.10"]'}}}
+    assert ci_pythons({"w.yml": {"jobs": jobs}}) == ["3.12"]

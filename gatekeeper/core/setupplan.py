@@ -101,8 +101,26 @@ def ci_pythons(workflows: dict[str, dict]) -> list[str]:
                     if short:
                         found.append(short.group(1))
             if found:
-                return sorted(set(found), key=lambda v: int(v.split(".")[1]), reverse=True)
-    return []
+                return _newest_first(found)
+    return _reusable_inputs(workflows)
+
+
+def _newest_first(versions: list[str]) -> list[str]:
+    return sorted(set(versions), key=lambda v: int(v.split(".")[1]), reverse=True)
+
+
+def _reusable_inputs(workflows: dict[str, dict]) -> list[str]:
+    """A job that calls a reusable workflow (`uses:` another repository's pipeline) says its
+    Python in an input named like python-version / PYTHON_VERSION."""
+    found: list[str] = []
+    for path in sorted(workflows):
+        jobs = workflows[path].get("jobs") if isinstance(workflows[path], dict) else None
+        for job in (jobs or {}).values() if isinstance(jobs, dict) else []:
+            given = job.get("with") if isinstance(job, dict) and job.get("uses") else None
+            for key, value in (given or {}).items() if isinstance(given, dict) else []:
+                if re.fullmatch(r"(?i)python[-_]?version", str(key)):
+                    found += re.findall(r"\b(3\.\d{1,2})\b", str(value))
+    return _newest_first(found)
 
 
 def _through_make(line: str, makefile: str, depth: int = 0) -> list[str]:
