@@ -1,8 +1,13 @@
+import json
+from pathlib import Path
+
 import pytest
 from factories import AGENTS, BOT, commit, pull
 
 from gatekeeper.core.detect import detect
+from gatekeeper.core.model import Commit, PullRequest, User
 from gatekeeper.core.policy import AgentRules, with_additions
+from gatekeeper.core.rules import agent_rules
 
 CLAUDE_TRAILER = "Fix login\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n"
 
@@ -171,3 +176,23 @@ def test_a_repository_cannot_demote_a_known_agent_by_calling_it_automation():
     extra = AgentRules(automation_logins=["copilot-swe-agent[bot]"])
     found = detect(pull(), [], with_additions(AGENTS, extra))
     assert found.is_agent and found.gated("agents")
+
+
+REAL = json.loads((Path(__file__).parent / "fixtures" / "detection_real_commits.json").read_text())
+
+
+@pytest.mark.parametrize("case", REAL, ids=lambda c: f"{c['repo']}@{c['sha'][:10]}")
+def test_signals_found_in_sampled_histories_classify_the_real_commit(case):
+    """Each signal added from bench/data/detection_labels.jsonl, on the commit it came from
+    (public history, fetched; message and identities as committed)."""
+    from gatekeeper.cli.local import account
+
+    commit = Commit(case["sha"], case["message"], case["author_email"],
+                    account(case["author_name"], case["author_email"]),
+                    account(case["committer_name"], case["committer_email"]),
+                    case["author_name"], case["committer_name"])
+    pr = PullRequest(repo="r", number=1, head_sha=case["sha"], head_ref="main",
+                     base_ref="main", base_sha="0" * 40, author=User("someone", "User"))
+    found = detect(pr, [commit], agent_rules())
+    got = "agent" if found.is_agent else "automation" if found.is_automation else "human"
+    assert got == case["label"], (case["signal"], found)

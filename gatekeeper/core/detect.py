@@ -15,8 +15,23 @@ from dataclasses import dataclass
 from gatekeeper.core.model import Commit, PullRequest, User
 from gatekeeper.core.policy import AgentRules
 
-TRAILER_RE = re.compile(r"^co-authored-by:\s*(?P<name>.*?)\s*<(?P<email>[^>]+)>\s*$",
+# indented trailers and ones without an address ("Co-authored-by: Claude Code") occur too
+TRAILER_RE = re.compile(r"^[ \t]*co-authored-by:[ \t]*(?P<name>[^<\n]*?)[ \t]*"
+                        r"(?:<(?P<email>[^>\n]*)>)?[ \t]*$",
                         re.IGNORECASE | re.MULTILINE)
+# an agent's own trailers, whatever its address: Claude Code's session link, Cursor's
+# Made-with, the Linux kernel's Assisted-by convention, Amp's thread id, Copilot's logs link
+AGENTS = (r"(claude|copilot|cursor|codex|gemini|devin|jules|aider|windsurf|cascade|opencode|"
+          r"roo ?code|kilo ?code|augment code|openhands|open-swe|chatgpt|gpt-\d|tembo|"
+          r"replit agent|deep agents)")
+AGENT_TRAILER_RE = re.compile(
+    r"^(?:[\w-]+-session:\s*https?://\S+|amp-thread-id:\s*\S+|agent-logs-url:\s*https?://\S+|"
+    r"(?:made-with|assisted-by|generated-by|ai-agent|created-with|co-developed-by|signed-off-by)"
+    r":[^\n]*\b" + AGENTS + r"\b[^\n]*)$", re.IGNORECASE | re.MULTILINE)
+# a co-author named as an agent at any address ("Claude <Agents+claude@corp>", "Claude Code <>")
+AGENT_COAUTHOR_RE = re.compile(
+    r"(claude( code| (opus|sonnet|haiku)( [\d.]+)?)?|(github )?copilot|cursor( agent)?|codex|"
+    r"devin( ai)?|jules|gemini( cli)?|open-?swe|claude-flow|openhands)", re.IGNORECASE)
 NOREPLY_RE = re.compile(r"^(?:\d+\+)?(?P<login>[A-Za-z0-9-]+(?:\[bot\])?)"
                         r"@users\.noreply\.github\.com$", re.IGNORECASE)
 
@@ -108,8 +123,13 @@ def _commit_signals(commit: Commit, rules: AgentRules, known: set[str], automati
     by_automation: list[Signal] = []
     humans: set[str] = set()
     accounts = {w.login.lower(): w for w in (commit.author, commit.committer) if w is not None}
+    person_authored = commit.author is not None and \
+        _account_class(commit.author, known, automation_logins) is None and \
+        not _names_match(commit.author_name, rules.automation_names)
     for who in accounts.values():
         kind = _account_class(who, known, automation_logins)
+        if person_authored and who is commit.committer and kind in ("automation", "bot account"):
+            continue  # a person's commit that a bot only committed (a merge queue, a sync)
         if kind == "automation":
             by_automation.append(Signal("commit author", f"commit {short} attributed to "
                                         f"@{who.login} ({_name(rules, who.login, 'automation')})",
@@ -121,6 +141,9 @@ def _commit_signals(commit: Commit, rules: AgentRules, known: set[str], automati
                                 f"({_account_text(rules, who.login, kind)})", False))
         elif who.login.lower() != "web-flow":
             humans.add(who.login.lower())
+    if _names_match(commit.author_name, rules.automation_names):
+        by_automation.append(Signal("commit author", f"commit {short} authored by "
+                                    f"{commit.author_name!r} (automation by its name)", False))
     if _email_matches(commit.author_email, rules.automation_emails):
         by_automation.append(Signal("commit author", f"commit {short} authored by "
                                     f"<{commit.author_email}>{_of(rules, commit.author_email)}",
@@ -135,15 +158,19 @@ def _commit_signals(commit: Commit, rules: AgentRules, known: set[str], automati
                                     f"{_of(rules, pattern)}", False))
     coauthors_human: set[str] = set()
     for match in TRAILER_RE.finditer(commit.message):
-        email, name = match.group("email").strip(), match.group("name")
+        email, name = (match.group("email") or "").strip(), match.group("name")
         noreply = NOREPLY_RE.match(email)
         login = noreply.group("login").lower() if noreply else ""
-        if _email_matches(email, rules.automation_emails) or login in automation_logins:
+        if _email_matches(email, rules.automation_emails) or (login and _account_class(
+                User(login, "Bot"), set(), automation_logins) == "automation"):
             by_automation.append(Signal("trailer", f"commit {short} is co-authored by {name} "
                                         f"<{email}>{_of(rules, login or email)}", False))
         elif _email_matches(email, rules.coauthor_emails) or login in known:
             found.append(Signal("trailer", f"commit {short} is co-authored by {name} <{email}>"
                                 f"{_of(rules, login or email)}", False))
+        elif AGENT_COAUTHOR_RE.fullmatch(name.strip()):
+            found.append(Signal("trailer", f"commit {short} is co-authored by {name} <{email}>, "
+                                "an agent by its name", False))
         elif login.endswith("[bot]"):
             found.append(Signal("trailer", f"commit {short} is co-authored by {name} <{email}>, "
                                 "a bot known as neither agent nor automation: treated as an "
@@ -152,6 +179,9 @@ def _commit_signals(commit: Commit, rules: AgentRules, known: set[str], automati
             coauthors_human.add(login)
     for marker in _markers(commit.message, rules):
         found.append(Signal("marker", f"commit {short} says {marker!r}{_of(rules, marker)}",
+                            False))
+    for trailer in AGENT_TRAILER_RE.finditer(commit.message):
+        found.append(Signal("trailer", f"commit {short} has {trailer.group(0).strip()[:80]!r}",
                             False))
     for prefix in rules.message_prefixes:
         if commit.message.lower().startswith(prefix.lower()):
@@ -168,14 +198,17 @@ def _account_class(user: User, known: set[str], automation: set[str]) -> str | N
     login = user.login.lower()
     if login in known:
         return "agent account"
-    if login in automation:
+    # "[" is literal in a login ("x[bot]"), never fnmatch's character class
+    if login in automation or any("*" in a and fnmatch.fnmatchcase(login, a.replace("[", "[[]"))
+                                  for a in automation):
         return "automation"
     return "bot account" if user.is_bot else None
 
 
 def _account_text(rules: AgentRules, login: str, kind: str) -> str:
     if kind == "bot account":
-        return "a bot known as neither agent nor automation: treated as an agent"
+        return ("a bot known as neither agent nor automation: treated as an agent; if it is "
+                "automation, add it to agents.automation_logins in the policy")
     return _name(rules, login, kind)
 
 
@@ -187,6 +220,10 @@ def _of(rules: AgentRules, key: str) -> str:
     """ ' (Claude Code)' when the signature belongs to a named agent or automation."""
     name = rules.names.get(key.lower())
     return f" ({name})" if name else ""
+
+
+def _names_match(name: str, patterns: list[str]) -> bool:
+    return bool(name) and any(fnmatch.fnmatchcase(name.lower(), p.lower()) for p in patterns)
 
 
 def _email_matches(email: str, patterns: list[str]) -> bool:

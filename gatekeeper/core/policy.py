@@ -110,8 +110,9 @@ class AgentRules(Strict):
     message_prefixes: list[str] = []
     labels: list[str] = []
     # automation bots (dependabot, pre-commit-ci, ...): their own class, not agents
-    automation_logins: list[str] = []
+    automation_logins: list[str] = []  # "*" globs allowed: "*-releaser[bot]"
     automation_emails: list[str] = []
+    automation_names: list[str] = []  # globs on a commit author's name, e.g. "* bot"
     # which agent or automation a login or address belongs to, for the evidence shown
     names: dict[str, str] = {}
 
@@ -292,7 +293,9 @@ def parse_agents(text: str) -> AgentRules:
                 names[value.lower()] = entry["name"]
     for entry in data.get("automation", []):
         for key, field in (("bot_logins", "automation_logins"),
-                           ("coauthor_emails", "automation_emails")):
+                           ("coauthor_emails", "automation_emails"),
+                           ("author_emails", "automation_emails"),
+                           ("author_names", "automation_names")):
             for value in entry.get(key, []):
                 flat.setdefault(field, []).append(value)
                 names[value.lower()] = entry["name"]
