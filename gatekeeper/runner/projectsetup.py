@@ -227,8 +227,9 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
              f"{gate.log.sent // 1024} KiB"
              + (f"; the lock's dependencies {how} (environment shared by pushes with the same "
                 "lock, built before any repository code ran)" if locked else ""), *chosen.notes]
-    skipped = [line.split(": ", 1)[-1] for line in run.stdout.splitlines()
-               if line.startswith("::gatekeeper:: not installed")]
+    mark = "::gatekeeper:: not installed (not on the package index): "
+    skipped = [line.removeprefix(mark) for line in run.stdout.splitlines()
+               if line.startswith(mark)]
     notes += [f"not installed (not on the package index): {line[:160]}" for line in skipped[:10]]
     if gate.log.refused:
         notes.append(f"set-up tried {len(gate.log.refused)} requests the index gate refused "
