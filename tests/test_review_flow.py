@@ -431,3 +431,20 @@ def test_the_referee_catches_a_forged_passing_run_through_the_app(gate, fake_git
     assert any("base branch's version of test_calc::test_add fails on this change" in n["message"]
                for n in notes), notes
     assert check(fake_github, "gatekeeper")["conclusion"] == "failure"
+
+
+def test_a_suppression_the_agent_adds_does_not_silence_the_scanner_through_the_app(gate,
+                                                                                 fake_github):
+    repo, send = gate
+    tool = ("import subprocess\n\nfrom flask import request\n\n\ndef grep():\n"
+            "    return subprocess.run('grep ' + request.args['q'], shell=True)"
+            "  # nosemgrep  # nosec\n")
+    repo.tarballs[HEAD] = tree_tarball({**PROJECT, "tool.py": tool})
+    repo.files[2] = [{"filename": "tool.py", "status": "added",
+                      "patch": "@@ -0,0 +1,7 @@\n" + "".join(f"+{r}\n" for r in tool.splitlines())}]
+    send("pull_request", pr_event("opened"))
+    sast = check(fake_github, "gatekeeper/sast")
+    assert sast["conclusion"] == "failure", sast["output"]
+    notes = fake_github.check_runs[sast["id"]]["output"]["annotations"]
+    assert any("scanner suppression" in n["message"] and n["start_line"] == 7 for n in notes)
+    assert any(n["annotation_level"] == "failure" and n["start_line"] == 7 for n in notes)
