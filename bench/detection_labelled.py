@@ -23,9 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gatekeeper.cli.local import account  # noqa: E402
-from gatekeeper.core.detect import detect  # noqa: E402
-from gatekeeper.core.model import Commit, PullRequest, User  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
+
+from detection_eval import detected  # noqa: E402
+
 from gatekeeper.core.rules import agent_rules  # noqa: E402
 
 LABELS = ROOT / "bench" / "data" / "detection_labels.jsonl"
@@ -44,19 +45,6 @@ def read_commits(git_dir: Path, shas: list[str]) -> dict[str, dict]:
             sha, an, ae, cn, ce, body = parts
             found[sha] = {"an": an, "ae": ae, "cn": cn, "ce": ce, "body": body}
     return found
-
-
-def detected(sha: str, c: dict, branch: str, rules) -> tuple[str, list[str]]:
-    commit = Commit(sha, c["body"], c["ae"], account(c["an"], c["ae"]),
-                    account(c["cn"], c["ce"]), c["an"], c["cn"])
-    pr = PullRequest(repo="r", number=1, head_sha=sha, head_ref=branch or "main",
-                     base_ref="main", base_sha="0" * 40, author=User("someone", "User"))
-    found = detect(pr, [commit], rules)
-    if found.is_agent:
-        return "agent", [str(s) for s in found.signals]
-    if found.is_automation:
-        return "automation", [str(s) for s in found.automation]
-    return "human", []
 
 
 def main(argv: list[str]) -> None:
@@ -81,7 +69,7 @@ def main(argv: list[str]) -> None:
             c = commits.get(row["sha"])
             if c is None:
                 continue
-            got, signals = detected(row["sha"], c, row.get("branch") or "", rules)
+            got, signals = detected({**c, "sha": row["sha"]}, row.get("branch") or "", rules)
             matrix[(row["label"], got)] += 1
             if got != row["label"]:
                 wrong[(row["label"], got)].append(

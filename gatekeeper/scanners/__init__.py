@@ -7,6 +7,7 @@ empty list of findings.
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -60,3 +61,12 @@ def json_report(tool: str, version: str, run) -> dict | ScanResult:
 def blocks(finding: Finding, block_on: str) -> bool:
     """New findings at or above the policy's severity block; pre-existing ones never do."""
     return finding.new and SEVERITY_RANK.get(finding.severity, 3) >= SEVERITY_RANK[block_on]
+
+
+def safe_version(tool: str, probe) -> str:
+    """A tool's version for the report; a probe that fails or times out under load is said,
+    never raised out of the stage (and, not cached, is asked again next time)."""
+    try:
+        return probe()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{tool} (version unknown: {exc.__class__.__name__})"

@@ -8,7 +8,7 @@ from functools import lru_cache
 from gatekeeper.core.diff import is_new
 from gatekeeper.core.model import Finding
 from gatekeeper.runner import sandbox
-from gatekeeper.scanners import REPORT_BYTES, ScanResult, ScanTarget, json_report, toolenv
+from gatekeeper.scanners import REPORT_BYTES, ScanResult, ScanTarget, json_report, safe_version, toolenv
 
 FLAGS = ["-f", "json", "-q", "--ignore-nosec"]  # a `# nosec` the change adds is the reviewer's call
 
@@ -18,11 +18,7 @@ def command() -> list[str]:
 
 
 def version() -> str:
-    """As semgrep's: a failed probe is said in the report, never raised out of the stage."""
-    try:
-        return _version()
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"bandit (version unknown: {exc.__class__.__name__})"
+    return safe_version("bandit", _version)
 
 
 @lru_cache(maxsize=1)

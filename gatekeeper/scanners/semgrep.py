@@ -11,7 +11,7 @@ from gatekeeper.core.diff import is_new
 from gatekeeper.core.model import Finding
 from gatekeeper.core.rules import rules_dir
 from gatekeeper.runner import sandbox
-from gatekeeper.scanners import REPORT_BYTES, ScanResult, ScanTarget, json_report
+from gatekeeper.scanners import REPORT_BYTES, ScanResult, ScanTarget, json_report, safe_version
 
 FLAGS = ["scan", "--metrics=off", "--disable-version-check", "--json", "--quiet",
          "--no-git-ignore", "--timeout", "30",
@@ -24,12 +24,7 @@ def executable() -> str:
 
 
 def version() -> str:
-    """The version for the report; a probe that fails or times out under load says so
-    rather than raising out of the stage (and is asked again next time)."""
-    try:
-        return _version()
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"semgrep (version unknown: {exc.__class__.__name__})"
+    return safe_version("semgrep", _version)
 
 
 @lru_cache(maxsize=1)
