@@ -49,6 +49,7 @@ def main(names: list[str]) -> None:
     for spec in names or PROJECTS:
         with tempfile.TemporaryDirectory(prefix="referee-cost-") as folder:
             work = Path(folder)
+            (work / "sdist").mkdir()
             base = fetch(spec, work / "sdist")
             head = work / "head"
             shutil.copytree(base, head)
