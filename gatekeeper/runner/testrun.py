@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import fcntl
 import os
@@ -10,6 +11,7 @@ import shlex
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -208,37 +210,52 @@ def _with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limit
         if is_pytest and setup.plan.pytest_args and not policy.tests.command:
             shell += " " + " ".join(shlex.quote(a) for a in setup.plan.pytest_args)
         prepare = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
-        run = sandbox.run(setup.work, ["/bin/sh", "-c", prepare + _suite_setting(policy) + shell],
-                          limits, collect=REPORT if is_pytest else None,
-                          binds=[str(venv), python.prefix])
-        result = interpret(run, is_pytest, notes)
-        result = _missing_module_hint(result, run, setup.plan)
-        seconds = [("setup", round(setup.seconds, 1)), ("suite", round(run.duration, 1))]
-        if not is_pytest or policy.tests.command or base is None or not has_tests(base):
-            result = _base_tests_not_run(result, policy, base, touched or changed, patterns,
-                                         "the policy's tests.command runs the suite, and the "
-                                         "gate cannot point it at single files")
-            return dataclasses.replace(result, seconds=tuple(seconds))
-        return _refereed(result, setup.work, base, policy, venv, python, limits, cache, shell,
-                         prepare, touched or changed, patterns, seconds)
+        refereed = is_pytest and not policy.tests.command and base is not None and \
+            has_tests(base)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="referee") as pool:
+            # the base's own run and the referee go side by side with the change's run
+            setting = _suite_setting(policy)
+            on_base = _timed(pool, base_outcome, base, prepare + setting + shell, venv, python,
+                             limits, cache, REPORT, parse_junit) if refereed else None
+            referee = _timed(pool, run_referee, setup.work, base, prepare + setting, shell,
+                             REPORT, [str(venv), python.prefix], limits, patterns,
+                             parse_junit) if refereed else None
+            run = sandbox.run(setup.work, ["/bin/sh", "-c", prepare + setting + shell],
+                              limits, collect=REPORT if is_pytest else None,
+                              binds=[str(venv), python.prefix])
+            result = interpret(run, is_pytest, notes)
+            result = _missing_module_hint(result, run, setup.plan)
+            seconds = [("setup", round(setup.seconds, 1)), ("suite", round(run.duration, 1))]
+            if not refereed:
+                result = _base_tests_not_run(result, policy, base, touched or changed, patterns,
+                                             "the policy's tests.command runs the suite, and "
+                                             "the gate cannot point it at single files")
+                return dataclasses.replace(result, seconds=tuple(seconds))
+            (base_failing, base_executed), base_seconds = on_base.result()
+            (ref_run, why_not), ref_seconds = referee.result()
+        seconds += [("base suite", base_seconds), ("referee", ref_seconds)]
+        return _refereed(result, setup.work, base, policy, (base_failing, base_executed),
+                         (ref_run, why_not), touched or changed, patterns, seconds)
     finally:
         shutil.rmtree(setup.work.parent, ignore_errors=True)
 
 
-def _refereed(result: StageResult, work: Path, base: Path, policy: Policy, venv: Path,
-              python: Interpreter, limits: sandbox.Limits, cache: Path, shell: str,
-              prepare: str, touched: list[str] | None, patterns: tuple[str, ...],
+def _timed(pool: ThreadPoolExecutor, call, *args):
+    """`call(*args)` in the pool, in this thread's context (the audit trail records its
+    sandbox runs); its future gives (result, seconds)."""
+    def run():
+        started = time.monotonic()
+        return call(*args), round(time.monotonic() - started, 1)
+    return pool.submit(contextvars.copy_context().run, run)
+
+
+def _refereed(result: StageResult, work: Path, base: Path, policy: Policy,
+              on_base: tuple[set[str] | None, int | None], referee: tuple,
+              touched: list[str] | None, patterns: tuple[str, ...],
               seconds: list[tuple[str, float]]) -> StageResult:
     """The head's own run is evidence; the base's suite on the head's code decides."""
-    setting = _suite_setting(policy)
-    clock = time.monotonic()
-    base_failing, base_executed = base_outcome(base, prepare + setting + shell, venv, python,
-                                               limits, cache, REPORT, parse_junit)
-    seconds.append(("base suite", round(time.monotonic() - clock, 1)))
-    clock = time.monotonic()
-    run, why = run_referee(work, base, prepare + setting, shell, REPORT,
-                           [str(venv), python.prefix], limits, patterns, parse_junit)
-    seconds.append(("referee", round(time.monotonic() - clock, 1)))
+    base_failing, base_executed = on_base
+    run, why = referee
     edited = {p for p in edited_tests(touched or [], base, patterns) if (work / p).is_file()}
     findings, line = judge(run, base_failing, base_executed, edited, why,
                            _executed(result.summary))
