@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 from support.activity_seed import (
     EXPECTED_AGENTS,
@@ -94,3 +95,25 @@ def test_charts_of_an_empty_window_render():
     svgs = charts({"organisation": "acme", **summarise([], SINCE, UNTIL)})
     assert len(svgs) == 4 and all(s.startswith("<svg") and "<script" not in s for s in svgs)
     assert "nothing in this window" in svgs[1]
+
+
+def test_unknown_bots_are_listed_for_the_admin_to_classify():
+    from gatekeeper.core.detect import detect
+    from gatekeeper.core.model import Commit, PullRequest, User
+    from gatekeeper.core.rules import agent_rules
+
+    bot = User("shiny-new-bot[bot]", "Bot")
+    commit = Commit("a" * 40, "update\n\nCo-authored-by: helper[bot] <9+helper[bot]@users."
+                    "noreply.github.com>", "x@example.com", User("person", "User"),
+                    User("person", "User"), "Person", "Person")
+    found = detect(PullRequest(repo="o/r", number=1, head_sha="a" * 40, head_ref="x",
+                               base_ref="main", base_sha="0" * 40, author=bot),
+                   [commit], agent_rules())
+    record = {"kind": "classification", "repo": "o/r", "pr": 1, "at": "2026-12-01T10:00:00Z",
+              "agent": True, "gated": True, "signals": [str(s) for s in found.signals]}
+    known = {**record, "pr": 2, "signals": ["opened by @copilot-swe-agent[bot] (Copilot)"]}
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    figures = summarise([record, known], since, since + timedelta(days=60))
+    # the opener and the co-author's address; a known agent's pull request adds nothing
+    assert figures["unknown_bots"] == {"9+helper[bot]@users.noreply.github.com": 1,
+                                       "shiny-new-bot[bot]": 1}

@@ -77,6 +77,13 @@ def _text(figures: dict, out) -> None:
     print(f"\nOverrides ({len(figures['overrides'])})", file=out)
     for o in figures["overrides"]:
         print(f"  {o['at']}  {o['repo']}#{o['pr']}  @{o['by']}: {o['reason']}", file=out)
+    unknown = figures.get("unknown_bots") or {}
+    if unknown:
+        print(f"\nUnknown bots, gated as agents ({len(unknown)}): classify each in the "
+              "organisation policy, agents.automation_logins (automation) or agents.bot_logins "
+              "(an agent)", file=out)
+        for login, pulls in unknown.items():
+            print(f"  {login}  in {pulls} pull request{'s' if pulls != 1 else ''}", file=out)
 
 
 def _pairs(counts: dict) -> str:

@@ -13,6 +13,7 @@ What is counted, per pull request with records in the window:
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -34,6 +35,7 @@ class _Pull:
     approved_at: str | None = None
     hours_to_approval: float | None = None
     findings: dict[tuple, dict] = field(default_factory=dict)  # distinct over its commits
+    unknown_bots: set[str] = field(default_factory=set)  # bots treated as agents unclassified
 
 
 def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict:
@@ -62,11 +64,26 @@ def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict
         "agents": _grouped(gated, lambda p: sorted(p.agents) or ["unnamed agent"], None, ""),
         "overrides": overrides,
         "days": _days(gated, since, until),
+        # bots neither list knows, gated as agents: an admin classifies them in one edit
+        "unknown_bots": dict(sorted(Counter(b for p in pulls.values()
+                                            for b in p.unknown_bots).items())),
     }
+
+
+UNKNOWN_RE = re.compile(r"(?:@(?P<login>[\w.-]+(?:\[bot\])?) \(|co-authored by .*? <"
+                        r"(?P<email>[^>]*)>, )a bot known as neither agent nor automation")
+
+
+def unknown_bots(signals: Iterable[str]) -> set[str]:
+    """The unclassified bots a classification's evidence names (logins, or co-author
+    addresses)."""
+    return {m.group("login") or m.group("email") for s in signals for m in UNKNOWN_RE.finditer(s)}
 
 
 def _take(pull: _Pull, record: dict, overrides: list[dict]) -> None:
     kind, at, sha = record.get("kind"), record["at"], record.get("sha")
+    if kind == "classification":
+        pull.unknown_bots.update(unknown_bots(record.get("signals") or []))
     if kind == "classification" and record.get("agent") and record.get("gated"):
         pull.gated_at = pull.gated_at or at
         pull.agents.update(record.get("names") or [])
