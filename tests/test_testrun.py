@@ -573,3 +573,13 @@ def test_a_later_push_with_the_same_lock_reuses_the_locked_environment(tmp_path,
     (relocked / "uv.lock").write_text((relocked / "uv.lock").read_text() + "\n")
     again = run_tests(relocked, policy(), cache, LIMITS)  # the control: another lock builds
     assert "the lock's dependencies built" in unescaped(again.summary)
+
+
+def test_a_suite_named_by_its_own_python_files_setting_is_found(tmp_path, cache):
+    files = {"calc.py": CALC["calc.py"],
+             "pytest.ini": "[pytest]\ntestpaths = test/\npython_files = *.py\n",
+             "test/__init__.py": "", "test/adding.py": "from calc import add\n\n\n"
+                                                      "def test_add():\n    assert add(1, 2) == 3\n"}
+    result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
+    assert result.status == "passed", result.summary
+    assert result.summary.startswith("1 passed")

@@ -347,3 +347,30 @@ def uses_pytest(root: Path, env: TestEnv) -> bool:
         if _readable(path) and marker in path.read_text(errors="replace"):
             return True
     return False
+
+
+def pytest_collection(root: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """pytest's `python_files` globs and `testpaths` folders as the project configures them
+    (pytest.ini, tox.ini [pytest], setup.cfg [tool:pytest], pyproject), read as data."""
+    values: dict[str, str] = {}
+    for name, section in (("pytest.ini", "pytest"), ("tox.ini", "pytest"),
+                          ("setup.cfg", "tool:pytest")):
+        path = root / name
+        if not _readable(path) or path.stat().st_size > 1024**2:
+            continue
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read_string(path.read_text(errors="replace"))
+        except configparser.Error:
+            continue
+        if parser.has_section(section):
+            values = dict(parser[section])
+            break
+    if not values and _readable(root / "pyproject.toml"):
+        options = _toml(root / "pyproject.toml").get("tool", {}).get("pytest", {})
+        values = {k: " ".join(v) if isinstance(v, list) else str(v)
+                  for k, v in options.get("ini_options", {}).items()}
+    files = tuple(values.get("python_files", "").split())
+    paths = tuple(p.strip("/") for p in values.get("testpaths", "").split()
+                  if p and not p.startswith("/") and ".." not in p.split("/"))
+    return files, paths

@@ -26,7 +26,14 @@ from gatekeeper.runner.basetests import base_tests_fail, edited_tests
 from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
 from gatekeeper.runner.projectsetup import SetupError, gather_workflows, set_up
 from gatekeeper.runner.referee import base_outcome, run_referee
-from gatekeeper.runner.testenv import TestEnv, TooComplex, discover, parts, uses_pytest
+from gatekeeper.runner.testenv import (
+    TestEnv,
+    TooComplex,
+    discover,
+    parts,
+    pytest_collection,
+    uses_pytest,
+)
 from gatekeeper.runner.wheelhouse import LIST_FILE, DependencyError, ensure_wheelhouse, names, sanitize
 
 REPORT = "/tmp/gatekeeper-junit.xml"
@@ -47,7 +54,12 @@ LOCATION_RE = re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+): ", re.MULTILINE
 
 
 def has_tests(root: Path, patterns: tuple[str, ...] = TEST_FILES) -> bool:
-    return any(p.is_file() for pattern in patterns for p in root.rglob(pattern)
+    """Test files by the usual names, or by the project's own `python_files` in its
+    `testpaths` (a suite of `test/*.py`, say)."""
+    files, paths = pytest_collection(root)
+    places = [root / p for p in paths if (root / p).is_dir()] or [root]
+    wanted = (*patterns, *files)
+    return any(p.is_file() for place in places for pattern in wanted for p in place.rglob(pattern)
                if ".venv" not in p.parts and "site-packages" not in p.parts)
 
 
