@@ -117,3 +117,17 @@ def test_unknown_bots_are_listed_for_the_admin_to_classify():
     # the opener and the co-author's address; a known agent's pull request adds nothing
     assert figures["unknown_bots"] == {"9+helper[bot]@users.noreply.github.com": 1,
                                        "shiny-new-bot[bot]": 1}
+
+
+def test_report_needs_only_redis_and_says_when_it_does_not_answer():
+    import subprocess
+    import sys
+
+    from conftest import free_port
+
+    done = subprocess.run([sys.executable, "-m", "gatekeeper", "report", "--org", "o"],
+                          capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin",
+                               "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "Redis at REDIS_URL did not answer" in done.stderr  # no App setting was asked for

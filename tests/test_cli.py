@@ -119,7 +119,9 @@ def test_invalid_policy_on_the_base_blocks_with_its_line(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["check", "/nonexistent", "--base", "main"], "is not a git checkout"),
-    (["check", ".", "--base", "no-such-branch-xyz"], "failed"),
+    (["check", ".", "--base", "no-such-branch-xyz"],
+     "--base 'no-such-branch-xyz' is not a branch, tag or commit"),
+    (["check", ".", "--base", "HEAD", "--head", "nope-xyz"], "--head 'nope-xyz' is not"),
 ])
 def test_check_errors_exit_2_with_a_message(args, message):
     done = gatekeeper(*args)

@@ -6,11 +6,14 @@ import csv
 import json
 import sys
 from datetime import UTC, datetime
+from types import SimpleNamespace
+
+from redis.exceptions import RedisError
 
 from gatekeeper.core.activity import parse_window
 from gatekeeper.service.activity import organisation_report
-from gatekeeper.service.queue import stored_trail
-from gatekeeper.service.settings import load_settings
+from gatekeeper.service.queue import RETENTION_DAYS, stored_trail
+from gatekeeper.service.settings import taken
 
 STAGE_COLUMNS = ("tests", "sast", "dependencies", "eligibility", "policy")
 
@@ -21,12 +24,19 @@ def report(org: str, since: str, until: str | None, fmt: str, out=sys.stdout) ->
     except ValueError as exc:
         print(f"gatekeeper report: {exc}", file=sys.stderr)
         return 2
-    try:
-        store = stored_trail(load_settings(), "report")
+    try:  # the report reads Redis and nothing else: no App key or secret is needed
+        store = stored_trail(SimpleNamespace(
+            redis_url=taken("REDIS_URL"), delivery_ttl_seconds=7 * 24 * 3600,
+            audit_retention_days=RETENTION_DAYS), "report")
+        figures = organisation_report(store, org, start, end)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    figures = organisation_report(store, org, start, end)
+    except RedisError as exc:
+        print(f"gatekeeper report: Redis at REDIS_URL did not answer ({exc.__class__.__name__}"
+              f": {exc}); check that it runs and the URL, as `gatekeeper doctor` does",
+              file=sys.stderr)
+        return 2
     {"json": _json, "csv": _csv}.get(fmt, _text)(figures, out)
     return 0
 

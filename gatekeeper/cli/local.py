@@ -68,8 +68,7 @@ def check(repo: Path, base: str, head: str, config: StageConfig,
           progress: Progress | None = None, use_cache: bool = True) -> LocalReport:
     """The gate on local commits. Identical inputs (commits, policy, rules, version) give the
     stored result of the last complete run instead of running again."""
-    base_sha = git(repo, "rev-parse", "--verify", f"{base}^{{commit}}").strip()
-    head_sha = git(repo, "rev-parse", "--verify", f"{head}^{{commit}}").strip()
+    base_sha, head_sha = _commit_of(repo, base, "--base"), _commit_of(repo, head, "--head")
     merge_base = git(repo, "merge-base", base_sha, head_sha).strip()
     name = repo.resolve().name
     try:
@@ -100,6 +99,14 @@ def check(repo: Path, base: str, head: str, config: StageConfig,
         if not any(r.status == "error" for r in stages.values()):  # errors may be passing
             _store(config, key, stages)
     return LocalReport(name, base, head, detection, True, stages)
+
+
+def _commit_of(repo: Path, ref: str, option: str) -> str:
+    try:
+        return git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
+    except RuntimeError:
+        raise RuntimeError(f"{option} {ref!r} is not a branch, tag or commit of {repo} "
+                           "(git fetch it first, or check the name)") from None
 
 
 def _result_key(head_sha: str, base_sha: str, policy) -> str:

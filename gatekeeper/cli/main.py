@@ -26,11 +26,19 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("reconcile", help="gate every open pull request that has no finished gate")
     redeliver = sub.add_parser("redeliver", help="ask GitHub to redeliver failed deliveries")
     redeliver.add_argument("--since", required=True, help="how far back: 90m, 6h, 3d")
-    check = sub.add_parser("check", help="run the whole gate on a local git checkout")
-    check.add_argument("path", nargs="?", default=".")
+    check = sub.add_parser(
+        "check", help="run the whole gate on a local git checkout",
+        description="Run the gate on the commits from the merge base of BASE to HEAD, as the "
+                    "App would on a pull request: agent detection, the tests (set up in the "
+                    "sandbox, the base's suite as referee), SAST and the dependency audit; "
+                    "the policy comes from BASE. Exit 0 passed or not gated, 1 blocked, "
+                    "2 error. Human review is not evaluated locally.")
+    check.add_argument("path", nargs="?", default=".", help="the git checkout (default: .)")
     check.add_argument("--base", required=True, help="the branch or commit the change targets")
-    check.add_argument("--head", default="HEAD")
-    check.add_argument("--format", choices=["text", "json", "markdown", "sarif"], default="text")
+    check.add_argument("--head", default="HEAD", help="the change's branch or commit "
+                                                      "(default: HEAD)")
+    check.add_argument("--format", choices=["text", "json", "markdown", "sarif"], default="text",
+                       help="text for a terminal; json, markdown or SARIF 2.1.0 for tools")
     check.add_argument("--no-cache", action="store_true",
                        help="run every stage even if these exact commits were checked before")
     replay = sub.add_parser("replay", help="send a recorded webhook delivery, signed")

@@ -137,6 +137,12 @@ class Settings:
         return [v for v in values if v]
 
 
+def taken(name: str) -> str | None:
+    """A variable as this process had it, secrets included (they left os.environ)."""
+    take_secrets()
+    return _taken.get(name) or os.environ.get(name)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings; raise SettingsError naming every problem."""
     if environ is None:
