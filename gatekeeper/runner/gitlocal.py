@@ -47,7 +47,7 @@ def _hunks(diff: str) -> str:
     return diff[start + 1:] if start >= 0 else ""
 
 
-def export_tree(repo: Path, ref: str, dest: Path) -> Extraction:
+def export_tree(repo: Path, ref: str, dest: Path, missing_ok: bool = False) -> Extraction:
     """The tree at `ref` exactly as committed, through the same safe extraction as a GitHub
     tarball. Not `git archive`: it applies the tree's own `.gitattributes` (export-ignore,
     export-subst), so a commit could hide files from the gate or rewrite them."""
@@ -63,12 +63,13 @@ def export_tree(repo: Path, ref: str, dest: Path) -> Extraction:
             if kind == b"blob":  # submodules (commit entries) have no content here
                 entries.append((mode.decode(), sha.decode(), path.decode("utf-8", "surrogateescape")))
     with tempfile.TemporaryFile() as archive:
-        _write_tar(repo, entries, archive)
+        _write_tar(repo, entries, archive, missing_ok)
         archive.seek(0)
         return extract(archive, dest)
 
 
-def _write_tar(repo: Path, entries: list[tuple[str, str, str]], out) -> None:
+def _write_tar(repo: Path, entries: list[tuple[str, str, str]], out,
+               missing_ok: bool = False) -> None:
     """A tar of the blobs, read with one `git cat-file --batch` (no attribute, no filter)."""
     reader = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -78,6 +79,11 @@ def _write_tar(repo: Path, entries: list[tuple[str, str, str]], out) -> None:
                 reader.stdin.write(sha.encode() + b"\n")
                 reader.stdin.flush()
                 header = reader.stdout.readline().split()
+                if len(header) < 3:  # "<sha> missing": a partial clone or mirror
+                    if missing_ok:
+                        continue
+                    raise RuntimeError(f"{path}: blob {sha[:10]} is missing from {repo} "
+                                       "(fetch the whole history)")
                 size = int(header[2])
                 content = reader.stdout.read(size)
                 reader.stdout.read(1)  # the newline after each object
