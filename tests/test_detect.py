@@ -196,3 +196,19 @@ def test_signals_found_in_sampled_histories_classify_the_real_commit(case):
     found = detect(pr, [commit], agent_rules())
     got = "agent" if found.is_agent else "automation" if found.is_automation else "human"
     assert got == case["label"], (case["signal"], found)
+
+
+def test_the_evidence_says_which_signals_survive_a_rewritten_history():
+    from gatekeeper.core.verdict import evidence
+
+    bot = User("copilot-swe-agent[bot]", "Bot")
+    commit = Commit("b" * 40, "x\n\nCo-authored-by: Claude <noreply@anthropic.com>",
+                    "p@example.com", User("p", "User"), User("p", "User"), "P", "P")
+    found = detect(PullRequest(repo="o/r", number=1, head_sha="b" * 40, head_ref="copilot/x",
+                               base_ref="main", base_sha="0" * 40, author=bot),
+                   [commit], agent_rules())
+    durable = [s for s in found.signals if s.durable]
+    assert {s.kind for s in durable} >= {"agent account", "branch"}
+    assert all(s.detail.startswith("commit ") for s in found.signals if not s.durable)
+    text = evidence(found, markdown=False)
+    assert f"{len(durable)} of {len(found.signals)} signals would survive a rewritten history" in text

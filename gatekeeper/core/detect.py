@@ -45,6 +45,12 @@ class Signal:
     def __str__(self) -> str:
         return f"{self.detail} ({'strong' if self.strong else 'hint'})"
 
+    @property
+    def durable(self) -> bool:
+        """Outside the commits (who opened it, its branch, labels, body): a rewritten history
+        or stripped trailers leave it standing."""
+        return not self.detail.startswith("commit ")
+
 
 @dataclass(frozen=True)
 class Detection:

@@ -34,6 +34,10 @@ def evidence(detection: Detection, markdown: bool = True) -> str:
              "Why this change is treated as agent-authored:"]
     # signals quote branch names, labels, commit messages: the pull request's own text
     lines += [f"- {md_text(str(s)) if markdown else s}" for s in detection.signals]
+    durable = sum(1 for s in detection.signals if s.durable)
+    lines.append(f"\n{durable} of {len(detection.signals)} signals would survive a rewritten "
+                 "history (who opened it, its branch, labels, its body); commit authors and "
+                 "trailers can be rewritten or stripped.")
     if detection.requesters:
         lines.append("\nAsked for by: " + ", ".join(f"@{r}" for r in sorted(detection.requesters))
                      + " (cannot approve it)")
