@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 START_TIMEOUT = 60
+UPSTREAM_TIMEOUT = 60
 INDEX_PATH = "/root/pypi/+simple/"
 
 
@@ -87,8 +88,11 @@ def _start(folder: Path, state: Path) -> IndexCache:
             raise IndexUnavailable(f"devpi-init failed: {done.stderr.strip()[-400:]}")
     cache = IndexCache("127.0.0.1", _free_port())
     with open(folder / "server.log", "ab") as log:
+        # the upstream's timeout: devpi's 5 s default lost index pages under load, and a page
+        # it could not fetch reads to installers as a package that does not exist
         process = subprocess.Popen([_devpi("devpi-server"), "--serverdir", str(server), "--host",
-                                    cache.host, "--port", str(cache.port)], stdout=log,
+                                    cache.host, "--port", str(cache.port),
+                                    "--request-timeout", str(UPSTREAM_TIMEOUT)], stdout=log,
                                    stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                                    env=_minimal_env())
     deadline = time.monotonic() + START_TIMEOUT
