@@ -583,3 +583,14 @@ def test_a_suite_named_by_its_own_python_files_setting_is_found(tmp_path, cache)
     result = run_tests(project(tmp_path, files), policy(), cache, LIMITS)
     assert result.status == "passed", result.summary
     assert result.summary.startswith("1 passed")
+
+
+def test_a_module_that_does_not_import_does_not_stop_the_rest_of_the_suite(tmp_path, cache):
+    broken = "import os\n\nKEY = os.environ['NO_SUCH_SECRET']\n\n\ndef test_api():\n    pass\n"
+    base = project(tmp_path / "base", {**CALC, "tests/test_api.py": broken})
+    head = project(tmp_path / "head", {**CALC, "tests/test_api.py": broken, "x.py": "X = 1\n"})
+    result = run_tests(head, policy(), cache, LIMITS, base=base, changed=["x.py"])
+    assert result.summary.startswith("2 passed, 0 failed, 1 errors"), result.summary
+    assert result.status == "passed", result.summary  # the import error is the base's too
+    [error] = [f for f in result.findings if f.tool == "pytest"]
+    assert not error.blocking and "fails on the base commit too" in error.message
