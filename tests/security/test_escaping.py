@@ -14,7 +14,7 @@ from gatekeeper.core.detect import Detection, Signal
 from gatekeeper.core.model import Finding
 from gatekeeper.core.report import findings_markdown
 from gatekeeper.core.verdict import evidence
-from gatekeeper.runner.testrun import _tail
+from gatekeeper.runner.suite import output_tail as _tail
 from gatekeeper.service.notify import Alert, message
 
 CORPUS = [

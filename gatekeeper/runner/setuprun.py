@@ -1,0 +1,182 @@
+"""The tests stage with set-up in the sandbox: the project's own installers (index-only
+egress), the change's run, and beside it the base's own run and the referee."""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import os
+import re
+import shlex
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from gatekeeper.core.escape import md_code, md_text
+from gatekeeper.core.model import StageResult
+from gatekeeper.core.policy import Policy
+from gatekeeper.core.referee import judge
+from gatekeeper.core.setupplan import ci_pythons
+from gatekeeper.runner import sandbox
+from gatekeeper.runner.basetests import edited_tests
+from gatekeeper.runner.interpreters import Interpreter
+from gatekeeper.runner.projectsetup import SetupError, gather_workflows, set_up
+from gatekeeper.runner.referee import base_outcome, run_referee
+from gatekeeper.runner.suite import (
+    REPORT,
+    base_tests_not_run,
+    has_tests,
+    interpret,
+    parse_junit,
+    suite_setting,
+)
+
+
+def policy_limits(policy: Policy) -> sandbox.Limits:
+    """The policy's limits for the suite, capped by the worker's GATEKEEPER_MAX_TEST_*."""
+    asked = policy.tests.limits
+    minutes = min(asked.wall_minutes, int(os.environ.get("GATEKEEPER_MAX_TEST_MINUTES", "60")))
+    memory = min(asked.memory_mib, int(os.environ.get("GATEKEEPER_MAX_TEST_MEMORY_MIB", "8192")))
+    return sandbox.Limits(wall_seconds=minutes * 60, cpu_seconds=minutes * 60 * 2,
+                          memory_bytes=memory * 1024**2, processes=asked.processes,
+                          output_bytes=asked.output_kib * 1024)
+
+def _setup_limits(limits: sandbox.Limits) -> sandbox.Limits:
+    """Set-up builds and downloads: more disk and memory than the suite, the same clock."""
+    return dataclasses.replace(limits, memory_bytes=max(limits.memory_bytes, 4 * 1024**3),
+                               disk_bytes=max(limits.disk_bytes, 4 * 1024**3),
+                               processes=max(limits.processes, 512),
+                               cpu_seconds=max(limits.cpu_seconds, int(limits.wall_seconds) * 2))
+
+def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits,
+                base: Path | None, changed: list[str] | None, touched: list[str] | None,
+                python: Interpreter, why: str, shell: str, is_pytest: bool,
+                patterns: tuple[str, ...], tag: str | None) -> StageResult:
+    """Set up by the project's own installers (index-only egress), then run offline."""
+    try:
+        setup = set_up(source, base, python, cache, _setup_limits(limits), tag,
+                       tuple(policy.tests.install))
+    except SetupError as exc:
+        return StageResult("tests", "error", f"could not run the suite: {exc}")
+    try:
+        venv = setup.env
+        notes = [f"- interpreter: Python {python.version} ({md_text(why)})",
+                 *[f"- {md_text(n)}" for n in setup.notes]]
+        if is_pytest and setup.plan.pytest_args and not policy.tests.command:
+            shell += " " + " ".join(shlex.quote(a) for a in setup.plan.pytest_args)
+        prepare = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
+        refereed = is_pytest and not policy.tests.command and base is not None and \
+            has_tests(base)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="referee") as pool:
+            # the base's own run and the referee go side by side with the change's run
+            setting = suite_setting(policy)
+            on_base = _timed(pool, base_outcome, base, prepare + setting + shell, venv, python,
+                             limits, cache, REPORT, parse_junit) if refereed else None
+            referee = _timed(pool, run_referee, setup.work, base, prepare + setting, shell,
+                             REPORT, [str(venv), python.prefix], limits, patterns,
+                             parse_junit) if refereed else None
+            run = sandbox.run(setup.work, ["/bin/sh", "-c", prepare + setting + shell],
+                              limits, collect=REPORT if is_pytest else None,
+                              binds=[str(venv), python.prefix])
+            result = interpret(run, is_pytest, notes)
+            result = _missing_module_hint(result, run, setup.plan)
+            seconds = [("setup", round(setup.seconds, 1)), ("suite", round(run.duration, 1))]
+            if not refereed:
+                result = base_tests_not_run(result, policy, base, touched or changed, patterns,
+                                             "the policy's tests.command runs the suite, and "
+                                             "the gate cannot point it at single files")
+                return dataclasses.replace(result, seconds=tuple(seconds))
+            (base_failing, base_executed), base_seconds = on_base.result()
+            (ref_run, why_not), ref_seconds = referee.result()
+        seconds += [("base suite", base_seconds), ("referee", ref_seconds)]
+        return _refereed(result, setup.work, base, policy, (base_failing, base_executed),
+                         (ref_run, why_not), touched or changed, patterns, seconds)
+    finally:
+        shutil.rmtree(setup.work.parent, ignore_errors=True)
+
+def _timed(pool: ThreadPoolExecutor, call, *args):
+    """`call(*args)` in the pool, in this thread's context (the audit trail records its
+    sandbox runs); its future gives (result, seconds)."""
+    def run():
+        started = time.monotonic()
+        return call(*args), round(time.monotonic() - started, 1)
+    return pool.submit(contextvars.copy_context().run, run)
+
+def _refereed(result: StageResult, work: Path, base: Path, policy: Policy,
+              on_base: tuple[set[str] | None, int | None], referee: tuple,
+              touched: list[str] | None, patterns: tuple[str, ...],
+              seconds: list[tuple[str, float]]) -> StageResult:
+    """The head's own run is evidence; the base's suite on the head's code decides."""
+    base_failing, base_executed = on_base
+    run, why = referee
+    edited = {p for p in edited_tests(touched or [], base, patterns) if (work / p).is_file()}
+    findings, line = judge(run, base_failing, base_executed, edited, why,
+                           _executed(result.summary))
+    if policy.tests.base_tests == "off":  # edited tests are the reviewer's business alone
+        findings = [f for f in findings if f.rule != "base-test-changed"]
+    if policy.tests.base_tests == "block":  # no acknowledgement accepted
+        findings = [dataclasses.replace(f, blocking=True, waived_by="")
+                    if f.rule == "base-test-changed" else f for f in findings]
+    judged = set(run.failing) - (base_failing or set()) if run else set()
+    # a failure the referee reports is not repeated from the change's own run
+    own = tuple(f for f in result.findings
+                if not (f.tool == "pytest" and f.message.split(" ")[0] in judged))
+    old = [f for f in own if f.tool == "pytest" and f.message.split(" ")[0] in (base_failing
+                                                                               or set())]
+    if old and policy.tests.preexisting == "warn":
+        own = tuple(dataclasses.replace(f, new=False, blocking=False,
+                                        waived_by="tests.preexisting",
+                                        message=f.message + " (fails on the base commit too)")
+                    if f in old else f for f in own)
+        line += (f"\n- {len(old)} failing test{'s' if len(old) != 1 else ''} also fail"
+                 f"{'' if len(old) != 1 else 's'} on the base commit: pre-existing, not blocking "
+                 "(policy tests.preexisting: warn)")
+    every = (*own, *findings)
+    blocking = any(f.blocking for f in every)
+    status = "failed" if blocking else ("passed" if result.status in ("passed", "failed")
+                                        else result.status)
+    return dataclasses.replace(result, status=status, findings=every,
+                               summary=result.summary + "".join(
+                                   "\n- " + md_text(one.removeprefix("- "))
+                                   for one in line.splitlines()),
+                               seconds=tuple(seconds))
+
+MISSING_RE = re.compile(r"No module named '([\w.]+)'")
+
+def _missing_module_hint(result: StageResult, run: sandbox.SandboxResult,
+                         plan) -> StageResult:
+    """A module the suite could not import: what set-up read, and the one-line fix."""
+    names = sorted({m.group(1).split(".")[0] for m in MISSING_RE.finditer(
+        run.stdout + run.stderr + "".join(f.message for f in result.findings))})
+    if not names or result.status == "passed":
+        return result
+    hint = (f"\n- not installed: {md_text(', '.join(names[:5]))}. Set-up followed "
+            f"{md_text(plan.followed)} ({md_text('; '.join(plan.notes) or plan.tool)}). If the "
+            f"suite needs it, declare it where CI installs from, or add "
+            f"{md_code('tests: {install: [' + names[0] + ']}')} to .github/gatekeeper.yml on "
+            "the base branch (the package's name on the index may differ from the module's)")
+    return dataclasses.replace(result, summary=result.summary + hint)
+
+def as_ci(pythons: list[Interpreter], why: str, ci_root: Path,
+           policy: Policy) -> tuple[Interpreter, str]:
+    """The newest interpreter the project's CI sets up, among those that fit; else the newest
+    that fits. A policy's tests.python has already narrowed the list."""
+    if policy.tests.python:
+        return pythons[0], why
+    try:
+        wanted = ci_pythons(gather_workflows(ci_root))
+    except Exception:  # noqa: BLE001 - CI is a hint here; the project's own bounds decide
+        wanted = []
+    for version in wanted:
+        chosen = next((p for p in pythons if p.short == version), None)
+        if chosen is not None:
+            return chosen, f"{why}; the version the project's CI tests, {version}"
+    return pythons[0], why
+
+def _executed(summary: str) -> int | None:
+    """Tests the change's own run executed, from its summary's first line."""
+    found = re.match(r"(\d+) passed, (\d+) failed, (\d+) errors", summary)
+    if found:
+        return sum(int(n) for n in found.groups())
+    return 0 if summary.startswith(("no test executed", "no tests ran")) else None
