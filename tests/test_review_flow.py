@@ -152,8 +152,11 @@ def test_gate_all_gates_human_pull_requests_too(gate, fake_github):
 
 def test_sensitive_path_and_team_rules_through_the_api(gate, fake_github):
     repo, send = gate
+    # about who counts, not when: an approval given before the verdict counts here (the
+    # default after_verdict made this race the gate's clock under load)
     repo.contents[("main", ".github/gatekeeper.yml")] = (
-        STAGES_OFF + b"approvers:\n  min_permission: admin\n  teams: [reviewers]\n")
+        STAGES_OFF + b"approvers:\n  min_permission: admin\n  teams: [reviewers]\n"
+        b"approvals:\n  after_verdict: false\n")
     repo.files[2].append({"filename": ".github/workflows/ci.yml", "status": "modified"})
     fake_github.teams["codertocat/reviewers"] = {"erin", "alice"}
     repo.review(2, "erin", "APPROVED")
