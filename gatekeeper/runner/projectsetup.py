@@ -216,10 +216,11 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
     if not run.ok:
         shutil.rmtree(job, ignore_errors=True)
         why = sandbox.describe_limit(run) + " limit" if run.limit else f"exit {run.exit_code}"
-        refused = "".join(f"\n- refused: {r}" for r in gate.log.refused[:5])
+        # request paths are the set-up code's, and CI step names the base's: escaped
+        refused = "".join(f"\n- refused: {md_text(r)}" for r in gate.log.refused[:5])
         output = run.stdout + "\n" + run.stderr
         raise SetupError(f"the project could not be set up ({chosen.tool}; followed: "
-                         f"{chosen.followed}): {why} after {seconds:.0f} s{refused}"
+                         f"{md_text(chosen.followed)}): {why} after {seconds:.0f} s{refused}"
                          f"{_first_error(output)}\n\n{_tail(output)}")
     notes = [f"test environment: set up in the sandbox from {chosen.tool}; followed "
              f"{chosen.followed}",

@@ -4,6 +4,8 @@ JUnit report, and what a run means (passed, failed, not run). Shared by both set
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
+import os
 import re
 import shlex
 from pathlib import Path
@@ -38,9 +40,18 @@ def has_tests(root: Path, patterns: tuple[str, ...] = TEST_FILES) -> bool:
     `testpaths` (a suite of `test/*.py`, say)."""
     files, paths = pytest_collection(root)
     places = [root / p for p in paths if (root / p).is_dir()] or [root]
-    wanted = (*patterns, *files)
-    return any(p.is_file() for place in places for pattern in wanted for p in place.rglob(pattern)
-               if ".venv" not in p.parts and "site-packages" not in p.parts)
+    # the project's globs are matched against file names in one walk, never handed to
+    # Path.rglob: a pattern with many `**` would be exponential there
+    wanted = (*patterns, *(f for f in files if "/" not in f and len(f) <= 100))
+    for place in places:
+        for count, (_, dirs, names) in enumerate(os.walk(place)):
+            dirs[:] = [d for d in dirs if d not in (".git", ".venv", "site-packages")]
+            if count > 50_000:
+                return False
+            if any(fnmatch.fnmatch(name, pattern) for name in names for pattern in wanted):
+                return True
+    return False
+
 
 def suite_setting(policy: Policy) -> str:
     """The policy's tests.env and tests.workdir, as shell before the test command."""

@@ -48,3 +48,15 @@ def test_a_lock_of_fifteen_thousand_packages_is_read_in_linear_time():
     text = "".join(f'[[package]]\nname = "p{i}"\nversion = "1.{i}"\n\n' for i in range(15_000))
     pins = _locked("uv.lock", text)
     assert len(pins) == 15_000 and pins[-1] == ("uv.lock", 4 * 14_999 + 2, "p14999==1.14999")
+
+
+@pytest.mark.timeout(30)
+def test_a_python_files_glob_of_the_pull_requests_is_matched_by_name_not_expanded(tmp_path):
+    from gatekeeper.runner.suite import has_tests
+
+    _chain(tmp_path, 24)
+    (tmp_path / "pytest.ini").write_text("[pytest]\npython_files = **/**/**/**/**/**/x.py\n")
+    assert has_tests(tmp_path) is False  # no hang, and nothing named like that
+    (tmp_path / "pytest.ini").write_text("[pytest]\npython_files = check_*.py\n")
+    (tmp_path / "d0" / "check_me.py").write_text("")
+    assert has_tests(tmp_path) is True  # the control: the project's own naming is honoured
