@@ -35,6 +35,7 @@ OPERATIONS = [
     ("get", "/repos/{owner}/{repo}/commits/{ref}/check-runs"),
     ("get", "/repos/{owner}/{repo}/contents/{path}"),
     ("get", "/repos/{owner}/{repo}/tarball/{ref}"),
+    ("get", "/repos/{owner}/{repo}/git/trees/{tree_sha}"),  # the tarball held against it
     ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),  # break-glass replies
     ("post", "/repos/{owner}/{repo}/issues"),  # break-glass follow-up issue
     ("post", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),  # or label

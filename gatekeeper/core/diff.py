@@ -54,6 +54,15 @@ def blob_id(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
+def tree_differences(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
+    """Where an extracted tree (path -> blob id) differs from the commit's tree as GitHub
+    lists it: every file of the commit present with its exact content, and nothing else."""
+    wrong = [f"{path} is missing" if path not in actual else
+             f"{path} differs from the commit's blob {blob[:10]}"
+             for path, blob in sorted(expected.items()) if actual.get(path) != blob]
+    return wrong + [f"{path} is not in the commit" for path in sorted(actual.keys() - expected)]
+
+
 def tree_mismatches(files, read) -> list[str]:
     """Changed files the extracted tree lacks or holds with other content. `read(path)`:
     the extracted file's bytes, or None when absent. An archive can leave files out

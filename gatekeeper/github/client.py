@@ -50,6 +50,10 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+class TreeTooLarge(Exception):
+    pass
+
+
 class JwtSigner:
     """Signs the app's JWTs with RS256, using `cryptography` directly."""
 
@@ -248,6 +252,17 @@ class Installation:
         if not isinstance(data, dict) or data.get("type") != "file":
             return None
         return base64.b64decode(data["content"]).decode("utf-8")
+
+    def tree(self, repo: str, sha: str) -> dict[str, str]:
+        """The commit's files as path -> blob id (links and submodules left out), from the
+        trees API: the tree itself, which no attribute of the commit can rewrite."""
+        data = self._request("GET", f"/repos/{repo}/git/trees/{sha}",
+                             parameters={"recursive": "1"})
+        if data.get("truncated"):
+            raise TreeTooLarge(f"the commit's tree of {repo} is too large for GitHub to list "
+                               "(over 100,000 entries or 7 MB); it cannot be verified")
+        return {e["path"]: e["sha"] for e in data.get("tree", [])
+                if e.get("type") == "blob" and e.get("mode") != "120000"}
 
     def tarball(self, repo: str, ref: str) -> Iterator[bytes]:
         """The tree at `ref` as .tar.gz chunks. The token stays here, in the worker."""

@@ -6,6 +6,7 @@ point outside, device files and oversize archives are refused and reported, neve
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 import tempfile
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from gatekeeper.core.diff import blob_id
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,22 @@ class Extraction:
     bytes: int
     refused: tuple[str, ...]  # one line per member refused, with why
     aborted: str | None = None  # a cap that stopped the extraction
+    mismatches: tuple[str, ...] = ()  # where the files differ from the commit's own tree
 
     @property
     def clean(self) -> bool:
         return not self.refused and self.aborted is None
+
+
+def blob_ids(root: Path) -> dict[str, str]:
+    """Every regular file under `root` (links not followed) as path -> git blob id."""
+    found = {}
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            if path.is_file() and not path.is_symlink():
+                found[path.relative_to(root).as_posix()] = blob_id(path.read_bytes())
+    return found
 
 
 class ArchiveTooLarge(Exception):

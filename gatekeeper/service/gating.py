@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gatekeeper.core import redact
 from gatekeeper.core.detect import agent_names, detect
+from gatekeeper.core.diff import tree_differences
 from gatekeeper.core.governance import Effective, changed_paths, eligibility
 from gatekeeper.core.model import RERUN_ACTION, CheckOutput, Finding, JobRequest, Review, StageResult, Target
 from gatekeeper.core.override import verdict as override_verdict
@@ -32,7 +33,13 @@ from gatekeeper.core.verdict import (
 )
 from gatekeeper.github.client import GitHubApp, Installation
 from gatekeeper.runner import sandbox
-from gatekeeper.runner.workspace import CappedReader, Extraction, ExtractLimits, extract
+from gatekeeper.runner.workspace import (
+    CappedReader,
+    Extraction,
+    ExtractLimits,
+    blob_ids,
+    extract,
+)
 from gatekeeper.service import metrics
 from gatekeeper.service.audit import AuditTrail
 from gatekeeper.service.details import report_key
@@ -213,8 +220,15 @@ def run_gate_stages(ctx: Context, github: Installation, target: Target, base_sha
     started: dict[str, float] = {}
 
     def fetch(dest: Path, sha: str = target.head_sha) -> Extraction:
+        """The tarball is quick to fetch but honours the commit's export-ignore and
+        export-subst; the trees API lists the commit as it is, so the extraction is held
+        against it, whole."""
         chunks = github.tarball(target.repo, sha)
-        return extract(CappedReader(chunks, ExtractLimits().max_archive_bytes), dest)
+        extraction = extract(CappedReader(chunks, ExtractLimits().max_archive_bytes), dest)
+        if extraction.aborted:
+            return extraction
+        wrong = tree_differences(github.tree(target.repo, sha), blob_ids(extraction.root))
+        return replace(extraction, mismatches=tuple(wrong))
 
     def base_text(path: str) -> str | None:
         return github.file_text(target.repo, path, base_sha)

@@ -54,11 +54,13 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text
             return results | _all(enabled, f"the sources could not be fetched: "
                                            f"{exc.__class__.__name__}: {exc}")
         if extraction.aborted:
-            return results | _all(enabled, f"the sources were refused: {extraction.aborted}")
+            return results | _all(enabled, "the sources were refused: "
+                                           + md_text(extraction.aborted))
         refused = [Finding("gatekeeper", "workspace/unsafe-archive-member", line)
                    for line in extraction.refused]
         source = extraction.root
-        wrong = tree_mismatches(files, lambda path: _bytes(source, path))
+        wrong = list(extraction.mismatches) or tree_mismatches(files,
+                                                               lambda path: _bytes(source, path))
         if wrong:
             return results | {s: StageResult(s, "failed", "the extracted tree does not match the "
                                                           "commit: " + md_text("; ".join(wrong[:5])))

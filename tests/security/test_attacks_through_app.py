@@ -119,3 +119,24 @@ def test_markup_in_a_requirement_error_is_shown_as_text(gate, fake_github):
     links = [a.get("href", "") for t, a in tags.tags if t == "a"]
     assert not [href for href in links if "evil" in href], links  # only the audit service's
     assert "@\u200boctocat" in summary  # no mention either
+
+
+def test_unchanged_tests_hidden_from_the_tarball_fail_the_tree_check(gate, fake_github):
+    """`tests/** export-ignore`: GitHub's tarball leaves out test files the change never
+    touched, so a check of changed files alone would not see it; the commit's tree does."""
+    repo, send = gate
+    attributes = "tests/** export-ignore\n"
+    _pull(repo, {"calc.py": BROKEN["calc.py"]}, ["calc.py", ".gitattributes"])
+    repo.trees[HEAD] = {**{k: v.encode() for k, v in BROKEN.items()},
+                        ".gitattributes": attributes.encode()}
+    send("pull_request", pr_event("opened"))
+    tests = check(fake_github, "gatekeeper/tests")
+    assert tests["conclusion"] == "failure", tests["output"]
+    assert ("does not match the commit: .gitattributes is missing; tests/test_calc.py is missing"
+            in unescaped(tests["output"]["summary"])), tests["output"]["summary"]
+    # the control: the same tarball, the tree as the tarball has it, is read as it comes
+    repo.trees[HEAD] = {"calc.py": BROKEN["calc.py"].encode()}
+    repo.files[2] = [{"filename": "calc.py", "status": "modified"}]
+    send("pull_request", pr_event("synchronize"))
+    again = fake_github.runs_for("Codertocat/Hello-World", HEAD, "gatekeeper/tests")[-1]
+    assert "does not match the commit" not in unescaped(again["output"]["summary"])

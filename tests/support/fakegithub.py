@@ -8,9 +8,12 @@ which the test fixture turns into a failure.
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import itertools
 import json
 import secrets
+import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -47,6 +50,9 @@ class FakeRepo:
     contents: dict[tuple[str, str], bytes] = field(default_factory=dict)
     readers: set[str] = field(default_factory=set)  # people who may read it (OAuth sign-in)
     tarballs: dict[str, bytes] = field(default_factory=dict)
+    # a commit's true files, when its tarball leaves some out (export-ignore); else the
+    # tarball's members are the tree
+    trees: dict[str, dict[str, bytes]] = field(default_factory=dict)
     comments: dict[int, list[str]] = field(default_factory=dict)  # posted by the app
     issues: list[dict] = field(default_factory=list)  # opened by the app
     labels: dict[int, list[str]] = field(default_factory=dict)  # added by the app
@@ -371,6 +377,20 @@ class FakeGitHub:
         location = f"{self.url}/_codeload/{repo.full_name}/legacy.tar.gz/{params['ref']}"
         return Response(status=302, headers={"Location": location})
 
+    def _r_git_trees_tree_sha(self, repo, params, query, data):
+        sha = params["tree_sha"]
+        files = repo.trees.get(sha)
+        if files is None and sha in repo.tarballs:
+            files = _tar_members(repo.tarballs[sha])
+        if files is None:
+            raise Reject(404, "Not Found", violation=False)
+        entries = [{"path": path, "mode": "100644", "type": "blob", "size": len(content),
+                    "sha": hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest(),
+                    "url": f"{self.url}/repos/{repo.full_name}/git/blobs/x"}
+                   for path, content in sorted(files.items())]
+        return _json({"sha": sha, "url": f"{self.url}/repos/{repo.full_name}/git/trees/{sha}",
+                      "tree": entries, "truncated": False})
+
     def _codeload(self, path: str) -> Response:
         _, _, owner, name, _, ref = path.split("/", 5)
         repo = self.repos.get(f"{owner}/{name}")
@@ -509,3 +529,10 @@ def _page(items: list, query: dict) -> list:
 def _json(data, status: int = 200, headers: dict | None = None) -> Response:
     return Response(json.dumps(data), status=status, headers=headers or {},
                     mimetype="application/json")
+
+
+def _tar_members(archive: bytes) -> dict[str, bytes]:
+    """A tarball's regular files by path, its one top-level folder stripped."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+        return {m.name.split("/", 1)[1]: tar.extractfile(m).read()
+                for m in tar if m.isfile() and "/" in m.name}
