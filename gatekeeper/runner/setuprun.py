@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from gatekeeper.core.envhooks import hook_findings
 from gatekeeper.core.escape import md_code, md_text
 from gatekeeper.core.model import StageResult
 from gatekeeper.core.policy import Policy
@@ -20,6 +21,7 @@ from gatekeeper.core.referee import judge
 from gatekeeper.core.setupplan import ci_pythons
 from gatekeeper.runner import sandbox
 from gatekeeper.runner.basetests import edited_tests
+from gatekeeper.runner.envhooks import startup_hooks
 from gatekeeper.runner.interpreters import Interpreter
 from gatekeeper.runner.projectsetup import SetupError, gather_workflows, set_up
 from gatekeeper.runner.referee import base_outcome, run_referee
@@ -60,6 +62,7 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
     except SetupError as exc:
         return StageResult("tests", "error", f"could not run the suite: {exc}")
     try:
+        planted = tuple(hook_findings(startup_hooks(setup.env)))
         venv = setup.env
         notes = [f"- interpreter: Python {python.version} ({md_text(why)})",
                  *[f"- {md_text(n)}" for n in setup.notes]]
@@ -86,14 +89,23 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
                 result = base_tests_not_run(result, policy, base, touched or changed, patterns,
                                              "the policy's tests.command runs the suite, and "
                                              "the gate cannot point it at single files")
-                return dataclasses.replace(result, seconds=tuple(seconds))
+                return _planted(dataclasses.replace(result, seconds=tuple(seconds)), planted)
             (base_failing, base_executed), base_seconds = on_base.result()
             (ref_run, why_not), ref_seconds = referee.result()
         seconds += [("base suite", base_seconds), ("referee", ref_seconds)]
-        return _refereed(result, setup.work, base, policy, (base_failing, base_executed),
-                         (ref_run, why_not), touched or changed, patterns, seconds)
+        return _planted(_refereed(result, setup.work, base, policy,
+                                  (base_failing, base_executed), (ref_run, why_not),
+                                  touched or changed, patterns, seconds), planted)
     finally:
         shutil.rmtree(setup.work.parent, ignore_errors=True)
+
+def _planted(result: StageResult, findings: tuple) -> StageResult:
+    """Start-up hooks set-up left behind: no outcome of that environment is evidence."""
+    if not findings:
+        return result
+    status = "failed" if any(f.blocking for f in findings) and \
+        result.status in ("passed", "failed") else result.status
+    return dataclasses.replace(result, status=status, findings=(*result.findings, *findings))
 
 def _timed(pool: ThreadPoolExecutor, call, *args):
     """`call(*args)` in the pool, in this thread's context (the audit trail records its

@@ -130,3 +130,43 @@ def test_runner_tampering_in_changed_files_is_a_blocking_finding(tmp_path):
     base_conftest = ChangedFile("conftest.py", "modified", patch=added("conftest.py").patch)
     kept = run_sast(tmp_path, [base_conftest], "medium")
     assert kept.findings and not [f for f in kept.findings if f.blocking]
+
+
+# set-up runs the project's own setup.py with the environment writable: it plants a .pth
+# whose line runs at every interpreter start and loads a plugin that turns failures into passes
+PLANT = '''
+import glob, os
+from setuptools import setup
+
+FORGE = """import pytest
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome = "passed"
+    report.longrepr = None
+"""
+here = os.path.dirname(os.path.abspath(__file__))
+for site in glob.glob("/tmp/gatekeeper-setup-*/env/lib/python*/site-packages") + glob.glob(
+        os.path.join(here, "..", "env", "lib", "python*", "site-packages")):
+    with open(os.path.join(site, "_gk_forge.py"), "w") as f:
+        f.write(FORGE)
+    with open(os.path.join(site, "zz_forge.pth"), "w") as f:
+        f.write("import os; os.environ['PYTEST_ADDOPTS'] = '-p _gk_forge'\\n")
+setup(name="calc", version="1.0", py_modules=["calc"])
+'''
+
+
+def test_a_hook_planted_by_set_up_is_named_though_it_fools_the_referee(tmp_path, wheel_cache):
+    base = project(tmp_path / "base", BASE)
+    head = project(tmp_path / "head", {**BROKEN, "setup.py": PLANT})
+    result = run_tests(head, policy(), wheel_cache, LIMITS, base=base,
+                       changed=["calc.py", "setup.py"])
+    # the control: the planted plugin really forged the change's run and the referee's
+    assert " 0 failed, 0 errors" in result.summary.splitlines()[0], result.summary
+    assert not [f for f in result.findings if f.rule == "base-test-fails"], result.summary
+    assert result.status == "failed", result.summary
+    [planted] = [f for f in result.findings if f.rule == "runner-tampering/set-up-hook"]
+    assert planted.blocking and "zz_forge.pth" in planted.message
+    assert "written during set-up by no installer" in planted.message

@@ -1,0 +1,45 @@
+"""Judging the start-up hooks set-up left in the test environment (facts from
+`runner.envhooks`).
+
+A hook a package from the index installs (setuptools' distutils shim, a namespace package's
+`.pth`) is the dependency's business and the dependency audit's. One that no installer
+recorded, or that the project's own build put there, runs the project's code before every
+test, the referee's run included: it can rewrite outcomes where no diff shows it. An
+editable install's finder is the one shape installers write for the project itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gatekeeper.core.model import Finding
+
+EDITABLE_RE = re.compile(r"^import (__editable___[\w.]+_finder|_[\w]+_editable\w*)\s*;\s*"
+                         r"\1\.install\([^;]*\)\s*$")
+
+
+@dataclass(frozen=True)
+class Hook:
+    path: str  # relative to the environment
+    kind: str  # pth | sitecustomize | usercustomize
+    owner: str  # the distribution whose RECORD lists it, "" when none does
+    local: bool  # that distribution was built from the repository (not from the index)
+    code: str  # the .pth line that runs
+
+
+def hook_findings(hooks: list[Hook]) -> list[Finding]:
+    findings = []
+    for hook in hooks:
+        if hook.owner and not hook.local:
+            continue  # from a package on the index
+        if hook.kind == "pth" and hook.local and EDITABLE_RE.match(hook.code):
+            continue
+        made = f"installed by the project's own package {hook.owner}" if hook.owner else \
+            "written during set-up by no installer"
+        findings.append(Finding(
+            "tests", "runner-tampering/set-up-hook", f"set-up left a start-up hook in the test "
+            f"environment: {hook.path} ({hook.kind}, {made}"
+            + (f": {hook.code}" if hook.code else "") + "). It runs before every test, in "
+            "the referee's run too, so no outcome of this environment is evidence", "high"))
+    return findings

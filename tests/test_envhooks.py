@@ -1,0 +1,65 @@
+"""Start-up hooks in a set-up environment: read from a site-packages folder, then judged."""
+
+import base64
+import hashlib
+
+from gatekeeper.core.envhooks import Hook, hook_findings
+from gatekeeper.runner.envhooks import startup_hooks
+
+SHIM = "import os; enabled = os.environ.get('X') == 'local'\n"
+EDITABLE = "import __editable___calc_1_0_finder; __editable___calc_1_0_finder.install('/w')\n"
+
+
+def _digest(text: str) -> str:
+    raw = hashlib.sha256(text.encode()).digest()
+    return "sha256=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _dist(site, name, files, local=False):
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "RECORD").write_text("".join(f"{p},{_digest(t)},{len(t)}\n" for p, t in files.items()))
+    if local:
+        (info / "direct_url.json").write_text('{"url": "file:///work"}')
+    for path, text in files.items():
+        (site / path).write_text(text)
+
+
+def test_hooks_are_read_with_their_owner_and_whether_it_was_built_locally(tmp_path):
+    site = tmp_path / "lib/python3.12/site-packages"
+    site.mkdir(parents=True)
+    _dist(site, "setuptools", {"distutils-precedence.pth": SHIM})
+    _dist(site, "calc", {"__editable__.calc-1.0.pth": EDITABLE}, local=True)
+    (site / "paths.pth").write_text("/some/folder\n")  # a path, no code: not a hook
+    (site / "sitecustomize.py").write_text("import os\n")
+    hooks = {h.path.rsplit("/", 1)[-1]: h for h in startup_hooks(tmp_path)}
+    assert set(hooks) == {"distutils-precedence.pth", "__editable__.calc-1.0.pth",
+                          "sitecustomize.py"}
+    assert (hooks["distutils-precedence.pth"].owner, hooks["distutils-precedence.pth"].local) \
+        == ("setuptools", False)
+    assert hooks["__editable__.calc-1.0.pth"].local
+    assert hooks["sitecustomize.py"].owner == ""
+    assert hook_findings(list(hooks.values())) and all(
+        "sitecustomize.py" in f.message for f in hook_findings(list(hooks.values())))
+
+
+def test_an_installers_hook_rewritten_after_install_belongs_to_nobody(tmp_path):
+    site = tmp_path / "lib/python3.12/site-packages"
+    site.mkdir(parents=True)
+    _dist(site, "setuptools", {"distutils-precedence.pth": SHIM})
+    assert hook_findings(startup_hooks(tmp_path)) == []  # the control: as recorded, trusted
+    (site / "distutils-precedence.pth").write_text("import _forge\n")
+    [finding] = hook_findings(startup_hooks(tmp_path))
+    assert finding.blocking and "written during set-up by no installer" in finding.message
+
+
+def test_only_an_editable_finder_is_accepted_from_the_projects_own_package():
+    editable = Hook("lib/x/__editable__.calc.pth", "pth", "calc", True, EDITABLE.strip())
+    assert hook_findings([editable]) == []
+    own = Hook("lib/x/calc.pth", "pth", "calc", True, "import calc_boot; calc_boot.go()")
+    [finding] = hook_findings([own])
+    assert finding.blocking and "installed by the project's own package calc" in finding.message
+    chained = Hook("lib/x/e.pth", "pth", "calc", True, EDITABLE.strip() + "; import evil")
+    assert hook_findings([chained])  # the finder's shape, then more code: not a finder
+    index = Hook("lib/x/distutils-precedence.pth", "pth", "setuptools", False, SHIM.strip())
+    assert hook_findings([index]) == []
