@@ -57,7 +57,7 @@ BANDIT_FAMILY = {"B307": "code-injection", "B102": "code-injection",
 def families(finding) -> set[str]:
     found = {int(n) for n in re.findall(r"CWE-(\d+)", finding.cwe or "")}
     named = {f for f, cwes in FAMILY_CWES.items() if found & cwes}
-    bandit_id = finding.rule.split(":")[0] if finding.tool == "bandit" else ""
+    bandit_id = finding.rule.split("-")[0] if finding.tool == "bandit" else ""
     return named | ({BANDIT_FAMILY[bandit_id]} if bandit_id in BANDIT_FAMILY else set())
 
 

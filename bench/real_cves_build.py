@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# ruff: noqa: E401, I001, E501, UP017, UP022, UP031, E741  (a helper's stand-alone script, kept as written)
 """Rebuild cases.jsonl, files/, SKIPPED.md from the PyPA advisory DB and local git mirrors.
 
 Rule: see RULE.md. Needs Python 3.8+ and PyYAML. Never fetches anything.

@@ -182,3 +182,18 @@ def test_a_report_larger_than_the_default_output_cap_is_read_whole(tmp_path):
     result = Bandit().scan(ScanTarget(tmp_path, ["many.py"], {"many.py": None}))
     assert result.error is None
     assert len([f for f in result.findings if f.rule.startswith("B307")]) == 4000
+
+
+def test_a_new_dangerous_sink_of_unknown_input_needs_the_approvers_acknowledgement(tmp_path):
+    tool = ("import os\nimport sys\n\n\ndef main():\n    os.system('tar xf ' + sys.argv[1])\n")
+    root, files = pull_request(tmp_path, {"app.py": BASE_APP}, {"app.py": BASE_APP,
+                                                                 "tool.py": tool})
+    result = run_sast(root, files, "medium")
+    [ack] = [f for f in result.findings if f.rule == "shell-injection"]
+    assert (ack.blocking, ack.waived_by, ack.start_line) == (False, "sast.dangerous-sink", 6)
+    assert "/gatekeeper ack shell-injection" in ack.message
+    # the same call already on the base asks nothing
+    root, files = pull_request(tmp_path / "again", {"tool.py": tool},
+                               {"tool.py": tool + "\n\nVERSION = 1\n"})
+    [old] = [f for f in run_sast(root, files, "medium").findings if f.rule == "shell-injection"]
+    assert not old.new and not old.waived_by
