@@ -51,3 +51,30 @@ def run_user_command(request, cursor, name, data):
     cursor.execute("SELECT * FROM users WHERE name = %s", (name,))
     # ok: sql-built-from-strings
     cursor.execute("SELECT 1")
+
+
+def markup_cases(text, user):
+    from django.utils.html import conditional_escape, format_html
+    from django.utils.safestring import mark_safe
+    from markdown import markdown
+    import bleach
+    from markupsafe import Markup, escape
+
+    # ruleid: markup-from-variable
+    unsafe = mark_safe(markdown(text))
+    # ruleid: markup-from-variable
+    also = Markup("<b>" + user + "</b>")
+    # ok: markup-from-variable
+    constant = mark_safe("<br>")
+    # ok: markup-from-variable
+    escaped = mark_safe(escape(user))
+    # ok: markup-from-variable
+    formatted = Markup(format_html("<b>{}</b>", user))
+    html = markdown(text)
+    html = bleach.clean(html)
+    # ok: markup-from-variable
+    cleaned = mark_safe(html)
+    safe_user = conditional_escape(user)
+    # ok: markup-from-variable
+    joined = mark_safe(safe_user)
+    return unsafe, also, constant, escaped, formatted, cleaned, joined
