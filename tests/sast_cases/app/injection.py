@@ -78,3 +78,19 @@ def markup_cases(text, user):
     # ok: markup-from-variable
     joined = mark_safe(safe_user)
     return unsafe, also, constant, escaped, formatted, cleaned, joined
+
+
+def archive_cases(path, dest):
+    import tarfile
+    import zipfile
+
+    with tarfile.open(path) as tar:
+        # ruleid: tar-extract-without-filter
+        tar.extractall(dest)
+        # ok: tar-extract-without-filter
+        tar.extractall(dest, filter="data")
+    archive = tarfile.open(path)
+    # ruleid: tar-extract-without-filter
+    archive.extract("member", dest)
+    # ok: tar-extract-without-filter
+    zipfile.ZipFile(path).extractall(dest)
