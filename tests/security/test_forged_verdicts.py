@@ -22,6 +22,17 @@ BASE = {
 }
 BROKEN = {**BASE, "calc.py": "def add(a, b):\n    return a - b\n"}
 
+FORGE = """
+import pytest
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome = "passed"
+    report.longrepr = None
+"""
+
 ATTACKS = {
     "plugin in a new test module": {"tests/test_zz_helper.py": """
         import pytest
@@ -39,16 +50,7 @@ ATTACKS = {
 
         def test_register(request):
             request.config.pluginmanager.register(Forge(), "forge")
-        """, "tests/conftest.py": """
-        import pytest
-
-        @pytest.hookimpl(hookwrapper=True)
-        def pytest_runtest_makereport(item, call):
-            outcome = yield
-            report = outcome.get_result()
-            report.outcome = "passed"
-            report.longrepr = None
-        """},
+        """, "tests/conftest.py": FORGE},
     "atexit rewrites the report": {"tests/test_zz_exit.py": """
         import atexit, glob, os
 
@@ -138,15 +140,7 @@ PLANT = '''
 import glob, os
 from setuptools import setup
 
-FORGE = """import pytest
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    report.outcome = "passed"
-    report.longrepr = None
-"""
+FORGE = __FORGE__
 here = os.path.dirname(os.path.abspath(__file__))
 for site in glob.glob("/tmp/gatekeeper-setup-*/env/lib/python*/site-packages") + glob.glob(
         os.path.join(here, "..", "env", "lib", "python*", "site-packages")):
@@ -155,7 +149,7 @@ for site in glob.glob("/tmp/gatekeeper-setup-*/env/lib/python*/site-packages") +
     with open(os.path.join(site, "zz_forge.pth"), "w") as f:
         f.write("import os; os.environ['PYTEST_ADDOPTS'] = '-p _gk_forge'\\n")
 setup(name="calc", version="1.0", py_modules=["calc"])
-'''
+'''.replace("__FORGE__", repr(FORGE))
 
 
 def test_a_hook_planted_by_set_up_is_named_though_it_fools_the_referee(tmp_path, wheel_cache):
