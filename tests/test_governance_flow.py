@@ -263,3 +263,19 @@ def test_a_policy_that_vanishes_fails_closed_until_a_push_confirms_its_removal(g
     send("pull_request", pr_event("synchronize", LATER))
     assert check(fake_github, "gatekeeper", LATER)["output"]["title"].startswith(
         "Waiting for human review: 1 more approval")
+
+
+def test_doctor_lists_the_unknown_bots_each_owner_gated(gate, fake_github, env, redis_url):
+    from gatekeeper.cli.doctor import _unknown_bots
+    from gatekeeper.service.audit import AuditTrail
+    from gatekeeper.service.queue import RedisBackend
+    from gatekeeper.service.settings import load_settings
+
+    settings = load_settings({**env, "REDIS_URL": redis_url})
+    assert _unknown_bots(settings) == "none in the last 30 days"
+    trail = AuditTrail(RedisBackend(redis_url, 3600))
+    trail.record("classification", REPO, 2, agent=True, gated=True, signals=[
+        "opened by @shiny-new-bot[bot] (a bot known as neither agent nor automation)"])
+    found = _unknown_bots(settings)
+    assert not found.ok and "Codertocat: shiny-new-bot[bot] (1 pull request)" in found.detail
+    assert "agents.automation_logins" in found.fix

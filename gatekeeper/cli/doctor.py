@@ -43,6 +43,7 @@ def run_checks() -> Iterator[Check]:
     yield from _safely("GitHub app key", lambda: _github(settings))
     yield from _safely("gate required on default branches", lambda: _protected(settings))
     yield from _safely("organisation policies", lambda: _org_policies(settings))
+    yield from _safely("unknown bots gated as agents", lambda: _unknown_bots(settings))
 
 
 def _safely(name: str, probe: Callable[[], Check | str]) -> Iterator[Check]:
@@ -178,6 +179,36 @@ def _org_policies(settings) -> Check | str:
                      "until then the gates there fail closed")
     return (", ".join(found) or "no installation") + " (none: no policy found, or the App is "
     "not installed on the owner's .github repository)"
+
+
+def _unknown_bots(settings, days: int = 30) -> Check | str:
+    """Bots neither list knows, gated as agents in the last `days` days, per installed owner
+    (from the audit trail in Redis): each is one edit away from being classified."""
+    from datetime import UTC, datetime, timedelta
+
+    from gatekeeper.github.client import GitHubApp
+    from gatekeeper.service.activity import organisation_report
+    from gatekeeper.service.queue import redis_of
+
+    if not settings.redis_url:
+        return "not known: the audit trail is in Redis, and REDIS_URL is not set"
+    store, app = redis_of(settings), GitHubApp(settings)
+    until = datetime.now(UTC)
+    seen = []
+    for installation_id in app.installation_ids():
+        owners = {repo.split("/")[0] for repo in app.installation(installation_id).repositories()}
+        for owner in sorted(owners):
+            bots = organisation_report(store, owner, until - timedelta(days=days),
+                                       until)["unknown_bots"]
+            seen += [f"{owner}: {bot} ({n} pull request{'s' if n != 1 else ''})"
+                     for bot, n in bots.items()]
+    if seen:
+        return Check("unknown bots gated as agents", False,
+                     f"{len(seen)} in the last {days} days: " + "; ".join(seen[:20]),
+                     "classify each in OWNER/.github/.github/gatekeeper.yml: "
+                     "`agents.automation_logins` (or `automation_emails` for an address: a "
+                     "release or dependency bot, not gated) or `agents.bot_logins` (an AI agent)")
+    return f"none in the last {days} days"
 
 
 def report() -> int:
