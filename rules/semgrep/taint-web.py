@@ -3,6 +3,7 @@
 import hashlib
 import html
 import os
+import pathlib
 import pickle
 import random
 import secrets
@@ -245,3 +246,71 @@ def token():
     tip = random.choice(["Drink water", "Stretch"])
     digest = hashlib.sha256((reset_token + api_key + tip).encode()).hexdigest()
     return digest
+
+
+# --- Tornado (and Jupyter's servers), aiohttp, class-based views, Streamlit -------------
+
+import streamlit
+import tornado.web
+from aiohttp import web
+from django.views import View
+
+
+class RunHandler(tornado.web.RequestHandler):
+    def get(self, name):
+        # ruleid: taint-path-traversal
+        with open(os.path.join("/srv/files", name)) as f:
+            self.set_status(200 if f.readable() else 404)
+
+    def post(self):
+        host = self.get_argument("host")
+        # ruleid: taint-command-injection
+        subprocess.run("ping -c 1 " + host, shell=True)
+        count = int(self.get_argument("count"))
+        # ok: taint-command-injection
+        subprocess.run("seq %d" % count, shell=True)
+
+
+class Report:
+    def get(self, name):
+        # ok: taint-path-traversal
+        return open(os.path.join("/srv/reports", name)).read()
+
+
+class FileView(View):
+    def get(self, request, *args, **kwargs):
+        # ruleid: taint-path-traversal
+        os.remove("/srv/" + self.kwargs["name"])
+        return HttpResponse(status=204)
+
+
+async def aio_download(request):
+    name = request.match_info["name"]
+    # ruleid: taint-path-traversal
+    return web.FileResponse(open(os.path.join("/srv", name), "rb"))
+
+
+def streamlit_page():
+    formula = streamlit.text_input("formula")
+    # ruleid: taint-code-injection
+    result = eval(formula)
+    return result
+
+
+@app.route("/raw/<name>")
+def raw_check(name):
+    full = os.path.join("/srv/files", name)
+    if not full.startswith("/srv/files/"):  # "/srv/files/../../etc/passwd" passes
+        return "no", 404
+    # ruleid: taint-path-traversal
+    return open(full).read()
+
+
+@app.route("/resolved/<name>")
+def resolved_check(name):
+    base = pathlib.Path("/srv/files").resolve()
+    full = (base / name).resolve()
+    if base not in full.parents:
+        return "no", 404
+    # ok: taint-path-traversal
+    return open(full).read()
