@@ -106,7 +106,8 @@ def suppressions_added(files: list[ChangedFile]) -> list[Finding]:
 # (rules/semgrep/python-injection.yml): whether data from outside reaches it is often beyond
 # what a rule can follow, so the approving reviewer must say they looked
 NEEDS_ACK = {"shell-injection", "eval-on-input", "unsafe-deserialization",
-             "sql-built-from-strings", "markup-from-variable", "tar-extract-without-filter"}
+             "sql-built-from-strings", "markup-from-variable", "tar-extract-without-filter",
+             "xml-entities-resolved", "archive-member-path"}
 ACK = "sast.dangerous-sink"
 
 

@@ -250,6 +250,7 @@ def token():
 
 # --- Tornado (and Jupyter's servers), aiohttp, class-based views, Streamlit -------------
 
+import cherrypy
 import streamlit
 import tornado.web
 from aiohttp import web
@@ -314,3 +315,37 @@ def resolved_check(name):
         return "no", 404
     # ok: taint-path-traversal
     return open(full).read()
+
+
+def undo_extraction(path):
+    import tarfile
+
+    with tarfile.open(path) as archive:
+        for name in archive.getnames():
+            # ruleid: archive-member-path
+            os.remove(name)
+
+
+def unzip(path, root):
+    import zipfile
+
+    zf = zipfile.ZipFile(path)
+    for member in zf.namelist():
+        target = os.path.join(root, member)
+        # ruleid: archive-member-path
+        with open(target, "wb") as out:
+            out.write(zf.read(member))
+        safe = os.path.realpath(os.path.join(root, member))
+        if not safe.startswith(os.path.realpath(root) + os.sep):
+            continue
+        # ok: archive-member-path
+        with open(safe, "wb") as out:
+            out.write(zf.read(member))
+
+
+class Static:
+    @cherrypy.expose
+    def default(self, *args, **kwargs):
+        path = os.path.join("/srv/static", *args)
+        # ruleid: taint-path-traversal
+        return cherrypy.lib.static.serve_file(path)

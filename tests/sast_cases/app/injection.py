@@ -94,3 +94,24 @@ def archive_cases(path, dest):
     archive.extract("member", dest)
     # ok: tar-extract-without-filter
     zipfile.ZipFile(path).extractall(dest)
+
+
+def xml_cases(document, path):
+    import shutil
+
+    from lxml import etree
+
+    # ruleid: xml-entities-resolved
+    tree = etree.fromstring(document)
+    # ruleid: xml-entities-resolved
+    recovered = etree.parse(path, etree.XMLParser(recover=True))
+    hardened = etree.XMLParser(resolve_entities=False, no_network=True)
+    # ok: xml-entities-resolved
+    safe = etree.fromstring(document, hardened)
+    # ok: xml-entities-resolved
+    fixed = etree.fromstring(b"<a/>")
+    # ruleid: tar-extract-without-filter
+    shutil.unpack_archive(path, "/tmp/out")
+    # ok: tar-extract-without-filter
+    shutil.unpack_archive(path, "/tmp/out", filter="data")
+    return tree, recovered, safe, fixed
