@@ -349,3 +349,17 @@ class Static:
         path = os.path.join("/srv/static", *args)
         # ruleid: taint-path-traversal
         return cherrypy.lib.static.serve_file(path)
+
+
+def is_safe_redirect_url(target):
+    return target.startswith("/") and not target.startswith("//")
+
+
+@app.route("/next")
+def next_page():
+    target = request.args.get("next", "/")
+    if not is_safe_redirect_url(target):
+        # ruleid: taint-open-redirect
+        return redirect(target)
+    # ok: taint-open-redirect
+    return redirect(target)
