@@ -10,6 +10,7 @@ from gatekeeper import __version__
 from gatekeeper.cli.local import LocalReport
 from gatekeeper.core.escape import md_code, md_fence, md_text, terminal
 from gatekeeper.core.model import Finding
+from gatekeeper.core.quiet import preexisting_line, quiet, weight
 from gatekeeper.core.report import level
 from gatekeeper.core.verdict import evidence
 
@@ -28,7 +29,16 @@ def verdict_line(report: LocalReport) -> str:
     return "PASSED: every stage is green (human review is not evaluated locally)"
 
 
-def text(report: LocalReport, line_of: LineOf) -> str:
+def shown(report: LocalReport, show_preexisting: bool) -> tuple[list[Finding], int]:
+    """The findings a person reads (core.quiet), or every one of them."""
+    every = tuple(f for r in report.stages.values() for f in r.findings)
+    if show_preexisting:
+        return list(every), 0
+    found, preexisting = quiet(every)
+    return list(found), preexisting
+
+
+def text(report: LocalReport, line_of: LineOf, show_preexisting: bool = False) -> str:
     out = [f"Gatekeeper {__version__}: {report.repo} {report.base}..{report.head}", ""]
     if report.policy_error is not None:
         out += [str(p) for p in report.policy_error.problems] + ["", verdict_line(report)]
@@ -42,10 +52,10 @@ def text(report: LocalReport, line_of: LineOf) -> str:
             out += ["    " + line for line in result.summary.splitlines()[1:12]]
     by_file: dict[str, list[Finding]] = defaultdict(list)
     loose: list[Finding] = []
-    for result in report.stages.values():
-        for finding in result.findings:
-            (by_file[finding.path] if finding.path else loose).append(finding)
-    for path in sorted(by_file):
+    findings, preexisting = shown(report, show_preexisting)
+    for finding in findings:
+        (by_file[finding.path] if finding.path else loose).append(finding)
+    for path in sorted(by_file, key=lambda p: -max(weight(f) for f in by_file[p])):
         out += ["", path]
         for f in sorted(by_file[path], key=lambda f: f.start_line):
             out.append(f"  {f.start_line:>5}  {level(f):<8} {f.tool}/{f.rule}: {f.message}")
@@ -54,6 +64,8 @@ def text(report: LocalReport, line_of: LineOf) -> str:
                 out.append(f"         | {code[:160]}")
     for f in loose:
         out.append(f"  {level(f):<8} {f.tool}/{f.rule}: {f.message}")
+    if preexisting:
+        out += ["", preexisting_line(preexisting) + " (--show-preexisting lists them)"]
     out += ["", verdict_line(report)]
     # every line may carry the repository's text (trailers, paths, source, messages)
     return "\n".join(terminal(line) for line in out) + "\n"
@@ -71,7 +83,7 @@ def as_json(report: LocalReport) -> str:
     }, indent=2) + "\n"
 
 
-def markdown(report: LocalReport) -> str:
+def markdown(report: LocalReport, show_preexisting: bool = False) -> str:
     out = [f"## Gatekeeper: {verdict_line(report)}", ""]
     if report.policy_error is not None:
         return "\n".join(out + [f"- {p}" for p in report.policy_error.problems]) + "\n"
@@ -85,11 +97,13 @@ def markdown(report: LocalReport) -> str:
         if r.status == "error":  # why it did not complete, not only that it did not
             out += ["", f"**{md_text(name)} did not complete:**", "",
                     md_fence("\n".join(r.summary.splitlines()[:40]))]
-    for r in report.stages.values():
-        for f in r.findings:
-            where = f"{md_code(f'{f.path}:{f.start_line}')} " if f.path else ""
-            out.append(f"- **{level(f)}** {where}{md_text(f.tool)}/{md_text(f.rule)}: "
-                       f"{md_text(f.message)}")
+    findings, preexisting = shown(report, show_preexisting)
+    for f in findings:
+        where = f"{md_code(f'{f.path}:{f.start_line}')} " if f.path else ""
+        out.append(f"- **{level(f)}** {where}{md_text(f.tool)}/{md_text(f.rule)}: "
+                   f"{md_text(f.message)}")
+    if preexisting:
+        out.append(f"- {preexisting_line(preexisting)}")
     return "\n".join(out) + "\n"
 
 

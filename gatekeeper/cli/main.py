@@ -41,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
                        help="text for a terminal; json, markdown or SARIF 2.1.0 for tools")
     check.add_argument("--no-cache", action="store_true",
                        help="run every stage even if these exact commits were checked before")
+    check.add_argument("--show-preexisting", action="store_true",
+                       help="text and markdown: also list findings on lines the change did not "
+                            "add, and each tool's finding where several saw the same weakness")
     replay = sub.add_parser("replay", help="send a recorded webhook delivery, signed")
     replay.add_argument("file", type=Path)
     replay.add_argument("--event", required=True, help="the X-GitHub-Event, e.g. pull_request")
@@ -203,9 +206,13 @@ def _check(args) -> int:
         return 2
 
     def text(r):
-        return localreport.text(r, lambda path, n: line_at(repo, args.head, path, n))
+        return localreport.text(r, lambda path, n: line_at(repo, args.head, path, n),
+                                args.show_preexisting)
 
-    render = {"text": text, "json": localreport.as_json, "markdown": localreport.markdown,
+    def markdown(r):
+        return localreport.markdown(r, args.show_preexisting)
+
+    render = {"text": text, "json": localreport.as_json, "markdown": markdown,
               "sarif": localreport.sarif}[args.format]
     sys.stdout.write(render(report))
     if any(r.status == "error" for r in report.stages.values()):

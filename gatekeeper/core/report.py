@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gatekeeper.core.escape import md_code, md_text
 from gatekeeper.core.model import CheckOutput, Finding
+from gatekeeper.core.quiet import preexisting_line, quiet
 from gatekeeper.core.verdict import CheckVerdict
 
 MAX_TEXT = 65535  # GitHub's limit for output.summary and output.text
@@ -31,7 +32,8 @@ def annotation(finding: Finding) -> dict:
 
 
 def findings_markdown(findings: tuple[Finding, ...]) -> str:
-    if not findings:
+    findings, preexisting = quiet(findings)
+    if not findings and not preexisting:
         return ""
     lines = ["", f"### Findings ({len(findings)})"]
     for f in findings[:LISTED]:
@@ -40,6 +42,8 @@ def findings_markdown(findings: tuple[Finding, ...]) -> str:
         lines.append(f"- **{level(f)}** {where}{md_text(f.rule)}: {md_text(f.message)}")
     if len(findings) > LISTED:
         lines.append(f"- … and {len(findings) - LISTED} more")
+    if preexisting:
+        lines.append(f"- {preexisting_line(preexisting)}")
     return "\n".join(lines)
 
 
@@ -47,6 +51,7 @@ def check_output(verdict: CheckVerdict) -> CheckOutput:
     summary = verdict.summary + findings_markdown(verdict.findings)
     if len(summary) > MAX_TEXT:
         summary = summary[: MAX_TEXT - len(CUT_NOTE)] + CUT_NOTE
-    placed = [annotation(f) for f in verdict.findings if f.path and f.start_line > 0]
+    shown, _ = quiet(verdict.findings)
+    placed = [annotation(f) for f in shown if f.path and f.start_line > 0]
     return CheckOutput(title=verdict.title[:MAX_TITLE], summary=summary,
                        annotations=placed[:MAX_ANNOTATIONS])
