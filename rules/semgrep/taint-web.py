@@ -1,6 +1,8 @@
 # semgrep --test file for taint-web.yml: a ruleid annotation marks the next line as a
 # finding, an ok annotation a line that must stay quiet.
 import hashlib
+import json
+import jinja2
 import html
 import os
 import pathlib
@@ -44,6 +46,7 @@ def cmd():
     # ok: taint-command-injection
     subprocess.run("ping -c 1 " + shlex.quote(host), shell=True)
     # ok: taint-command-injection
+    # ruleid: taint-argument-injection
     subprocess.run(["ping", "-c", "1", host])
     count = int(request.args.get("n", "1"))
     # ok: taint-command-injection
@@ -104,7 +107,7 @@ def hello():
         # ruleid: taint-xss
         return "<p>Hello " + who + "</p>"
     if mode == "template":
-        # ruleid: taint-xss
+        # ruleid: taint-xss, taint-template-injection
         return render_template_string("<p>" + who + "</p>")
     if mode == "markup":
         # ruleid: taint-xss
@@ -363,3 +366,43 @@ def next_page():
         return redirect(target)
     # ok: taint-open-redirect
     return redirect(target)
+
+
+@app.route("/greet")
+def greet():
+    name = request.args.get("name", "")
+    # ruleid: taint-template-injection
+    page = jinja2.Template("Hello " + name + "!").render()
+    # ok: taint-template-injection
+    fixed = jinja2.Template("Hello {{ name }}!").render(name=name)
+    return json.dumps([len(page), len(fixed)])
+
+
+class Api:
+    def on_ping(self):
+        return "pong"
+
+
+@app.route("/call")
+def call():
+    action = request.args.get("action", "")
+    api = Api()
+    # ruleid: taint-dynamic-dispatch
+    result = getattr(api, action)()
+    # ok: taint-dynamic-dispatch
+    handled = getattr(api, "on_" + action)()
+    return json.dumps([result is None, handled is None])
+
+
+@app.route("/tool")
+def tool():
+    target = request.args.get("target", "")
+    # ruleid: taint-argument-injection
+    subprocess.run(["git", "clone", target])
+    # ok: taint-argument-injection
+    subprocess.run(["git", "clone", "--", target])
+    if target.startswith("-"):
+        return "no"
+    # ok: taint-argument-injection
+    subprocess.run(["git", "clone", target])
+    return "ok"
