@@ -34,6 +34,12 @@ def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: 
                         "pass", severity="high")], (
             f"- referee: the base branch's suite could not be run on this change "
             f"({why_not_run}): blocking")
+    if run.executed == 0:
+        return [Finding("tests", "referee-ran-nothing", "the base branch's suite ran no test on "
+                        "this change" + (f" (it ran {base_executed} on the base commit)"
+                                         if base_executed else "") + ": nothing decides that "
+                        "its tests still pass", severity="high")], (
+            "- referee: the base branch's suite ran no test on this change: blocking")
     known = base_failing or set()
     new = sorted(t for t in run.failing if t not in known)
     findings = []

@@ -146,8 +146,10 @@ def _refereed(result: StageResult, work: Path, base: Path, policy: Policy,
                  "(policy tests.preexisting: warn)")
     every = (*own, *findings)
     blocking = any(f.blocking for f in every)
-    status = "failed" if blocking else ("passed" if result.status in ("passed", "failed")
-                                        else result.status)
+    # a failed run that named no failure is never turned green by what the referee says
+    unexplained = result.status == "failed" and not result.findings
+    status = "failed" if blocking or unexplained else (
+        "passed" if result.status in ("passed", "failed") else result.status)
     return dataclasses.replace(result, status=status, findings=every,
                                summary=result.summary + "".join(
                                    "\n- " + md_text(one.removeprefix("- "))

@@ -91,7 +91,9 @@ def interpret(run: sandbox.SandboxResult, is_pytest: bool, notes: list[str]) -> 
     summary = (f"{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, "
                f"{counts['skipped']} skipped in {run.duration:.1f} s")
     if run.exit_code == 5 or counts["total"] == 0:
-        return StageResult("tests", "failed", "no tests ran (pytest collected nothing)\n\n" + tail)
+        return StageResult("tests", "failed", "no tests ran (pytest collected nothing)\n\n" + tail,
+                           (Finding("gatekeeper", "tests/none-executed", "no test ran: pytest "
+                                    "collected nothing, so nothing shows the change works"),))
     if counts["total"] == counts["skipped"]:  # all skipped or deselected: nothing was tested
         return StageResult("tests", "failed", f"no test executed: all {counts['skipped']} "
                                               f"skipped\n\n{tail}",
@@ -100,9 +102,14 @@ def interpret(run: sandbox.SandboxResult, is_pytest: bool, notes: list[str]) -> 
     if run.exit_code not in (0, 1):
         return StageResult("tests", "error", "\n".join([f"pytest exited {run.exit_code}: {summary}",
                                                         *notes, "", tail]), tuple(findings))
-    failed = bool(findings) or run.exit_code != 0
-    text = "\n".join([summary, *notes])
-    return StageResult("tests", "failed" if failed else "passed", text, tuple(findings))
+    lines = [summary, *notes]
+    if run.exit_code != 0 and not findings:  # e.g. a session-level error after the tests
+        lines += ["", tail]
+        findings.append(Finding("gatekeeper", "tests/run-failed", f"pytest exited "
+                                f"{run.exit_code} though no test failed: the run itself failed "
+                                "(its output's last lines are in the summary)"))
+    return StageResult("tests", "failed" if findings else "passed", "\n".join(lines),
+                       tuple(findings))
 
 def parse_junit(xml: bytes) -> tuple[dict[str, int], list[Finding]]:
     root = ElementTree.fromstring(xml)

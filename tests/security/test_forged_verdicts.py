@@ -104,6 +104,20 @@ def test_a_forged_passing_run_is_blocked_by_the_referee(tmp_path, wheel_cache, n
     assert caught.blocking and "tests.test_calc::test_add" in caught.message
 
 
+def test_a_change_whose_own_run_collects_nothing_is_not_made_green_by_the_referee(
+        tmp_path, wheel_cache):
+    base = project(tmp_path / "base", BASE)
+    control = run_tests(project(tmp_path / "same", BASE), policy(), wheel_cache, LIMITS,
+                        base=base, changed=["calc.py"])
+    assert control.status == "passed", control.summary  # the referee alone would pass it
+    hidden = {**BASE, "pytest.ini": "[pytest]\naddopts = --ignore=tests\n"}
+    result = run_tests(project(tmp_path / "head", hidden), policy(), wheel_cache, LIMITS,
+                       base=base, changed=["pytest.ini"])
+    assert result.summary.startswith("no tests ran"), result.summary  # the trick worked
+    assert result.status == "failed", result.summary
+    assert any(f.rule == "tests/none-executed" and f.blocking for f in result.findings)
+
+
 def test_runner_tampering_in_changed_files_is_a_blocking_finding(tmp_path):
     from gatekeeper.core.model import ChangedFile
     from gatekeeper.runner.testrun import weakened_suite

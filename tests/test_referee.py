@@ -1,0 +1,26 @@
+"""The referee's verdict as a pure function: what the base's suite on the change decides."""
+
+from gatekeeper.core.referee import RefereeRun, judge
+
+
+def test_a_referee_that_ran_nothing_blocks_even_when_the_base_ran_nothing_too():
+    findings, line = judge(RefereeRun({}, 0, {}), set(), 0, set(), head_executed=0)
+    [nothing] = findings
+    assert nothing.rule == "referee-ran-nothing" and nothing.blocking
+    assert "blocking" in line
+
+
+def test_control_a_referee_that_ran_tests_without_new_failures_finds_nothing():
+    findings, line = judge(RefereeRun({}, 3, {}), set(), 3, set(), head_executed=3)
+    assert findings == [] and "3 ran, 0 failing" in line
+
+
+def test_a_new_failure_of_an_untouched_base_test_blocks_and_an_edited_one_needs_an_ack():
+    run = RefereeRun({"t::a": ("tests/t.py", 3), "t::b": ("tests/u.py", 9)}, 4,
+                     {"t::a": "assert 1 == 2"})
+    findings, _ = judge(run, set(), 4, {"tests/u.py"})
+    by_rule = {f.rule: f for f in findings}
+    assert by_rule["base-test-fails"].blocking and "assert 1 == 2" in \
+        by_rule["base-test-fails"].message
+    assert not by_rule["base-test-changed"].blocking
+    assert by_rule["base-test-changed"].waived_by == "tests.referee"
