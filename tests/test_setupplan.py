@@ -102,3 +102,21 @@ def test_a_reusable_pipelines_python_input_is_read():
     jobs = {"ci": {"uses": "org/templates/.github/workflows/ci.yml@main",
                    "with": {"PYTHON_VERSION": "3.12", "PYTHON_TEST_MATRIX": '["3.9", "3.10"]'}}}
     assert ci_pythons({"w.yml": {"jobs": jobs}}) == ["3.12"]
+
+
+def test_only_a_command_that_runs_pytest_gives_its_arguments():
+    # installing pytest and its plugins is not running it (read as test paths, nothing ran)
+    chosen = plan(ProjectFacts(frozenset({"pyproject.toml"}), {}, workflow(
+        "pip install -e '.[full]'\npip install pytest pytest-cov pytest-xdist",
+        "pytest -v --cov --cov-branch -n auto")))
+    assert chosen.pytest_args == ("-n", "2") and "step 1" in chosen.followed
+    runs = {"CI=1 uv run --extra test pytest -x tests": ("-x", "tests"),
+            "python3.12 -m pytest -p xdist": ("-p", "xdist"),
+            "coverage run --source=pkg -m pytest tests/unit": ("tests/unit",),
+            "timeout 600 poetry run pytest -m 'not slow'": ("-m", "not slow"),
+            ".venv/bin/pytest -x": ("-x",)}
+    for line, args in runs.items():
+        assert plan(ProjectFacts(frozenset(), {}, workflow(line))).pytest_args == args, line
+    for line in ("pip install pytest tests", "uv pip install pytest", "echo pytest tests",
+                 "python -m pip install pytest", "uv add --dev pytest"):
+        assert plan(ProjectFacts(frozenset(), {}, workflow(line))).pytest_args == (), line

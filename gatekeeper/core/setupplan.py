@@ -166,13 +166,36 @@ def _is_pytest(words: list[str]) -> bool:
     return _pytest_args(words) is not None
 
 
+RUNNERS = {("uv", "run"), ("poetry", "run"), ("pdm", "run"), ("hatch", "run"),
+           ("pipenv", "run"), ("rye", "run"), ("coverage", "run")}
+RUNNER_VALUED = {"--with", "--extra", "--group", "--python", "-p", "--package", "--env", "-e",
+                 "--with-requirements", "--directory", "--project", "--source", "--rcfile",
+                 "--concurrency", "--context"}
+ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+PYTHON = re.compile(r"^(.*/)?python(\d(\.\d+)?)?$")
+
+
 def _pytest_args(words: list[str]) -> list[str] | None:
-    for i, word in enumerate(words):
-        if word == "pytest" or word.endswith("/pytest"):
+    """pytest's arguments when this command runs pytest, else None. Only the command's own
+    word counts (after variables and runners such as `uv run`, `python -m`, `coverage run
+    -m`): `pip install pytest pytest-cov` installs pytest, it does not run it."""
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if ASSIGNMENT.match(word) or word in ("env", "exec", "time", "sudo", "-m"):
+            i += 1
+        elif word == "timeout":
+            i += 2
+        elif tuple(words[i:i + 2]) in RUNNERS:
+            i += 2
+            while i < len(words) and words[i].startswith("-") and words[i] != "-m":
+                i += 2 if words[i] in RUNNER_VALUED else 1
+        elif PYTHON.match(word) and words[i + 1:i + 2] == ["-m"]:
+            i += 2 if words[i + 2:i + 3] == ["pytest"] else len(words)
+        elif word in ("pytest", "py.test") or word.endswith("/pytest"):
             return words[i + 1:]
-        if word == "-m" and i + 1 < len(words) and words[i + 1] == "pytest" and i > 0 \
-                and words[i - 1].startswith("python"):
-            return words[i + 2:]
+        else:
+            return None
     return None
 
 
