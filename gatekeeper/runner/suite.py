@@ -25,9 +25,10 @@ SETUP_FAILED = 97  # with SETUP_MARK: the project could not be built, no test ra
 SETUP_MARK = "gatekeeper: the project did not build and install"
 
 # a module that does not import (a missing credential, a network call at import) is its own
-# error; the rest of the suite still runs, as with the xdist many projects' CI uses
-PYTEST_FLAGS = ["-p", "no:cacheprovider", "-o", "junit_family=xunit1", f"--junitxml={REPORT}",
-                "--continue-on-collection-errors"]
+# error; the rest of the suite still runs, as with the xdist many projects' CI uses. The cache
+# plugin stays (its `cache` fixture is used by tests), its files outside the tree.
+PYTEST_FLAGS = ["-o", "cache_dir=/tmp/gatekeeper-pytest-cache", "-o", "junit_family=xunit1",
+                f"--junitxml={REPORT}", "--continue-on-collection-errors"]
 
 TEST_FILES = ("test_*.py", "*_test.py")
 
