@@ -594,3 +594,41 @@ def test_a_module_that_does_not_import_does_not_stop_the_rest_of_the_suite(tmp_p
     assert result.status == "passed", result.summary  # the import error is the base's too
     [error] = [f for f in result.findings if f.tool == "pytest"]
     assert not error.blocking and "fails on the base commit too" in error.message
+
+
+VERSIONED = {
+    "pyproject.toml": """
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "verlib"
+        version = "1.0"
+        [project.optional-dependencies]
+        test = ["pytest"]
+        [tool.setuptools.packages.find]
+        where = ["src"]
+    """,
+    # as setuptools-scm's write_to does: the build writes a module the tree does not hold
+    "setup.py": "import pathlib\nimport setuptools\n\npathlib.Path('src/verlib/_version.py')"
+                ".write_text('version = \"1.0\"\\n')\nsetuptools.setup()\n",
+    "src/verlib/__init__.py": "from verlib._version import version\n\n\ndef double(x):\n"
+                              "    return 2 * x\n",
+    "tests/test_double.py": "from verlib import double\n\n\ndef test_double():\n"
+                            "    assert double(2) == 4\n\n\ndef test_known_bug():\n"
+                            "    assert double(0.1) == 0.3\n",
+    "tests/test_cache.py": "def test_cache_fixture(cache):\n    cache.set('k', 1)\n"
+                           "    assert cache.get('k', 0) == 1\n",
+}
+
+
+def test_a_base_run_finds_the_module_set_up_generated_and_the_cache_fixture_works(
+        tmp_path, cache):
+    base = project(tmp_path / "base", VERSIONED)
+    head = project(tmp_path / "head", {**VERSIONED, "README.md": "changed\n"})
+    result = run_tests(head, policy(), cache, LIMITS, base=base, changed=["README.md"])
+    # the known bug fails on the base too: known only if the base's own run could import
+    assert result.status == "passed", result.summary
+    [known] = [f for f in result.findings if f.tool == "pytest"]
+    assert "test_known_bug" in known.message and not known.blocking
+    assert result.summary.startswith("2 passed, 1 failed"), result.summary  # cache fixture ran

@@ -22,6 +22,7 @@ from gatekeeper.core.setupplan import ci_pythons
 from gatekeeper.runner import sandbox
 from gatekeeper.runner.basetests import edited_tests
 from gatekeeper.runner.envhooks import startup_hooks
+from gatekeeper.runner.generated import base_with, generated_files
 from gatekeeper.runner.interpreters import Interpreter
 from gatekeeper.runner.projectsetup import SetupError, gather_workflows, set_up
 from gatekeeper.runner.referee import base_outcome, run_referee
@@ -71,10 +72,12 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
         prepare = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
         refereed = is_pytest and not policy.tests.command and base is not None and \
             has_tests(base)
+        base_tree = base_with(base, setup.work, generated_files(source, setup.work),
+                              setup.work.parent / "base") if refereed else base
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="referee") as pool:
             # the base's own run and the referee go side by side with the change's run
             setting = suite_setting(policy)
-            on_base = _timed(pool, base_outcome, base, prepare + setting + shell, venv, python,
+            on_base = _timed(pool, base_outcome, base_tree, prepare + setting + shell, venv, python,
                              limits, cache, REPORT, parse_junit) if refereed else None
             referee = _timed(pool, run_referee, setup.work, base, prepare + setting, shell,
                              REPORT, [str(venv), python.prefix], limits, patterns,
