@@ -2,7 +2,7 @@
 
 import base64
 
-from gatekeeper.core.setupplan import ProjectFacts, make_target, plan
+from gatekeeper.core.setupplan import ProjectFacts, ci_pythons, make_target, plan
 
 
 def workflow(*runs: str) -> dict:
@@ -120,3 +120,36 @@ def test_only_a_command_that_runs_pytest_gives_its_arguments():
     for line in ("pip install pytest tests", "uv pip install pytest", "echo pytest tests",
                  "python -m pip install pytest", "uv add --dev pytest"):
         assert plan(ProjectFacts(frozenset(), {}, workflow(line))).pytest_args == (), line
+
+
+def test_ci_python_and_steps_are_read_through_local_composite_actions():
+    action = {"inputs": {"py": {"default": "3.11"}}, "runs": {"using": "composite", "steps": [
+        {"uses": "actions/setup-python@v5", "with": {"python-version": "${{ inputs.py }}"}},
+        {"run": "pip install -e .[test]"}, {"run": "python -m pytest -n 4 tests"}]}}
+    workflows = {".github/workflows/ci.yml": {"jobs": {
+                     "lint": {"steps": [{"uses": "actions/setup-python@v5",
+                                         "with": {"python-version": "3.13"}},
+                                        {"run": "ruff check"}]},
+                     "test": {"steps": [{"uses": "./.github/actions/install",
+                                         "with": {"py": "3.12"}}]}}},
+                 ".github/actions/install/action.yml": action}
+    assert ci_pythons(workflows) == ["3.12"]  # the testing job's, its input over the default
+    chosen = plan(ProjectFacts(frozenset(), {}, workflows))
+    assert chosen.pytest_args == ("-n", "2", "tests")
+    del workflows[".github/workflows/ci.yml"]["jobs"]["test"]["steps"][0]["with"]
+    assert ci_pythons(workflows) == ["3.11"]
+    # a job that runs its tests through a script: the Python any job sets up, not the newest
+    script_only = {".github/workflows/ci.yml": {"jobs": {"t": {"steps": [
+        {"uses": "actions/setup-python@v5", "with": {"python-version": "3.10"}},
+        {"run": "./run.sh TESTS"}]}}}}
+    assert ci_pythons(script_only) == ["3.10"]
+
+
+def test_composite_actions_are_read_with_the_workflows_but_not_through_a_link(tmp_path):
+    from gatekeeper.runner.projectsetup import gather_workflows
+    (tmp_path / ".github/actions/install").mkdir(parents=True)
+    (tmp_path / ".github/actions/install/action.yml").write_text("runs:\n  steps: []\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere/action.yml").write_text("runs:\n  steps: []\n")
+    (tmp_path / ".github/actions/linked").symlink_to(tmp_path / "elsewhere")
+    assert list(gather_workflows(tmp_path)) == [".github/actions/install/action.yml"]

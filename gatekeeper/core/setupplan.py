@@ -60,9 +60,8 @@ def ci_steps(workflows: dict[str, dict],
     for path in sorted(workflows):
         jobs = workflows[path].get("jobs") if isinstance(workflows[path], dict) else None
         for job_id, job in (jobs or {}).items() if isinstance(jobs, dict) else []:
-            steps = job.get("steps") if isinstance(job, dict) else None
             found = []
-            for index, step in enumerate(steps if isinstance(steps, list) else []):
+            for index, step in enumerate(job_steps(job, workflows)):
                 run = step.get("run") if isinstance(step, dict) else None
                 if not isinstance(run, str):
                     continue
@@ -75,34 +74,78 @@ def ci_steps(workflows: dict[str, dict],
     return []
 
 
+def job_steps(job: object, workflows: dict[str, dict]) -> list[dict]:
+    """A job's steps, a local composite action (`uses: ./.github/actions/X`, read with the
+    workflows) standing for its own steps, its `${{ inputs.NAME }}` resolved."""
+    steps = job.get("steps") if isinstance(job, dict) else None
+    out: list[dict] = []
+    for step in steps if isinstance(steps, list) else []:
+        if not isinstance(step, dict):
+            continue
+        uses = str(step.get("uses", ""))
+        action = next((workflows.get(uses[2:].rstrip("/") + name) for name in
+                       ("/action.yml", "/action.yaml")
+                       if uses.startswith("./") and workflows.get(uses[2:].rstrip("/") + name)),
+                      None)
+        if action is None:
+            out.append(step)
+            continue
+        runs = action.get("runs") if isinstance(action, dict) else None
+        inner = runs.get("steps") if isinstance(runs, dict) else None
+        given = {**_input_defaults(action), **(step.get("with") or {})} \
+            if isinstance(step.get("with") or {}, dict) else _input_defaults(action)
+        out += [_with_inputs(one, given) for one in inner or [] if isinstance(one, dict)]
+    return out
+
+
+def _input_defaults(action: dict) -> dict:
+    inputs = action.get("inputs") if isinstance(action, dict) else None
+    return {name: body.get("default") for name, body in (inputs or {}).items()
+            if isinstance(body, dict)} if isinstance(inputs, dict) else {}
+
+
+def _with_inputs(step: dict, given: dict) -> dict:
+    values = step.get("with")
+    if not isinstance(values, dict):
+        return step
+    resolved = {}
+    for key, value in values.items():
+        named = re.fullmatch(r"\$\{\{\s*inputs\.([\w-]+)\s*\}\}", str(value))
+        resolved[key] = given.get(named.group(1)) if named else value
+    return {**step, "with": resolved}
+
+
 def ci_pythons(workflows: dict[str, dict]) -> list[str]:
-    """The Python versions ("3.12") the first job that runs pytest sets up, newest first:
-    actions/setup-python's python-version, through the job's matrix when it names one."""
+    """The Python versions ("3.12") CI sets up, newest first: actions/setup-python's
+    python-version (through the job's matrix, through local composite actions) in the first
+    job that runs tests, else in the first job that sets one up at all."""
+    fallback: list[str] = []
     for path in sorted(workflows):
         jobs = workflows[path].get("jobs") if isinstance(workflows[path], dict) else None
         for job in (jobs or {}).values() if isinstance(jobs, dict) else []:
-            steps = job.get("steps") if isinstance(job, dict) else None
-            steps = steps if isinstance(steps, list) else []
-            runs = " ".join(str(s.get("run", "")) for s in steps if isinstance(s, dict))
-            if "pytest" not in runs and "make" not in runs and "tox" not in runs:
-                continue
-            matrix = (job.get("strategy") or {}).get("matrix") or {}
-            found: list[str] = []
-            for step in steps:
-                uses = str(step.get("uses", "")) if isinstance(step, dict) else ""
-                if not uses.startswith("actions/setup-python"):
-                    continue
-                wanted = (step.get("with") or {}).get("python-version")
-                named = re.fullmatch(r"\$\{\{\s*matrix\.([\w-]+)\s*\}\}", str(wanted or ""))
-                values = matrix.get(named.group(1)) if named and isinstance(matrix, dict) \
-                    else wanted
-                for value in values if isinstance(values, list) else [values]:
-                    short = re.match(r"^(3\.\d{1,2})", str(value or ""))
-                    if short:
-                        found.append(short.group(1))
-            if found:
+            steps = job_steps(job, workflows)
+            found = _setup_pythons(job, steps)
+            runs = " ".join(str(s.get("run", "")) for s in steps)
+            if found and ("pytest" in runs or "make" in runs or "tox" in runs):
                 return _newest_first(found)
-    return _reusable_inputs(workflows)
+            fallback = fallback or found
+    return _newest_first(fallback) or _reusable_inputs(workflows)
+
+
+def _setup_pythons(job: dict, steps: list[dict]) -> list[str]:
+    matrix = (job.get("strategy") or {}).get("matrix") or {}
+    found: list[str] = []
+    for step in steps:
+        if not str(step.get("uses", "")).startswith("actions/setup-python"):
+            continue
+        wanted = (step.get("with") or {}).get("python-version")
+        named = re.fullmatch(r"\$\{\{\s*matrix\.([\w-]+)\s*\}\}", str(wanted or ""))
+        values = matrix.get(named.group(1)) if named and isinstance(matrix, dict) else wanted
+        for value in values if isinstance(values, list) else [values]:
+            short = re.match(r"^(3\.\d{1,2})", str(value or ""))
+            if short:
+                found.append(short.group(1))
+    return found
 
 
 def _newest_first(versions: list[str]) -> list[str]:

@@ -115,6 +115,15 @@ def gather_workflows(root: Path) -> dict[str, dict]:
             workflows[f".github/workflows/{path.name}"] = yaml.safe_load(text or "") or {}
         except yaml.YAMLError:
             continue
+    actions = root / ".github" / "actions"
+    for path in sorted(actions.glob("*/action.y*ml"))[:MAX_WORKFLOWS] if actions.is_dir() else []:
+        if path.parent.is_symlink():
+            continue
+        try:  # local composite actions: CI's steps and Python may sit in them
+            workflows[f".github/actions/{path.parent.name}/{path.name}"] = \
+                yaml.safe_load(_text(path) or "") or {}
+        except yaml.YAMLError:
+            continue
     return workflows
 
 
