@@ -1,12 +1,14 @@
 """Which Python runs a repository's suite: the newest the worker has that the project allows.
 
-The project says what it supports in `requires-python`, `.python-version` or its classifiers;
+The project says what it supports in `requires-python`, `.python-version`, its classifiers or
+its Pipfile;
 all are read as data. The worker's interpreters are GATEKEEPER_PYTHONS (paths, `:`-separated)
 or, by default, its own and every pyenv version beside it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -18,6 +20,8 @@ from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
+
+from gatekeeper.core.pipenv import python_version
 
 
 class NoInterpreter(Exception):
@@ -87,7 +91,22 @@ def declared(root: Path) -> tuple[SpecifierSet | None, str]:
                     if re.match(r"Programming Language :: Python :: \d+\.\d+$", c)]
         if versions:
             return _from_classifiers(versions), "classifiers"
+    pipenv = _pipenv_python(root)
+    if pipenv:
+        return SpecifierSet(f"=={pipenv}.*"), "Pipfile"
     return None, "the worker's default"
+
+
+def _pipenv_python(root: Path) -> str | None:
+    files = {}
+    for name, parse in (("Pipfile", tomllib.loads), ("Pipfile.lock", json.loads)):
+        path = root / name
+        try:
+            files[name] = parse(path.read_text()) if path.is_file() and not \
+                path.is_symlink() and path.stat().st_size < 8 * 1024**2 else {}
+        except (OSError, ValueError, UnicodeDecodeError):
+            files[name] = {}
+    return python_version(files["Pipfile"], files["Pipfile.lock"])
 
 
 def _from_classifiers(versions: list[str]) -> SpecifierSet:

@@ -10,6 +10,7 @@ as wheels like everything else, and the build runs later, inside the sandbox.
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 import tomllib
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from gatekeeper.core.pipenv import lock_requirements, pipfile_requirements
 from gatekeeper.core.policy import path_matches
 from gatekeeper.runner.wheelhouse import sanitize
 
@@ -68,7 +70,7 @@ def discover(root: Path) -> TestEnv:
     # the first declaration of a test environment is the one used: a project that has a
     # dependency group and a tox file means the same thing twice, usually
     any(reader(root, data, env) for reader in
-        (_dependency_groups, _hatch, _tox, _extras, _poetry, _pdm, _uv))
+        (_dependency_groups, _hatch, _tox, _extras, _poetry, _pdm, _uv, _pipenv))
     _requirement_files(root, env)
     return env
 
@@ -77,7 +79,7 @@ def every_declaration(root: Path) -> TestEnv:
     """Every test declaration, not only the first: for a set-up that installs them all."""
     env = TestEnv()
     data = _toml(root / "pyproject.toml") if _readable(root / "pyproject.toml") else {}
-    for reader in (_dependency_groups, _hatch, _tox, _extras, _poetry, _pdm, _uv):
+    for reader in (_dependency_groups, _hatch, _tox, _extras, _poetry, _pdm, _uv, _pipenv):
         reader(root, data, env)
     return env
 
@@ -279,6 +281,27 @@ def _uv(root: Path, data: dict, env: TestEnv) -> bool:
         env.requirements += [("pyproject.toml [tool.uv] dev-dependencies", d) for d in deps]
         env.sources.append("[tool.uv] dev-dependencies")
     return bool(deps)
+
+
+def _pipenv(root: Path, data: dict, env: TestEnv) -> bool:
+    """Pipfile.lock's pins when it parses, else the Pipfile's own lines."""
+    lock, pipfile = root / "Pipfile.lock", root / "Pipfile"
+    try:
+        parsed = json.loads(lock.read_text()) if _readable(lock) and \
+            lock.stat().st_size < 8 * 1024**2 else None
+    except (OSError, ValueError):
+        parsed = None
+    if isinstance(parsed, dict):
+        lines, _ = lock_requirements(parsed)
+        where = "Pipfile.lock"
+    elif _readable(pipfile):
+        lines, _ = pipfile_requirements(_toml(pipfile))
+        where = "Pipfile"
+    else:
+        return False
+    env.requirements += [(where, line) for line in lines]
+    env.sources.append(where)
+    return bool(lines)
 
 
 def _requirement_files(root: Path, env: TestEnv) -> None:
