@@ -1,9 +1,8 @@
 """Which Python runs a repository's suite: the newest the worker has that the project allows.
 
 The project says what it supports in `requires-python`, `.python-version`, its classifiers or
-its Pipfile;
-all are read as data. The worker's interpreters are GATEKEEPER_PYTHONS (paths, `:`-separated)
-or, by default, its own and every pyenv version beside it.
+its Pipfile; all are read as data. The worker's interpreters are GATEKEEPER_PYTHONS (paths,
+`:`-separated) or, by default, its own and every pyenv version beside it.
 """
 
 from __future__ import annotations
