@@ -10,26 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from gatekeeper.core import redact
-from gatekeeper.core.detect import agent_names, detect
+from gatekeeper.core.decision import GateFacts, Override, decide_gate, to_publish
+from gatekeeper.core.detect import agent_names
 from gatekeeper.core.diff import tree_differences
-from gatekeeper.core.governance import Effective, changed_paths, eligibility
+from gatekeeper.core.governance import Effective
 from gatekeeper.core.model import RERUN_ACTION, CheckOutput, Finding, JobRequest, Review, StageResult, Target
-from gatekeeper.core.override import verdict as override_verdict
 from gatekeeper.core.policy import Policy, PolicyError, with_additions
 from gatekeeper.core.protection import requires_gate
 from gatekeeper.core.report import check_output
-from gatekeeper.core.review import ReviewerFacts, evaluate_review, latest_reviews, teams_of
+from gatekeeper.core.review import ReviewerFacts, latest_reviews, teams_of
 from gatekeeper.core.rules import agent_rules, default_policy_text
 from gatekeeper.core.verdict import (
     GATE,
     REVIEW,
     CheckVerdict,
-    decide,
     invalid_policy,
-    not_eligible,
-    not_gated,
     policy_unavailable,
-    with_governance,
 )
 from gatekeeper.github.client import GitHubApp, Installation
 from gatekeeper.runner import sandbox
@@ -132,27 +128,25 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
                        else policy_unavailable(str(err)))
     audit.record("policy", target.repo, target.number, sha=target.head_sha, **source)
     policy = effective.policy
-    commits = github.commits(target.repo, target.number)
-    files = github.changed_files(target.repo, target.number)
-    rules = with_additions(agent_rules(), policy.agents)
-    detection = detect(pr, commits, rules)
-    gated = detection.gated(policy.gate)
+    facts = GateFacts(pr, tuple(github.commits(target.repo, target.number)),
+                      tuple(github.changed_files(target.repo, target.number)), effective,
+                      agent_rules())
+    first = decide_gate(facts)
+    detection = first.detection
     audit.record("classification", target.repo, target.number, sha=target.head_sha,
-                 agent=detection.is_agent, strong=detection.strong, gated=gated,
+                 agent=detection.is_agent, strong=detection.strong, gated=first.gated,
                  automation=[str(s) for s in detection.automation],
                  signals=[str(s) for s in detection.signals],
-                 names=agent_names(detection, rules), requesters=sorted(detection.requesters))
-    if not gated:
-        return publish(ctx, github, target, [not_gated(detection)])
-    refusals = eligibility(effective.rules, effective.level, changed_paths(files))
-    if detection.is_agent and refusals:
+                 names=agent_names(detection, with_additions(facts.rules, policy.agents)),
+                 requesters=sorted(detection.requesters))
+    if first.refusals:
         audit.record("not-eligible", target.repo, target.number, sha=target.head_sha,
-                     level=effective.level, reasons=refusals)
-        verdict = not_eligible(refusals, detection)
+                     level=effective.level, reasons=list(first.refusals))
         if rescan:
             _alert(ctx, target, "An agent pull request where agents are not allowed",
-                   verdict.title, (), policy)
-        return publish(ctx, github, target, [verdict])
+                   first.verdicts[0].title, (), policy)
+    if not first.needs_stages:
+        return publish(ctx, github, target, list(first.verdicts))
 
     key = f"stages-{target.repo_id}-{target.head_sha}"
     stored = None if rescan else ctx.store.load(key)
@@ -165,36 +159,33 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
             if detection.is_agent else []
         ctx.store.save(governance_key, {"findings": [f.to_dict() for f in found]},
                        STAGE_RESULTS_TTL)
-        stages = run_gate_stages(ctx, github, target, pr.base_sha, policy, files, audit)
+        stages = run_gate_stages(ctx, github, target, pr.base_sha, policy, list(facts.files),
+                                 audit)
         ctx.store.save(key, {k: v.to_dict() for k, v in stages.items()}, STAGE_RESULTS_TTL)
         if ctx.store.load(verdict_key) is None:  # the first verdict on this commit: approvals
             now = datetime.now(UTC).isoformat(timespec="seconds")  # count from here
             ctx.store.save(verdict_key, {"at": now}, STAGE_RESULTS_TTL)
     verdict_at = (ctx.store.load(verdict_key) or {}).get("at") if stored or rescan else None
-
-    reviews = github.reviews(target.repo, target.number)
-    facts = reviewer_facts(github, target.repo, reviews, policy)
-    waived = sorted({f.rule for r in stages.values() for f in r.findings if f.waived_by})
-    result = evaluate_review(pr, reviews, files, commits, detection, policy, facts, verdict_at,
-                             waived)
+    reviews = tuple(github.reviews(target.repo, target.number))
+    overridden = ctx.store.load(override_key(target))
+    decision = decide_gate(replace(
+        facts, stages=stages, reviews=reviews,
+        reviewers=reviewer_facts(github, target.repo, list(reviews), policy),
+        verdict_at=verdict_at,
+        governance=tuple(Finding(**f) for f in
+                         (ctx.store.load(governance_key) or {}).get("findings", [])),
+        override=Override(overridden["by"], overridden["reason"], overridden["at"])
+        if overridden else None))
+    result = decision.review
     audit.record("review", target.repo, target.number, sha=target.head_sha,
                  satisfied=result.satisfied, approved=result.approved, required=result.required,
                  sensitive_paths=list(result.sensitive_paths), missing=list(result.missing),
                  reviewers=[[r.login, r.state, r.counted, r.reason] for r in result.reviewers])
-    verdicts = decide(detection, stages, result)
-    found = [Finding(**f) for f in (ctx.store.load(governance_key) or {}).get("findings", [])]
-    verdicts = with_governance(verdicts, found, [str(r) for r in effective.refused])
-    overridden = ctx.store.load(override_key(target))
-    if overridden:  # break-glass on this very commit stands until a push
-        verdicts = [v for v in verdicts if v.name != GATE] + [override_verdict(
-            overridden["by"], overridden["reason"], target.head_sha, overridden["at"])]
-    elif rescan:
-        _alert_if_blocked(ctx, target, verdicts, policy)
-    if not rescan:
-        verdicts = [v for v in verdicts if v.name == REVIEW or (stored and v.name == GATE)]
-        if not stored:  # results gone or not there yet: a gate (never two at once) decides
-            ctx.store.submit(JobRequest("gate", target.key("gate"), {"target": target.__dict__}))
-    return publish(ctx, github, target, verdicts)
+    if rescan and not overridden:
+        _alert_if_blocked(ctx, target, list(decision.verdicts), policy)
+    if not rescan and not stored:  # results gone or not there yet: a gate (never two at once)
+        ctx.store.submit(JobRequest("gate", target.key("gate"), {"target": target.__dict__}))
+    return publish(ctx, github, target, to_publish(decision, rescan, bool(stored)))
 
 
 def _note_protection(ctx: Context, github: Installation, target: Target, branch: str,
