@@ -453,3 +453,29 @@ def test_a_suppression_the_agent_adds_does_not_silence_the_scanner_through_the_a
     notes = fake_github.check_runs[sast["id"]]["output"]["annotations"]
     assert any("scanner suppression" in n["message"] and n["start_line"] == 7 for n in notes)
     assert any(n["annotation_level"] == "failure" and n["start_line"] == 7 for n in notes)
+
+
+def test_copilot_reviews_apps_and_automation_never_count_as_a_human_approval(gate, fake_github):
+    repo, send = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF + \
+        b"agents:\n  automation_logins: [release-robot]\n"
+    repo.permissions.update({"copilot-pull-request-reviewer[bot]": "admin", "Copilot": "admin",
+                             "release-robot": "admin", "helper-app[bot]": "admin"})
+    send("pull_request", pr_event("opened"))
+    # Copilot code review as GitHub sends it (an App's bot), and as a plain-typed login
+    repo.review(2, "copilot-pull-request-reviewer[bot]", "APPROVED", user_type="Bot")
+    repo.review(2, "Copilot", "APPROVED", user_type="User")
+    repo.review(2, "release-robot", "APPROVED")
+    repo.review(2, "helper-app[bot]", "APPROVED", user_type="User")
+    send("pull_request_review", review_event())
+    overall = check(fake_github, "gatekeeper")
+    assert overall["conclusion"] == "failure", overall["output"]
+    summary = unescaped(overall["output"]["summary"])
+    assert "| @copilot-pull-request-reviewer[bot] | approved | no | is a bot or App account" \
+        in summary
+    assert "| @Copilot | approved | no | is a coding agent's account" in summary
+    assert "| @release-robot | approved | no | is an automation account" in summary
+    assert "| @helper-app[bot] | approved | no | is a bot or App account" in summary
+    repo.review(2, "alice", "APPROVED")  # control: a human's approval is what counts
+    send("pull_request_review", review_event())
+    assert check(fake_github, "gatekeeper")["conclusion"] == "success"

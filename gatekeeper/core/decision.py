@@ -65,7 +65,8 @@ class GateDecision:
 
 def decide_gate(facts: GateFacts) -> GateDecision:
     policy = facts.effective.policy
-    detection = detect(facts.pr, facts.commits, with_additions(facts.rules, policy.agents))
+    rules = with_additions(facts.rules, policy.agents)
+    detection = detect(facts.pr, facts.commits, rules)
     if not detection.gated(policy.gate):
         return GateDecision(detection, False, (), None, (not_gated(detection),))
     refusals = tuple(eligibility(facts.effective.rules, facts.effective.level,
@@ -75,7 +76,7 @@ def decide_gate(facts: GateFacts) -> GateDecision:
                             (not_eligible(list(refusals), detection),))
     waived = sorted({f.rule for r in facts.stages.values() for f in r.findings if f.waived_by})
     review = evaluate_review(facts.pr, facts.reviews, facts.files, facts.commits, detection,
-                             policy, facts.reviewers, facts.verdict_at, waived)
+                             policy, facts.reviewers, facts.verdict_at, waived, rules)
     verdicts = with_governance(decide(detection, facts.stages, review), list(facts.governance),
                                [str(r) for r in facts.effective.refused])
     if facts.override:  # stands until a push: the gate says who broke the glass and why

@@ -199,6 +199,12 @@ def _commit_signals(commit: Commit, rules: AgentRules, known: set[str], automati
     return found, by_automation
 
 
+def account_class(user: User, rules: AgentRules) -> str | None:
+    """What the rules make of an account: see _account_class."""
+    return _account_class(user, {login.lower() for login in rules.bot_logins},
+                          {login.lower() for login in rules.automation_logins})
+
+
 def _account_class(user: User, known: set[str], automation: set[str]) -> str | None:
     """'agent account', 'automation', 'bot account' (unknown bot: an agent) or None (a person)."""
     login = user.login.lower()

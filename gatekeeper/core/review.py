@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gatekeeper.core.detect import Detection
+from gatekeeper.core.detect import Detection, account_class
 from gatekeeper.core.escape import md_code
 from gatekeeper.core.model import ChangedFile, Commit, PullRequest, Review
-from gatekeeper.core.policy import PERMISSION_RANK, Approvers, Policy, path_matches
+from gatekeeper.core.policy import PERMISSION_RANK, AgentRules, Approvers, Policy, path_matches
 
 DECISIVE = {"APPROVED", "CHANGES_REQUESTED", "DISMISSED"}  # COMMENTED changes nothing
 
@@ -62,11 +62,12 @@ def teams_of(approvers: Approvers, owner: str) -> list[str]:
 def evaluate_review(pr: PullRequest, reviews: Sequence[Review], files: Sequence[ChangedFile],
                     commits: Sequence[Commit], detection: Detection, policy: Policy,
                     facts: ReviewerFacts, verdict_at: str | None = None,
-                    waived: Sequence[str] = ()) -> ReviewResult:
+                    waived: Sequence[str] = (), rules: AgentRules | None = None) -> ReviewResult:
     """`verdict_at`: when the gate first posted its verdict on the head commit (ISO 8601), or
     None when it has not yet; with `approvals.after_verdict`, earlier approvals do not count.
     `waived`: rules of findings the policy kept from blocking; an approval must acknowledge
-    each (`/gatekeeper ack RULE` in its body) to count."""
+    each (`/gatekeeper ack RULE` in its body) to count. `rules`: agent and automation
+    accounts (the organisation's and the policy's), whose reviews never count."""
     owner = pr.repo.split("/")[0]
     contributors = {c.author.login.lower() for c in commits
                     if c.author is not None and not c.author.is_bot}
@@ -89,7 +90,8 @@ def evaluate_review(pr: PullRequest, reviews: Sequence[Review], files: Sequence[
         if review.state == "DISMISSED":
             reviewers.append(Reviewer(review.user.login, review.state, False, "review dismissed"))
             continue
-        why_not = _disqualified(login, review, pr, detection, contributors)
+        why_not = _not_human(review, rules) or \
+            _disqualified(login, review, pr, detection, contributors)
         if why_not is None and review.commit_id != pr.head_sha:
             why_not = (f"approved an older commit {review.commit_id[:7]}; only approvals of "
                        f"the head commit {pr.head_sha[:7]} count (stale)")
@@ -127,10 +129,21 @@ def _is_sensitive(file: ChangedFile, policy: Policy) -> bool:
     return any(path_matches(p, path) for p in policy.sensitive.paths for path in paths)
 
 
+def _not_human(review: Review, rules: AgentRules | None) -> str | None:
+    """Apps, bots, agents (Copilot code review among them) and automation never approve,
+    whatever GitHub counts: by account type, by `[bot]` login, and by the rules' accounts."""
+    kind = account_class(review.user, rules) if rules else None
+    if kind == "agent account":
+        return "is a coding agent's account; only humans can approve"
+    if kind == "automation":
+        return "is an automation account; only humans can approve"
+    if review.user.is_bot or review.user.login.lower().endswith("[bot]"):
+        return "is a bot or App account; only humans can approve"
+    return None
+
+
 def _disqualified(login: str, review: Review, pr: PullRequest, detection: Detection,
                   contributors: set[str]) -> str | None:
-    if review.user.is_bot:
-        return "is a bot account; only humans can approve"
     if login == pr.author.login.lower():
         return "opened this pull request; authors cannot approve their own work"
     if login in detection.agents:
