@@ -471,11 +471,11 @@ def test_copilot_reviews_apps_and_automation_never_count_as_a_human_approval(gat
     overall = check(fake_github, "gatekeeper")
     assert overall["conclusion"] == "failure", overall["output"]
     summary = unescaped(overall["output"]["summary"])
-    assert "| @copilot-pull-request-reviewer[bot] | approved | no | is a bot or App account" \
+    assert "| @copilot-pull-request-reviewer[bot] | approved | no | is a bot account" \
         in summary
     assert "| @Copilot | approved | no | is a coding agent's account" in summary
     assert "| @release-robot | approved | no | is an automation account" in summary
-    assert "| @helper-app[bot] | approved | no | is a bot or App account" in summary
+    assert "| @helper-app[bot] | approved | no | is a bot account" in summary
     repo.review(2, "alice", "APPROVED")  # control: a human's approval is what counts
     send("pull_request_review", review_event())
     assert check(fake_github, "gatekeeper")["conclusion"] == "success"

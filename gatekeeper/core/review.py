@@ -138,7 +138,7 @@ def _not_human(review: Review, rules: AgentRules | None) -> str | None:
     if kind == "automation":
         return "is an automation account; only humans can approve"
     if review.user.is_bot or review.user.login.lower().endswith("[bot]"):
-        return "is a bot or App account; only humans can approve"
+        return "is a bot account (an App or automation); only humans can approve"
     return None
 
 
