@@ -173,3 +173,10 @@ def test_a_levels_instruction_files_become_sensitive_paths():
     org = ("levels:\n  internal:\n    instructions:\n      files: [docs/AI.md]\n"
            "default_level: internal\n")
     assert "docs/AI.md" in effective(org=org).policy.sensitive.paths
+
+
+def test_an_overridable_sensitive_path_list_adds_to_the_organisations_never_replaces_it():
+    result = effective("sensitive:\n  paths: ['migrations/**']\n",
+                       org="overridable: [sensitive.paths]\n")
+    paths = result.policy.sensitive.paths
+    assert "migrations/**" in paths and ".github/workflows/**" in paths and not result.refused

@@ -185,10 +185,10 @@ def _tighten(base: dict, repo: dict, org: dict, overridable: list[str],
         kept = _get(base, key)
         dotted = _dotted(key)
         why = None
-        if any(dotted == o or dotted.startswith(o + ".") for o in overridable):
-            value = asked
-        elif key in ADDITIVE and key not in WIDENING:
+        if key in ADDITIVE and key not in WIDENING:  # adds, overridable or not: never drops
             value = list(kept or []) + [v for v in asked if v not in (kept or [])]
+        elif any(dotted == o or dotted.startswith(o + ".") for o in overridable):
+            value = asked
         elif key in STRICTER:
             value = asked
             if kept is not None and not STRICTER[key](asked, kept):
