@@ -71,6 +71,13 @@ def parser() -> argparse.ArgumentParser:
     policy_check.add_argument("--org", action="store_true",
                               help="the file is an organisation policy (ORG/.github)")
     policy_check.add_argument("--format", choices=["text", "json"], default="text")
+    policy_test = policy_sub.add_parser(
+        "test", help="run policy test cases offline through the gate's decision (exit 1 "
+                     "when an expectation is not met, 2 when a file is invalid)")
+    policy_test.add_argument("folder", nargs="?", default=".github/gatekeeper-tests",
+                             metavar="DIR", help="org.yml, policy.yml and case files "
+                                                 "(default .github/gatekeeper-tests)")
+    policy_test.add_argument("--format", choices=["text", "json"], default="text")
     report = sub.add_parser("report", help="agent activity of an organisation, from the audit "
                                            "trail (needs REDIS_URL)")
     report.add_argument("--org", required=True)
@@ -300,6 +307,10 @@ def _protect(args) -> int:
 
 
 def _policy(args) -> int:
+    if args.action == "test":
+        from gatekeeper.cli.policytest import run_suite
+
+        return run_suite(args.folder, args.format)
     if args.action == "check":
         from gatekeeper.cli.policycheck import check_file
 

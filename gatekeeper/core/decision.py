@@ -8,7 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gatekeeper.core.detect import Detection, detect
-from gatekeeper.core.governance import Effective, changed_paths, eligibility
+from gatekeeper.core.governance import (
+    Effective,
+    changed_paths,
+    eligibility,
+    instructions_problem,
+)
 from gatekeeper.core.model import ChangedFile, Commit, Finding, PullRequest, Review, StageResult
 from gatekeeper.core.override import verdict as override_verdict
 from gatekeeper.core.policy import AgentRules, with_additions
@@ -77,7 +82,8 @@ def decide_gate(facts: GateFacts) -> GateDecision:
     waived = sorted({f.rule for r in facts.stages.values() for f in r.findings if f.waived_by})
     review = evaluate_review(facts.pr, facts.reviews, facts.files, facts.commits, detection,
                              policy, facts.reviewers, facts.verdict_at, waived, rules)
-    verdicts = with_governance(decide(detection, facts.stages, review), list(facts.governance),
+    governance = list(facts.governance) if detection.is_agent else []
+    verdicts = with_governance(decide(detection, facts.stages, review), governance,
                                [str(r) for r in facts.effective.refused])
     if facts.override:  # stands until a push: the gate says who broke the glass and why
         verdicts = [v for v in verdicts if v.name != GATE] + [override_verdict(
@@ -91,3 +97,15 @@ def to_publish(decision: GateDecision, ran_now: bool, have_results: bool) -> lis
     if ran_now or not decision.needs_stages:
         return list(decision.verdicts)
     return [v for v in decision.verdicts if v.name == REVIEW or (have_results and v.name == GATE)]
+
+
+def instruction_findings(effective: Effective, present: Mapping[str, str | None]) -> list[Finding]:
+    """A finding when the level requires agent instruction files the base branch lacks;
+    `present`: those files' text on the base branch (None: absent)."""
+    wanted = effective.rules.instructions if effective.rules else None
+    if wanted is None:
+        return []
+    problem = instructions_problem(effective.rules, effective.level,
+                                   {path: present.get(path) for path in wanted.files})
+    return [] if problem is None else [Finding("gatekeeper", "agent-instructions", problem,
+                                               severity="medium", blocking=wanted.blocking)]

@@ -9,7 +9,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -229,14 +229,32 @@ def _friendly(err: dict, model: type[BaseModel]) -> str:
 
 
 def _fields_at(model: type[BaseModel], path: list[str]) -> list[str]:
-    """The keys a mapping at `path` of `model` accepts."""
+    """The keys a mapping at `path` of `model` accepts (through lists and optional values)."""
     current: Any = model
     for part in path:
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
+        if part.isdigit():
+            current = _item_type(current)
+            continue
+        fields = getattr(_model_in(current), "model_fields", {})
+        if part not in fields:
             return []
-        current = field.annotation
-    return list(getattr(current, "model_fields", {}))
+        current = fields[part].annotation
+    return list(getattr(_model_in(current), "model_fields", {}))
+
+
+def _model_in(annotation: Any) -> Any:
+    """The model an annotation holds: X itself, or X in `X | None` or `str | X`."""
+    if hasattr(annotation, "model_fields"):
+        return annotation
+    return next((a for a in get_args(annotation) if hasattr(a, "model_fields")), None)
+
+
+def _item_type(annotation: Any) -> Any:
+    """X in `list[X]`, or in `list[X] | None`."""
+    for candidate in (annotation, *get_args(annotation)):
+        if get_origin(candidate) is list and get_args(candidate):
+            return get_args(candidate)[0]
+    return None
 
 
 def short_forms(data: dict) -> dict:

@@ -7,12 +7,12 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from gatekeeper.core.decision import instruction_findings as required_instructions
 from gatekeeper.core.governance import (
     ORG_REPO,
     Effective,
     RepoFacts,
     combine,
-    instructions_problem,
     leaves,
     needs_facts,
     parse_org,
@@ -123,14 +123,9 @@ def instruction_findings(github: Installation, repo: str, base_ref: str,
                          result: Effective) -> list[Finding]:
     """A finding when the level requires agent instruction files the base branch lacks."""
     wanted = result.rules.instructions if result.rules else None
-    if wanted is None:
-        return []
-    texts = {path: github.file_text(repo, path, base_ref) for path in wanted.files}
-    problem = instructions_problem(result.rules, result.level, texts)
-    if problem is None:
-        return []
-    return [Finding("gatekeeper", "agent-instructions", problem, severity="medium",
-                    blocking=wanted.blocking)]
+    texts = {path: github.file_text(repo, path, base_ref) for path in wanted.files} \
+        if wanted else {}
+    return required_instructions(result, texts)
 
 
 def shown(result: Effective) -> dict[str, Any]:
