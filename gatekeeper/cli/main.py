@@ -1,4 +1,5 @@
-"""`gatekeeper serve|worker|check|replay|manifest|doctor|demo|osv-mirror|protect|policy|report`."""
+"""`gatekeeper serve|worker|check|replay|manifest|doctor|demo|osv-mirror|protect|policy|report|
+simulate`."""
 
 from __future__ import annotations
 
@@ -78,6 +79,15 @@ def parser() -> argparse.ArgumentParser:
                              metavar="DIR", help="org.yml, policy.yml and case files "
                                                  "(default .github/gatekeeper-tests)")
     policy_test.add_argument("--format", choices=["text", "json"], default="text")
+    simulate = sub.add_parser(
+        "simulate", help="the gate's outcome on a pull request now, if these people approved, "
+                         "or under a proposed policy (writes nothing; exit 0 green, 1 red)")
+    simulate.add_argument("pull", metavar="OWNER/NAME#N")
+    simulate.add_argument("--approve", action="append", default=[], metavar="LOGIN",
+                          help="as if LOGIN approved the head commit now (repeatable)")
+    simulate.add_argument("--policy", metavar="FILE",
+                          help="a proposed .github/gatekeeper.yml for the repository")
+    simulate.add_argument("--format", choices=["text", "json"], default="text")
     report = sub.add_parser("report", help="agent activity of an organisation, from the audit "
                                            "trail (needs REDIS_URL)")
     report.add_argument("--org", required=True)
@@ -320,6 +330,12 @@ def _policy(args) -> int:
     return show(args.repo, args.format)
 
 
+def _simulate(args) -> int:
+    from gatekeeper.cli.simulate import simulate
+
+    return simulate(args.pull, args.approve, args.policy, args.format)
+
+
 def _report(args) -> int:
     from gatekeeper.cli.activityreport import report
 
@@ -358,4 +374,5 @@ def _osv_mirror(args) -> int:
 COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _replay, "audit": _audit,
             "reconcile": _reconcile, "redeliver": _redeliver,
             "manifest": _manifest, "doctor": _doctor, "demo": _demo, "osv-mirror": _osv_mirror,
-            "protect": _protect, "policy": _policy, "report": _report}
+            "protect": _protect, "policy": _policy, "report": _report,
+            "simulate": _simulate}

@@ -87,13 +87,15 @@ def _now() -> str:
 
 
 def effective_policy(store: Backend, github: Installation, repo: str, base_ref: str,
-                     ttl: int) -> tuple[Effective, dict[str, Any]]:
+                     ttl: int, proposed: str | None = None) -> tuple[Effective, dict[str, Any]]:
     """The policy that applies, and what the audit trail keeps about where it came from.
+    `proposed`: a repository policy text to use instead of the base branch's (simulation).
     Raises PolicyError for an invalid file, OrgPolicyUnavailable when a read fails."""
     owner = repo.split("/")[0]
     org_text = org_policy_text(store, github, owner, ttl)
     org = parse_org(org_text, org_file(owner)) if org_text is not None else None
-    repo_text = github.file_text(repo, POLICY_PATH, base_ref)
+    repo_text = proposed if proposed is not None else github.file_text(repo, POLICY_PATH,
+                                                                          base_ref)
     facts = RepoFacts(repo)
     if org and needs_facts(org):
         try:
