@@ -46,6 +46,7 @@ OPERATIONS = [
     ("put", "/orgs/{org}/rulesets/{ruleset_id}"),
     ("get", "/repos/{owner}/{repo}/rules/branches/{branch}"),  # doctor: is the gate required?
     ("get", "/repos/{owner}/{repo}/compare/{basehead}"),  # a merge group's commits and files
+    ("get", "/repos/{owner}/{repo}/commits/{commit_sha}/pulls"),  # a push past the gate?
 ]
 KEPT = ("parameters", "requestBody", "operationId", "summary")
 

@@ -11,6 +11,7 @@ from support.activity_seed import (
     EXPECTED_BLOCKED_BY,
     EXPECTED_CWE,
     EXPECTED_DAYS,
+    EXPECTED_PAST_GATE,
     EXPECTED_REPOSITORIES,
     EXPECTED_SEVERITY,
     EXPECTED_TOTALS,
@@ -40,6 +41,8 @@ def check_figures(report):
     assert len(report["days"]) == 8  # 1st to 8th of November, empty days included
     [override] = report["overrides"]
     assert (override["repo"], override["pr"], override["by"]) == ("acme/api", 2, "carol")
+    assert [(p["repo"], p["pr"], p["by"], p["how"]) for p in report["past_gate"]] == \
+        EXPECTED_PAST_GATE
 
 
 def test_figures_match_the_hand_count():

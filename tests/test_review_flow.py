@@ -479,3 +479,65 @@ def test_copilot_reviews_apps_and_automation_never_count_as_a_human_approval(gat
     repo.review(2, "alice", "APPROVED")  # control: a human's approval is what counts
     send("pull_request_review", review_event())
     assert check(fake_github, "gatekeeper")["conclusion"] == "success"
+
+
+def push_event(*commits, branch="main", sender="erin"):
+    data = payload("push", "event")
+    data.update(ref=f"refs/heads/{branch}", after=commits[-1]["id"], sender={"login": sender},
+                commits=list(commits), head_commit=commits[-1])
+    data["repository"]["default_branch"] = "main"
+    return data
+
+
+def pushed(sha, message, login="erin"):
+    person = {"name": login, "email": f"{login}@example.com", "username": login}
+    return {"id": sha, "message": message, "author": person, "committer": person}
+
+
+def past_gate(org="Codertocat"):
+    from datetime import UTC, datetime, timedelta
+
+    from gatekeeper.service.activity import organisation_report
+
+    now = datetime.now(UTC)
+    report = organisation_report(jobs.context().store, org, now - timedelta(days=1),
+                                 now + timedelta(minutes=5))
+    return report["past_gate"]
+
+
+def test_a_merge_past_a_red_gate_alerts_naming_who_merged_and_is_in_the_report(
+        gate, fake_github, env, slack):
+    repo, send = gate
+    with_slack(env, slack)
+    send("pull_request", pr_event("opened"))  # red: stages cannot fetch, no approval
+    assert past_gate() == []
+    merged = pr_event("closed")
+    merged["pull_request"].update(merged=True, merged_by={"login": "alice"})
+    send("pull_request", merged)
+    [alert] = [p for p in slack.payloads if "merged without" in p["text"]]
+    assert "merged by @alice" in str(alert["blocks"])
+    [row] = past_gate()
+    assert (row["repo"], row["pr"], row["by"]) == (REPO, 2, "alice")
+    assert row["how"] == "merged with gatekeeper failure"
+
+
+def test_agent_commits_pushed_with_no_pull_request_alert_and_are_in_the_report(
+        gate, fake_github, env, slack):
+    repo, send = gate
+    with_slack(env, slack)
+    person = pushed("a" * 40, "Fix typo")
+    carried = pushed(HEAD, "Fix login\n\nCo-authored-by: Claude <noreply@anthropic.com>")
+    # a person's commit, and an agent's that pull request #2 carried (its head): no bypass
+    send("push", push_event(person, carried))
+    assert fake_github.count("GET", f"/repos/{REPO}/commits/{HEAD}/pulls") == 1
+    assert slack.payloads == [] and past_gate() == []
+    send("push", push_event(pushed("b" * 40, "Fix login\n\nCo-authored-by: Claude "
+                                             "<noreply@anthropic.com>")))
+    send("push", push_event(pushed("c" * 40, "Co-authored-by: Claude <noreply@anthropic.com>"),
+                            branch="scratch"))  # not a protected branch
+    [alert] = slack.payloads
+    assert "Agent commits pushed to main with no pull request" in alert["text"]
+    assert "pushed by @erin" in str(alert["blocks"]) and "b" * 12 in str(alert["blocks"])
+    [row] = past_gate()
+    assert (row["repo"], row["pr"], row["by"]) == (REPO, None, "erin")
+    assert row["how"] == "1 agent commit(s) pushed to main with no pull request"

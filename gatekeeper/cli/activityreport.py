@@ -87,6 +87,10 @@ def _text(figures: dict, out) -> None:
     print(f"\nOverrides ({len(figures['overrides'])})", file=out)
     for o in figures["overrides"]:
         print(f"  {o['at']}  {o['repo']}#{o['pr']}  @{o['by']}: {o['reason']}", file=out)
+    print(f"\nMerged or pushed past the gate ({len(figures['past_gate'])})", file=out)
+    for p in figures["past_gate"]:
+        where = f"{p['repo']}#{p['pr']}" if p["pr"] else f"{p['repo']}@{(p['sha'] or '')[:7]}"
+        print(f"  {p['at']}  {where}  @{p['by']}: {p['how']}", file=out)
     unknown = figures.get("unknown_bots") or {}
     if unknown:
         print(f"\nUnknown bots, gated as agents ({len(unknown)}): classify each in the "

@@ -8,7 +8,9 @@ What is counted, per pull request with records in the window:
 - approved: a review evaluation was satisfied; the time to approval runs from the first
   verdict on that commit (its stages record) to the first satisfied evaluation of it;
 - findings: the distinct new findings over its commits, by CWE and by severity;
-- overrides: break-glass records, with who and why.
+- overrides: break-glass records, with who and why;
+- past the gate: merges of gated pull requests without a green gate (or on an override) and
+  agents' commits pushed to a protected branch with no pull request.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict
     """The report's figures from the records of one organisation's pull requests."""
     lo, hi = _stamp(since), _stamp(until)
     pulls: dict[tuple[str, int], _Pull] = {}
-    overrides = []
+    overrides, past_gate = [], []
     for record in sorted(records, key=lambda r: r.get("at", "")):
         at = record.get("at", "")
+        if lo <= at <= hi and record.get("kind") in PAST_GATE and record.get("repo"):
+            past_gate.append(_past_gate(record))
         if not (lo <= at <= hi) or not record.get("repo") or not record.get("pr"):
             continue
         pull = pulls.setdefault((record["repo"], record["pr"]), _Pull(record["repo"], record["pr"]))
@@ -52,7 +56,7 @@ def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict
     gated = [p for p in pulls.values() if p.gated_at]
     return {
         "since": lo, "until": hi,
-        "totals": _figures(gated) | {"overrides": len(overrides)},
+        "totals": _figures(gated) | {"overrides": len(overrides), "past_gate": len(past_gate)},
         "blocked_by": dict(sorted(Counter(s for p in gated for s in p.blocked_by).items())),
         "findings": {
             "by_cwe": _counted(f.get("cwe") or "no CWE" for p in gated
@@ -63,6 +67,9 @@ def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict
         "repositories": _grouped(gated, lambda p: [p.repo], overrides, "repo"),
         "agents": _grouped(gated, lambda p: sorted(p.agents) or ["unnamed agent"], None, ""),
         "overrides": overrides,
+        # merged without a green gate (or on an override), or agents' commits pushed with
+        # no pull request: what reached a protected branch past the gate
+        "past_gate": past_gate,
         "days": _days(gated, since, until),
         # bots neither list knows, gated as agents: an admin classifies them in one edit
         "unknown_bots": dict(sorted(Counter(b for p in pulls.values()
@@ -109,6 +116,20 @@ def _take(pull: _Pull, record: dict, overrides: list[dict]) -> None:
     elif kind == "override":
         overrides.append({"repo": pull.repo, "pr": pull.number, "by": record.get("by"),
                           "reason": record.get("reason"), "at": at, "sha": sha})
+
+
+PAST_GATE = ("merged-without-green", "pushed-past-the-gate")
+
+
+def _past_gate(record: dict) -> dict:
+    if record["kind"] == "merged-without-green":
+        how = "merged on a break-glass override" if record.get("override") else \
+            f"merged with gatekeeper {record.get('conclusion') or 'never run'}"
+        return {"repo": record["repo"], "pr": record.get("pr"), "at": record["at"],
+                "sha": record.get("sha"), "by": record.get("merged_by"), "how": how}
+    return {"repo": record["repo"], "pr": None, "at": record["at"], "sha": record.get("sha"),
+            "by": record.get("pusher"), "how": f"{len(record.get('commits') or [])} agent "
+            f"commit(s) pushed to {record.get('branch')} with no pull request"}
 
 
 def _block(pull: _Pull, why: str, at: str) -> None:

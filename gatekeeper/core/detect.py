@@ -122,6 +122,13 @@ def detect(pr: PullRequest, commits: Sequence[Commit], rules: AgentRules) -> Det
                      tuple(automation))
 
 
+def commit_signals(commit: Commit, rules: AgentRules) -> list[Signal]:
+    """The agent evidence one commit carries on its own (a push with no pull request)."""
+    found, _ = _commit_signals(commit, rules, {login.lower() for login in rules.bot_logins},
+                               {login.lower() for login in rules.automation_logins}, set(), set())
+    return found
+
+
 def _commit_signals(commit: Commit, rules: AgentRules, known: set[str], automation_logins: set[str],
                     agents: set[str], requesters: set[str]) -> tuple[list[Signal], list[Signal]]:
     short = commit.sha[:7]

@@ -339,6 +339,10 @@ class Installation:
         """The rules in force on a branch, from every ruleset that applies to it."""
         return self._pages(f"/repos/{repo}/rules/branches/{branch}")
 
+    def commit_pulls(self, repo: str, sha: str) -> list[int]:
+        """The numbers of the pull requests GitHub associates with a commit."""
+        return [int(p["number"]) for p in self._pages(f"/repos/{repo}/commits/{sha}/pulls")]
+
     def comment(self, repo: str, number: int, body: str) -> None:
         self._request("POST", f"/repos/{repo}/issues/{number}/comments", input={"body": body})
 

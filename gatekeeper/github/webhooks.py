@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -72,6 +72,7 @@ class _Pull(BaseModel):
     number: int = Field(gt=0)
     head: _Head
     merged: bool | None = None
+    merged_by: _Owner | None = None
 
 
 class _PullEvent(BaseModel):
@@ -145,11 +146,28 @@ class _PushedRepo(_Repo):
     default_branch: str = ""
 
 
+class _Person(BaseModel):
+    name: str = ""
+    email: str | None = ""
+    username: str | None = None
+
+
+class _PushedCommit(BaseModel):
+    id: str
+    message: str = ""
+    author: _Person = _Person()
+    committer: _Person = _Person()
+
+
 class _PushEvent(BaseModel):
     ref: str
     after: str = ""
+    deleted: bool = False
     repository: _PushedRepo
     installation: _Id | None = None
+    commits: list[_PushedCommit] = []
+    pusher: _Person = _Person()
+    sender: _Sender | None = None
 
 
 class _CheckSuiteEvent(BaseModel):
@@ -232,7 +250,10 @@ def route(event: str, payload: dict[str, Any] | bytes, app_id: int | None = None
         closed = _parse(_PullEvent, payload, name)
         if not closed.pull_request.merged:
             return Ignored(f"ignored: {name} without a merge")
-        return _pull_jobs("merged", closed, name)
+        routed = _pull_jobs("merged", closed, name)
+        by = closed.pull_request.merged_by.login if closed.pull_request.merged_by else ""
+        return Routed([replace(routed.jobs[0], args={**routed.jobs[0].args, "merged_by": by})],
+                      name)
     if event == "pull_request_review" and action in REVIEW_ACTIONS:
         return _pull_jobs("review", _parse(_PullEvent, payload, name), name)
     if event == "check_run" and action in ("rerequested", "requested_action"):
@@ -250,7 +271,11 @@ def route(event: str, payload: dict[str, Any] | bytes, app_id: int | None = None
     if event == "status":
         return _status_impersonation(_parse(_StatusEvent, payload, name), name)
     if event == "push":
-        return _org_policy_push(_parse(_PushEvent, payload, name), name)
+        push = _parse(_PushEvent, payload, name)
+        routed = [r for r in (_org_policy_push(push, name), _branch_push(push, name))
+                  if isinstance(r, Routed)]
+        return Routed([j for r in routed for j in r.jobs], name) if routed else Ignored(
+            f"ignored: {name} to no branch, or without an installation or commits")
     if event == "merge_group" and action == "checks_requested":
         group = _parse(_MergeGroupEvent, payload, name)
         args = {"installation_id": group.installation.id, "repo_id": group.repository.id,
@@ -282,6 +307,27 @@ def _org_policy_push(push: _PushEvent, name: str) -> Routed | Ignored:
     key = f"org-policy-{owner.lower()}-{push.after or push.ref}"
     return Routed([JobRequest("org-policy", key, {"owner": owner,
                                                   "installation_id": push.installation.id})],
+                  name)
+
+
+MAX_PUSHED = 50  # commits of one push looked at; GitHub's payload itself stops at 20
+
+
+def _branch_push(push: _PushEvent, name: str) -> Routed | Ignored:
+    """Commits pushed to a branch: agents' work that no pull request carried is a bypass."""
+    if not push.ref.startswith("refs/heads/") or push.deleted or push.installation is None \
+            or not push.commits:
+        return Ignored(f"ignored: {name}")
+    commits = [{"sha": c.id, "message": c.message[:4000], "author_name": c.author.name,
+                "author_email": c.author.email or "", "author": c.author.username,
+                "committer_name": c.committer.name, "committer": c.committer.username}
+               for c in push.commits[:MAX_PUSHED]]
+    args = {"installation_id": push.installation.id, "repo": push.repository.full_name,
+            "repo_id": push.repository.id, "branch": push.ref.removeprefix("refs/heads/"),
+            "default_branch": push.repository.default_branch, "after": push.after,
+            "pusher": push.sender.login if push.sender else push.pusher.name,
+            "commits": commits}
+    return Routed([JobRequest("pushed", f"pushed-{push.repository.id}-{push.after}", args)],
                   name)
 
 

@@ -69,6 +69,17 @@ class AuditTrail:
                     limit=run.limit, duration=round(run.duration, 3),
                     limits=run.limits.__dict__, output_sha256=hashlib.sha256(output).hexdigest())
 
+    def pushed(self, repo: str, **fields: Any) -> dict:
+        """A push to a protected branch that bypassed the gate: kept in the repository's own
+        stream beside its pull requests', so the activity report reads it with them."""
+        entry = entry_of("pushed-past-the-gate", repo, None, **fields)
+        log_line(entry)
+        try:
+            self.store.append_record(f"pull:{repo}#pushes", entry, PER_PULL)
+        except Exception:  # noqa: BLE001 - the log line above still has it
+            log.warning("audit record not stored: pushed-past-the-gate")
+        return entry
+
     def records(self, repo: str, number: int) -> list[dict]:
         return self.store.read_records(stream_of(repo, number))
 

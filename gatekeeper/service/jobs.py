@@ -9,8 +9,11 @@ from typing import Any
 
 from rq import Worker
 
+from gatekeeper.core.bypass import pushed_past_the_gate
 from gatekeeper.core.detect import detect
-from gatekeeper.core.model import JobRequest, Target
+from gatekeeper.core.model import Commit, JobRequest, Target, User
+from gatekeeper.core.policy import PolicyError, with_additions
+from gatekeeper.core.protection import requires_gate
 from gatekeeper.core.rules import agent_rules
 from gatekeeper.core.verdict import GATE
 from gatekeeper.github.client import is_permanent
@@ -22,10 +25,11 @@ from gatekeeper.service.gating import (
     context,
     fail_gate,
     guarded,
+    override_key,
 )
 from gatekeeper.service.integrity import impersonation, merge_group, override
 from gatekeeper.service.notify import Alert, Slack, pull_url
-from gatekeeper.service.policies import confirm_removal
+from gatekeeper.service.policies import OrgPolicyUnavailable, confirm_removal, effective_policy
 from gatekeeper.service.queue import TIMEOUT_OF
 
 log = logging.getLogger(__name__)
@@ -59,7 +63,7 @@ def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     handlers = {"gate": gate, "review": review, "installation": installation_added,
                 "merged": merged, "reconcile-all": reconcile_all, "override": override,
                 "impersonation": impersonation, "merge-group": merge_group,
-                "org-policy": org_policy_changed}
+                "org-policy": org_policy_changed, "pushed": pushed}
     ctx = context()
     started = time.monotonic()
     outcome = "error"
@@ -158,25 +162,78 @@ def on_failure(job, connection, exc_type, exc_value, traceback) -> None:
 
 
 def merged(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    """A pull request merged: alert when it was gated and did not have a green gatekeeper."""
+    """A pull request merged: alert when it was gated and its gate was not green, or was green
+    only by a break-glass override, naming who merged it."""
     target = Target(**args["target"])
     github = ctx.app.installation(target.installation_id)
     conclusion = github.check_run_conclusion(target.repo, target.head_sha, GATE)
-    if conclusion in ("success", "neutral"):
+    overridden = ctx.store.load(override_key(target)) if conclusion == "success" else None
+    if conclusion in ("success", "neutral") and not overridden:
         return {"alert": False, "conclusion": conclusion}
     if conclusion is None:  # never gated: was it an agent's?
         pr = github.pull_request(target.repo, target.number)
         rules = agent_rules()
         if not detect(pr, github.commits(target.repo, target.number), rules).is_agent:
             return {"alert": False, "conclusion": None}
+    by = args.get("merged_by") or "someone"
     AuditTrail(ctx.store).record("merged-without-green", target.repo, target.number,
-                                 sha=target.head_sha, conclusion=conclusion)
+                                 sha=target.head_sha, conclusion=conclusion, merged_by=by,
+                                 override=bool(overridden))
     if ctx.settings.slack_webhook_url:
-        alert = Alert("Agent pull request merged without Gatekeeper's green check", target.repo,
-                      target.number, target.head_sha, f"gatekeeper: {conclusion or 'never ran'}",
+        headline = ("Agent pull request merged on a break-glass override" if overridden else
+                    "Agent pull request merged without Gatekeeper's green check")
+        verdict = (f"overridden by @{overridden['by']}; merged by @{by}" if overridden else
+                   f"gatekeeper: {conclusion or 'never ran'}; merged by @{by}")
+        alert = Alert(headline, target.repo, target.number, target.head_sha, verdict,
                       pull_url(ctx.settings.github_api_url, target.repo, target.number))
         Slack(ctx.settings.slack_webhook_url).send(alert)
     return {"alert": True, "conclusion": conclusion}
+
+
+def pushed(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """Commits pushed to a branch the gate protects: agents' commits that no pull request
+    carried are a bypass, recorded and alerted with who pushed them."""
+    github = ctx.app.installation(args["installation_id"])
+    repo, branch = args["repo"], args["branch"]
+    if not _protected(ctx, github, repo, branch, args.get("default_branch", "")):
+        return {"protected": False}
+    commits = [Commit(c["sha"], c["message"], c["author_email"],
+                      User(c["author"]) if c.get("author") else None,
+                      User(c["committer"]) if c.get("committer") else None,
+                      c.get("author_name", ""), c.get("committer_name", ""))
+               for c in args["commits"]]
+    try:
+        effective, _ = effective_policy(ctx.store, github, repo, branch,
+                                        ctx.settings.org_policy_ttl_seconds)
+        rules = with_additions(agent_rules(), effective.policy.agents)
+    except (PolicyError, OrgPolicyUnavailable):  # the built-in identities still apply
+        rules = agent_rules()
+    found = pushed_past_the_gate(commits, {c.sha: github.commit_pulls(repo, c.sha)
+                                           for c in commits}, rules)
+    if not found:
+        return {"protected": True, "bypass": []}
+    pusher = args.get("pusher") or "someone"
+    AuditTrail(ctx.store).pushed(repo, sha=args.get("after", ""), branch=branch, pusher=pusher,
+                                 commits=[b.sha for b in found],
+                                 evidence=[b.evidence[0] for b in found])
+    if ctx.settings.slack_webhook_url:
+        web = pull_url(ctx.settings.github_api_url, repo, 1).rsplit("/pull/", 1)[0]
+        alert = Alert(f"Agent commits pushed to {branch} with no pull request", repo, 0,
+                      found[-1].sha, f"{len(found)} agent commit(s) pushed by @{pusher}: "
+                      f"{found[0].evidence[0]}", f"{web}/commit/{found[-1].sha}")
+        Slack(ctx.settings.slack_webhook_url).send(alert)
+    return {"protected": True, "bypass": [b.sha for b in found]}
+
+
+def _protected(ctx: Context, github, repo: str, branch: str, default_branch: str) -> bool:
+    """The default branch, or a branch whose rules require this App's check."""
+    if branch == default_branch:
+        return True
+    try:
+        return bool(requires_gate(github.branch_rules(repo, branch), ctx.settings.github_app_id))
+    except Exception as exc:  # noqa: BLE001 - unknown: only the default branch is assumed
+        log.info("could not read the rules of %s@%s: %s", repo, branch, exc.__class__.__name__)
+        return False
 
 
 def installation_added(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:

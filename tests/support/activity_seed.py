@@ -3,11 +3,12 @@
 Organisation acme, window 2026-11-01 to 2026-11-08:
 - acme/api#1 (Claude Code): tests fail on a1 (finding CWE-89 high), a2 passes, approved 3 h
   after a2's verdict;
-- acme/api#2 (Copilot): sast fails (CWE-78 high, CWE-89 medium), overridden by carol; its
-  approval comes on 11-09, after the window;
+- acme/api#2 (Copilot): sast fails (CWE-78 high, CWE-89 medium), overridden by carol and
+  merged by dave (past the gate); its approval comes on 11-09, after the window;
 - acme/web#7 (Claude Code): off-limits, not eligible;
 - acme/web#8 (Codex and Claude Code): passes (one low finding, no CWE), approved 30 min after;
 - acme/web#9: a person's pull request under `gate: all` (not an agent's: not counted);
+- acme/web: two agent commits pushed to main by erin with no pull request (past the gate);
 - acme/api#3: before the window; other/app#1: another organisation.
 """
 
@@ -50,7 +51,11 @@ RECORDS = [
              _found("sql-string", "CWE-89", "medium")]),
     _r("2026-11-04T09:00:00Z", "override", "acme/api", 2, sha="b1", by="carol",
        reason="payments are down"),
+    _r("2026-11-04T10:00:00Z", "merged-without-green", "acme/api", 2, sha="b1",
+       conclusion="success", merged_by="dave", override=True),
     _r("2026-11-09T09:00:00Z", "review", "acme/api", 2, sha="b1", satisfied=True),
+    _r("2026-11-07T08:00:00Z", "pushed-past-the-gate", "acme/web", None, sha="f2",
+       branch="main", pusher="erin", commits=["f1", "f2"], evidence=["commit f1 ..."]),
     _agent("2026-11-05T00:00:00Z", "acme/web", 7, ["Claude Code"]),
     _r("2026-11-05T00:00:01Z", "not-eligible", "acme/web", 7, level="restricted",
        reasons=["levels.restricted.agents: forbidden"]),
@@ -65,7 +70,10 @@ RECORDS = [
 
 # counted by hand from the list above
 EXPECTED_TOTALS = {"gated": 4, "blocked": 3, "approved": 2, "median_hours_to_approval": 1.75,
-                   "overrides": 1}
+                   "overrides": 1, "past_gate": 2}
+EXPECTED_PAST_GATE = [("acme/api", 2, "dave", "merged on a break-glass override"),
+                      ("acme/web", None, "erin",
+                       "2 agent commit(s) pushed to main with no pull request")]
 EXPECTED_BLOCKED_BY = {"eligibility": 1, "sast": 1, "tests": 1}
 EXPECTED_CWE = {"CWE-89": 2, "CWE-78": 1, "no CWE": 1}
 EXPECTED_SEVERITY = {"high": 2, "low": 1, "medium": 1}
@@ -84,4 +92,4 @@ EXPECTED_DAYS = {"2026-11-02": (1, 1, 0), "2026-11-03": (0, 0, 1), "2026-11-04":
 def seed(store) -> None:
     """The records, each in its pull request's stream, as the audit trail keeps them."""
     for record in RECORDS:
-        store.append_record(f"pull:{record['repo']}#{record['pr']}", record, 2000)
+        store.append_record(f"pull:{record['repo']}#{record['pr'] or 'pushes'}", record, 2000)

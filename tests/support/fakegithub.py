@@ -430,6 +430,15 @@ class FakeGitHub:
                           for rule in ruleset.get("rules", [])]
         return _json(rules)
 
+    def _r_commits_commit_sha_pulls(self, repo, params, query, data):
+        """Pull requests that carry the commit: as their head, among their commits, or as
+        the commit their merge made."""
+        sha = params["commit_sha"]
+        found = [p for _, p in sorted(repo.pulls.items())
+                 if p["head"]["sha"] == sha or p.get("merge_commit_sha") == sha
+                 or any(c.get("sha") == sha for c in repo.commits.get(p["number"], []))]
+        return _json(_page(found, query))
+
     def _r_compare_basehead(self, repo, params, query, data):
         found = repo.compares.get(params["basehead"])
         if found is None:
