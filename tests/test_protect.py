@@ -85,3 +85,17 @@ def test_updating_never_loosens_an_existing_ruleset(env, fake_github):
     assert refs["exclude"] == ["refs/heads/x"]
     assert saved["conditions"]["repository_name"]["exclude"] == ["sandbox"]
     assert "~ALL" in saved["conditions"]["repository_name"]["include"]
+
+
+def test_doctor_names_bypass_actors_of_the_ruleset_that_requires_the_gate(env, fake_github):
+    from gatekeeper.cli.protect import bypassers
+
+    installed_repo(fake_github, f"{ORG}/Hello-World")
+    settings = load_settings(env)
+    run(settings)
+    assert bypassers(settings) == []  # control: the ruleset protect made has no bypass list
+    [ruleset] = fake_github.rulesets[ORG.lower()].values()
+    ruleset["bypass_actors"] = [{"actor_id": 1, "actor_type": "OrganizationAdmin",
+                                 "bypass_mode": "always"}]
+    assert bypassers(settings) == [f"{ORG.lower()} ruleset 'Gatekeeper': "
+                                   "OrganizationAdmin 1 (always)"]

@@ -42,6 +42,7 @@ def run_checks() -> Iterator[Check]:
     yield from _safely("redis", lambda: _redis(settings))
     yield from _safely("GitHub app key", lambda: _github(settings))
     yield from _safely("gate required on default branches", lambda: _protected(settings))
+    yield from _safely("nobody may bypass the gate", lambda: _bypass(settings))
     yield from _safely("organisation policies", lambda: _org_policies(settings))
     yield from _safely("unknown bots gated as agents", lambda: _unknown_bots(settings))
 
@@ -147,6 +148,18 @@ def _protected(settings) -> Check | str:
                      f"check from this App: {', '.join(missing[:20])}",
                      "gatekeeper protect --org ORG (an organisation ruleset)")
     return "every installed repository's default branch requires it"
+
+
+def _bypass(settings) -> Check | str:
+    from gatekeeper.cli.protect import bypassers
+
+    found = bypassers(settings)
+    if found:
+        return Check("nobody may bypass the gate", False, "rulesets requiring the gate list "
+                     "bypass actors, who can merge past it: " + "; ".join(found[:10]),
+                     "remove them from the ruleset's bypass list, or accept it: their merges "
+                     "and pushes are alerted and listed as past the gate in the activity report")
+    return "no ruleset requiring the gate has bypass actors"
 
 
 def _org_policies(settings) -> Check | str:

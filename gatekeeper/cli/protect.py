@@ -45,3 +45,25 @@ def unprotected(settings) -> list[str]:
             if not requires_gate(github.branch_rules(repo, branch), settings.github_app_id):
                 missing.append(f"{repo}@{branch}")
     return sorted(missing)
+
+
+def bypassers(settings) -> list[str]:
+    """Organisation rulesets that require the gate on an installed repository's default branch
+    and let someone bypass them: each names its actors (they can merge past the gate)."""
+    app = GitHubApp(settings)
+    found: dict[tuple[str, int], str] = {}
+    for installation_id in app.installation_ids():
+        github = app.installation(installation_id)
+        for repo in github.repositories():
+            rules = github.branch_rules(repo, github.default_branch(repo))
+            for rule in rules:
+                key = (str(rule.get("ruleset_source", "")), int(rule.get("ruleset_id") or 0))
+                if rule.get("ruleset_source_type") != "Organization" or key in found or \
+                        not requires_gate([rule], settings.github_app_id):
+                    continue
+                ruleset = github.org_ruleset(*key)
+                actors = ruleset.get("bypass_actors") or []
+                found[key] = (f"{key[0]} ruleset {ruleset.get('name')!r}: " + ", ".join(
+                    f"{a.get('actor_type')} {a.get('actor_id')} ({a.get('bypass_mode')})"
+                    for a in actors)) if actors else ""
+    return sorted(v for v in found.values() if v)
