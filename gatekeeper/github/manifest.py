@@ -13,7 +13,7 @@ PERMISSIONS = {
     "repository_custom_properties": "read",  # custom properties choose a sensitivity level
 }
 EVENTS = ["pull_request", "pull_request_review", "check_run", "check_suite", "issue_comment",
-          "merge_group", "status", "push"]  # push: to ORG/.github, the org's policy
+          "merge_group", "status", "push"]  # push: the org policy; agents pushing past the gate
 
 
 def manifest(public_url: str | None, name: str = "Gatekeeper") -> dict:
