@@ -14,6 +14,7 @@ from pathlib import Path
 OPERATIONS = [
     ("get", "/app"),
     ("get", "/app/installations"),
+    ("post", "/app-manifests/{code}/conversions"),  # gatekeeper setup
     ("get", "/app/hook/deliveries"),
     ("post", "/app/hook/deliveries/{delivery_id}/attempts"),
     ("get", "/repos/{owner}/{repo}/pulls"),

@@ -1,5 +1,5 @@
-"""`gatekeeper serve|worker|check|replay|manifest|doctor|demo|osv-mirror|protect|policy|report|
-simulate`."""
+"""`gatekeeper serve|worker|check|replay|manifest|setup|doctor|demo|osv-mirror|protect|policy|
+report|simulate`."""
 
 from __future__ import annotations
 
@@ -52,7 +52,20 @@ def parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="print a pull request's audit trail (needs REDIS_URL)")
     audit.add_argument("--repo", required=True, help="owner/name")
     audit.add_argument("--pr", type=int, required=True)
-    sub.add_parser("manifest", help="print the GitHub App manifest")
+    sub.add_parser("manifest", help="print the GitHub App manifest (GATEKEEPER_PUBLIC_URL)")
+    setup = sub.add_parser("setup", help="register the GitHub App from its manifest with a "
+                                         "browser, and write its secrets to a folder")
+    setup.add_argument("--public-url", help="where GitHub reaches the App (default "
+                                            "GATEKEEPER_PUBLIC_URL)")
+    setup.add_argument("--org", help="register it for this organisation (default: your user)")
+    setup.add_argument("--secrets", default="secrets", metavar="DIR",
+                       help="folder for the App's credentials, owner-only (default ./secrets)")
+    setup.add_argument("--port", type=int, default=8765,
+                       help="local port of the registration page (default 8765)")
+    setup.add_argument("--with-admin", action="store_true",
+                       help="also ask for organisation Administration, which "
+                            "`gatekeeper protect` needs")
+    setup.add_argument("--name", default="Gatekeeper", help="the App's name on GitHub")
     sub.add_parser("doctor", help="check this installation and say how to fix what is wrong")
     protect = sub.add_parser("protect", help="require the gate on an organisation's default "
                                              "branches (an organisation ruleset)")
@@ -303,8 +316,19 @@ def _audit(args) -> int:
     return 0 if records else 1
 
 
+def _setup(args) -> int:
+    from gatekeeper.cli.setup import setup
+
+    return setup(args.public_url, args.org, args.secrets, args.port, args.with_admin, args.name)
+
+
 def _manifest(args) -> int:
     from gatekeeper.github.manifest import manifest
+
+    if not os.environ.get("GATEKEEPER_PUBLIC_URL"):
+        print("gatekeeper manifest: set GATEKEEPER_PUBLIC_URL to where GitHub reaches the App "
+              "(or register it with `gatekeeper setup --public-url URL`)", file=sys.stderr)
+        return 2
 
     print(json.dumps(manifest(os.environ.get("GATEKEEPER_PUBLIC_URL")), indent=2))
     return 0
@@ -373,6 +397,7 @@ def _osv_mirror(args) -> int:
 
 COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _replay, "audit": _audit,
             "reconcile": _reconcile, "redeliver": _redeliver,
-            "manifest": _manifest, "doctor": _doctor, "demo": _demo, "osv-mirror": _osv_mirror,
+            "manifest": _manifest, "setup": _setup, "doctor": _doctor, "demo": _demo,
+            "osv-mirror": _osv_mirror,
             "protect": _protect, "policy": _policy, "report": _report,
             "simulate": _simulate}

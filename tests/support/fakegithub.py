@@ -103,6 +103,8 @@ class FakeGitHub:
         self.validator = OpenAPIValidator()
         self.token_lifetime = token_lifetime
         self.apps: dict[int, Any] = {}  # app id -> public key
+        self.manifests: dict[str, dict] = {}  # one-time code -> posted manifest
+        self.registered: dict[int, dict] = {}  # apps made from a manifest
         self.installations: dict[int, dict] = {}
         self.tokens: dict[str, dict] = {}
         self.repos: dict[str, FakeRepo] = {}
@@ -169,6 +171,8 @@ class FakeGitHub:
             return self._codeload(request.path)
         if request.path.startswith("/login/oauth/"):
             return self._oauth(request)
+        if request.path.endswith("/settings/apps/new"):
+            return self._new_app(request)
         for i, (method, path, status, headers) in enumerate(self.injected):
             if method == request.method and path == request.path:
                 del self.injected[i]
@@ -186,6 +190,8 @@ class FakeGitHub:
             user = self.user_tokens.get(request.headers.get("Authorization", "").partition(" ")[2])
             if user is not None:
                 return self._as_user(op, user)
+            if op.template == "/app-manifests/{code}/conversions":
+                return self._convert(op.params["code"])
             if op.template in APP_ROUTES:
                 app_id = self._app_from_jwt(request)
                 return self._app_route(op, app_id, data)
@@ -218,6 +224,41 @@ class FakeGitHub:
             self.user_tokens[token] = login
             return _json({"access_token": token, "token_type": "bearer"})
         return Response(status=404)
+
+    # --- registering an App from a manifest (the web flow, then one REST call) ------------
+    def _new_app(self, request: Request) -> Response:
+        """The form GitHub shows for a posted manifest, accepted at once by the signed-in
+        user: the browser goes back to the manifest's redirect_url with a one-time code."""
+        if request.method != "POST" or not self.browser_user:
+            return Response("sign in and post a manifest", status=401)
+        wanted = json.loads(request.form["manifest"])
+        code = secrets.token_hex(10)
+        self.manifests[code] = wanted
+        target = wanted["redirect_url"]
+        return Response(status=302, headers={
+            "Location": f"{target}?code={code}&state={request.args.get('state', '')}"})
+
+    def _convert(self, code: str) -> Response:
+        """POST /app-manifests/{code}/conversions: the App's credentials, once per code."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        wanted = self.manifests.pop(code, None)
+        if wanted is None:
+            raise Reject(404, "Not Found", violation=False)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        app_id = 900000 + len(self.registered)
+        self.add_app(app_id, key.public_key())
+        app = {"id": app_id, "slug": wanted["name"].lower().replace(" ", "-"),
+               "name": wanted["name"], "html_url": f"{self.url}/apps/{app_id}",
+               "client_id": f"Iv1.{secrets.token_hex(8)}", "client_secret": secrets.token_hex(20),
+               "webhook_secret": secrets.token_hex(20), "pem": key.private_bytes(
+                   serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                   serialization.NoEncryption()).decode(),
+               "permissions": wanted.get("default_permissions", {}),
+               "events": wanted.get("default_events", [])}
+        self.registered[app_id] = {**app, "manifest": wanted}
+        return _json(app, 201)
 
     def _as_user(self, op, login: str) -> Response:
         if op.template == "/user":
