@@ -127,6 +127,12 @@ def test_details_page_in_chromium_for_a_reader_and_an_outsider(served, fake_gith
     fake_github.browser_user = "alice"
     dom = browse(tmp_path, base + PAGE, "--dump-dom")
     assert "signed in as alice" in dom and "gatekeeper: failure" in dom
+    names = re.findall(r"<h2>([\w/]+): ", dom)  # in the order the gate runs them
+    assert names == ["gatekeeper", "gatekeeper/tests", "gatekeeper/sast",
+                     "gatekeeper/dependencies", "gatekeeper/review"], names
+    gate = dom.split("<h2>gatekeeper: ")[1].split("<h2>")[0]
+    assert "<li>" in gate and "<code>gatekeeper/tests</code>" in gate  # markdown, rendered
+    assert "<strong>Approvals of the head commit:</strong>" in gate
     assert "opened by @copilot-swe-agent[bot] (GitHub Copilot coding agent)" in dom
     shot = tmp_path / "details.png"
     browse(tmp_path, base + PAGE, f"--screenshot={shot}", "--window-size=1200,1400")
@@ -183,7 +189,8 @@ def test_activity_page_in_chromium_for_a_member_and_an_outsider(served, fake_git
     assert totals == [("4", "agent pull requests gated"), ("3", "blocked"),
                       ("2", "approved by a qualified human"),
                       ("1.75", "median hours, verdict to approval"),
-                      ("1", "break-glass overrides")]
+                      ("1", "break-glass overrides"), ("2", "past the gate")]
+    assert "merged on a break-glass override" in dom and "@erin" in dom
     assert dom.count("<svg") >= 4 and "Findings by CWE" in dom and "CWE-89" in dom
     assert "payments are down" in dom and "<script" not in dom.split("<body")[1]
     shot = tmp_path / "activity.png"
@@ -194,3 +201,13 @@ def test_activity_page_in_chromium_for_a_member_and_an_outsider(served, fake_git
     fake_github.browser_user = "mallory"
     refused = browse(tmp_path, base + ACTIVITY, "--dump-dom")
     assert "mallory is not a member of acme" in refused and "CWE-89" not in refused
+
+
+def test_summaries_render_as_markdown_without_passing_html_or_script_links():
+    from gatekeeper.service.details import markdown
+
+    shown = str(markdown("**bold** `code`\n\n<script>alert(1)</script>\n\n"
+                         "[click](javascript:alert(1)) <img src=x onerror=alert(1)>"))
+    assert "<strong>bold</strong>" in shown and "<code>code</code>" in shown
+    assert "<script" not in shown and "<img" not in shown and 'href="javascript' not in shown
+    assert "&lt;script&gt;" in shown  # shown as text, as GitHub does

@@ -13,14 +13,24 @@ import secrets
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 from gatekeeper.core.escape import md_unescape
-from gatekeeper.core.verdict import GATE
+from gatekeeper.core.verdict import GATE, REVIEW, STAGES
 from gatekeeper.github.client import OAuthUser, web_url
 from gatekeeper.service.audit import AuditTrail
 
 bp = Blueprint("details", __name__)
 bp.add_app_template_filter(md_unescape, "md_unescape")  # the page escapes HTML itself
+# the check summaries as GitHub shows them: CommonMark and tables, raw HTML never passed
+# through (it is text from the pull request), unsafe link schemes refused by markdown-it
+MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+@bp.app_template_filter("markdown")
+def markdown(text: str) -> Markup:
+    return Markup(MARKDOWN.render(text or ""))
 
 
 def report_key(repo: str, number: int, sha: str) -> str:
@@ -50,7 +60,10 @@ def page(owner: str, name: str, number: int, sha: str):
     if not user.can_read(repo):
         abort(403, f"{session.get('login')} cannot read {repo}")
     report = store.load(report_key(repo, number, sha)) or {"checks": {}}
-    checks = sorted(report["checks"].values(), key=lambda c: (c["name"] != GATE, c["name"]))
+    order = [GATE, *(f"{GATE}/{stage}" for stage in STAGES), REVIEW]  # as the gate runs them
+    checks = sorted(report["checks"].values(),
+                    key=lambda c: (order.index(c["name"]) if c["name"] in order else 99,
+                                   c["name"]))
     audit = [{"at": r.get("at"), "kind": r.get("kind"),
               "details": json.dumps({k: v for k, v in r.items()
                                      if k not in ("at", "kind", "repo", "pr")}, default=str)[:400]}
