@@ -165,9 +165,10 @@ def gunicorn(env, redis_url, tmp_path):
     log = tmp_path / "gunicorn.log"
     env = {**env, "REDIS_URL": redis_url, "GATEKEEPER_MAX_BODY_BYTES": "100000",
            "TEST_GUNICORN_LOG": str(log)}
+    # the Procfile's command as it stands; gunicorn.conf.py takes the rest from the environment
+    env["GATEKEEPER_BIND"] = f"127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "app:app", "-b", f"127.0.0.1:{port}", "-w", "2",
-         "-k", "gthread", "--threads", "8"],
+        [sys.executable, "-m", "gunicorn", "app:app"],
         env={**os.environ, **env}, cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     url = f"http://127.0.0.1:{port}"
