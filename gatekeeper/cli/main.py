@@ -126,6 +126,37 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except Exception as exc:
+        said = unreachable(exc)
+        if said is None:
+            raise
+        print(f"gatekeeper {args.command}: {said}", file=sys.stderr)
+        return 2
+
+
+def unreachable(exc: BaseException) -> str | None:
+    """A service that did not answer, said as doctor says it (with the fix), or None when the
+    error is something else (then the traceback is the useful thing)."""
+    import requests
+    from redis.exceptions import ConnectionError as RedisDown
+    from redis.exceptions import TimeoutError as RedisSlow
+
+    chain = [exc]
+    while chain[-1].__cause__ or chain[-1].__context__:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+        if len(chain) > 10:
+            break
+    for error in chain:
+        if isinstance(error, (RedisDown, RedisSlow)):
+            return (f"Redis did not answer ({error.__class__.__name__}): start it or fix "
+                    "REDIS_URL; `gatekeeper doctor` checks every service")
+        if isinstance(error, (requests.ConnectionError, requests.Timeout)):
+            url = getattr(getattr(error, "request", None), "url", None) or "the service"
+            host = url.split("/")[2] if "://" in url else url
+            return (f"{host} did not answer ({error.__class__.__name__}): check GITHUB_API_URL "
+                    "(or GATEKEEPER_OSV_URL) and this machine's network; `gatekeeper doctor` "
+                    "checks every service")
+    return None
 
 
 def _serve(args) -> int:
