@@ -5,38 +5,21 @@ import io
 import json
 
 import pytest
-from conftest import STAGES_OFF, delivery, installed_repo, payload
+from conftest import STAGES_OFF
+from test_review_flow import REPO, gate, pr_event  # noqa: F401 - the fixture is used
 
 from gatekeeper.cli.simulate import simulate
 from gatekeeper.service import jobs
-from gatekeeper.service.queue import MemoryBackend
 from gatekeeper.service.settings import load_settings
-from gatekeeper.service.web import create_app
-
-REPO = "Codertocat/Hello-World"
-HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
-AGENT = "copilot-swe-agent[bot]"
 
 
 @pytest.fixture
-def opened(env, fake_github):
+def opened(gate, env):  # noqa: F811 - pytest's fixture by name
     """An agent's pull request the App has gated (stages off by policy): red, no approval."""
-    repo = installed_repo(fake_github, REPO, 186853002)
-    repo.add_pull(2, HEAD, author=AGENT, author_type="Bot", head_ref="copilot/fix-login",
-                  assignees=("bob",))
-    repo.files[2] = [{"filename": "src/login.py", "status": "modified"}]
-    repo.permissions.update({"alice": "write", "bob": "admin", "erin": "read"})
+    repo, send = gate
     repo.contents[("main", ".github/gatekeeper.yml")] = STAGES_OFF
-    settings = load_settings(env)
-    backend = MemoryBackend(settings.delivery_ttl_seconds)
-    jobs.configure(settings, backend)
-    data = payload("pull_request", "opened")
-    data["pull_request"]["head"]["sha"] = HEAD
-    body, headers = delivery("pull_request", data)
-    assert create_app(settings, backend).test_client().post(
-        "/webhook", data=body, headers=headers).status_code == 202
-    assert backend.wait_idle(120)
-    return settings, backend
+    send("pull_request", pr_event("opened"))
+    return load_settings(env), jobs.context().store
 
 
 def run(settings, backend, *approve, policy=None, fmt="text"):

@@ -177,6 +177,22 @@ def hatchling(name: str, package: str, extra: str = "") -> str:
     """
 
 
+def setuptools_src(name: str) -> str:
+    """A setuptools src-layout pyproject.toml with a `test` extra."""
+    return f"""
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "{name}"
+        version = "1.0"
+        [project.optional-dependencies]
+        test = ["pytest"]
+        [tool.setuptools.packages.find]
+        where = ["src"]
+    """
+
+
 HATCH_SRC = {
     "pyproject.toml": hatchling("demo-lib", "src/demo_lib", 'dependencies = ["six>=1.16"]\n'
                                 '[dependency-groups]\ntest = ["pytest"]'),
@@ -189,18 +205,7 @@ HATCH_SRC = {
 @pytest.mark.parametrize("shape,files", [
     ("hatchling src layout, dependency group", HATCH_SRC),
     ("setuptools src layout, test extra", {
-        "pyproject.toml": """
-            [build-system]
-            requires = ["setuptools>=68"]
-            build-backend = "setuptools.build_meta"
-            [project]
-            name = "setuplib"
-            version = "1.0"
-            [project.optional-dependencies]
-            test = ["pytest"]
-            [tool.setuptools.packages.find]
-            where = ["src"]
-        """,
+        "pyproject.toml": setuptools_src("setuplib"),
         "src/setuplib/__init__.py": "VALUE = 3\n",
         "tests/test_value.py": "from setuplib import VALUE\n\n\ndef test_value():\n"
                                "    assert VALUE == 3\n"}),
@@ -597,18 +602,7 @@ def test_a_module_that_does_not_import_does_not_stop_the_rest_of_the_suite(tmp_p
 
 
 VERSIONED = {
-    "pyproject.toml": """
-        [build-system]
-        requires = ["setuptools>=68"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "verlib"
-        version = "1.0"
-        [project.optional-dependencies]
-        test = ["pytest"]
-        [tool.setuptools.packages.find]
-        where = ["src"]
-    """,
+    "pyproject.toml": setuptools_src("verlib"),
     # as setuptools-scm's write_to does: the build writes a module the tree does not hold
     "setup.py": "import pathlib\nimport setuptools\n\npathlib.Path('src/verlib/_version.py')"
                 ".write_text('version = \"1.0\"\\n')\nsetuptools.setup()\n",
