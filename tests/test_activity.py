@@ -87,6 +87,8 @@ def test_report_command_in_json_csv_and_text(redis_url, env):
     done = gatekeeper("report", *window, env={**env, "REDIS_URL": redis_url})
     assert "gated 4 · blocked 3 (eligibility 1, sast 1, tests 1) · approved 2" in done.stdout
     assert "@carol: payments are down" in done.stdout
+    assert "Findings by CWE: CWE-89 SQL injection 2, CWE-78 OS command injection 1" in done.stdout
+    assert "@erin: 2 agent commit(s) pushed to main with no pull request" in done.stdout
     bad = gatekeeper("report", "--org", "acme", "--since", "last week",
                      env={**env, "REDIS_URL": redis_url})
     assert bad.returncode == 2 and "--since takes a duration" in bad.stderr

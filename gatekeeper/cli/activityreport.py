@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from redis.exceptions import RedisError
 
 from gatekeeper.core.activity import parse_window
+from gatekeeper.core.rules import with_cwe_name
 from gatekeeper.service.activity import organisation_report
 from gatekeeper.service.queue import RETENTION_DAYS, stored_trail
 from gatekeeper.service.settings import taken
@@ -81,7 +82,8 @@ def _text(figures: dict, out) -> None:
             print(f"  {r['name']:<{width}}  {r['gated']:>5}  {r['blocked']:>7}  "
                   f"{r['approved']:>8}  {_blank(r['median_hours_to_approval']) or '-':>8}  "
                   f"{_pairs(r['blocked_by'])}", file=out)
-    print(f"\nFindings by CWE: {_pairs(figures['findings']['by_cwe']) or 'none'}", file=out)
+    named = {with_cwe_name(k): v for k, v in figures["findings"]["by_cwe"].items()}
+    print(f"\nFindings by CWE: {_pairs(named) or 'none'}", file=out)
     print(f"Findings by severity: {_pairs(figures['findings']['by_severity']) or 'none'}",
           file=out)
     print(f"\nOverrides ({len(figures['overrides'])})", file=out)

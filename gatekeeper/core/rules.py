@@ -6,6 +6,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+import yaml
+
 from gatekeeper.core.policy import AgentRules, parse_agents, parse_policy
 
 
@@ -30,3 +32,15 @@ def agent_rules() -> AgentRules:
 def popular_packages() -> frozenset[str]:
     lines = (rules_dir() / "popular-packages.txt").read_text().splitlines()
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+@lru_cache(maxsize=1)
+def cwe_names() -> dict[str, str]:
+    return {str(k): str(v) for k, v in
+            (yaml.safe_load((rules_dir() / "cwe-names.yml").read_text()) or {}).items()}
+
+
+def with_cwe_name(cwe: str) -> str:
+    """"CWE-89 SQL injection", or the id alone when the list does not name it."""
+    name = cwe_names().get(cwe)
+    return f"{cwe} {name}" if name else cwe

@@ -22,6 +22,7 @@ from markupsafe import Markup
 from pygal.style import Style
 
 from gatekeeper.core.activity import parse_window, summarise
+from gatekeeper.core.rules import with_cwe_name
 from gatekeeper.github.client import OAuthUser
 from gatekeeper.service.audit import AuditTrail, Store
 
@@ -77,7 +78,7 @@ def charts(report: dict) -> list[Markup]:
         stages.add(name, [count])
     cwe = pygal.HorizontalBar(style=STYLE, title="Findings by CWE", height=320, **_svg())
     for name, count in list(report["findings"]["by_cwe"].items())[:12]:
-        cwe.add(name, [count])
+        cwe.add(with_cwe_name(name), [count])
     agents = pygal.Bar(style=STYLE, title="Per agent", height=320, **_svg())
     agents.x_labels = [a["name"] for a in report["agents"]]
     for series in ("gated", "blocked", "approved"):
