@@ -63,3 +63,29 @@ def test_only_an_editable_finder_is_accepted_from_the_projects_own_package():
     assert hook_findings([chained])  # the finder's shape, then more code: not a finder
     index = Hook("lib/x/distutils-precedence.pth", "pth", "setuptools", False, SHIM.strip())
     assert hook_findings([index]) == []
+
+
+def test_the_environment_creators_own_hook_is_known_only_while_it_is_untouched(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from gatekeeper.runner.interpreters import available
+
+    # uv writes `_virtualenv.pth` (and the module it imports) into environments of older
+    # Pythons: the gate's own set-up does so, and it was read as a planted hook
+    [old] = [i for i in available(None) if i.short == "3.9"]
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent))
+    subprocess.run([uv, "venv", "-q", "--python", old.path, str(tmp_path / "env")], check=True)
+    env = tmp_path / "env"
+    [hook] = startup_hooks(env, old.path)
+    assert hook.path.endswith("_virtualenv.pth") and hook.creator
+    assert hook_findings([hook]) == []
+    # set-up code rewrites the module the creator's hook imports: the hook is anybody's now
+    [module] = env.glob("lib/python*/site-packages/_virtualenv.py")
+    module.write_text(module.read_text() + "\nimport builtins  # planted\n")
+    [hook] = startup_hooks(env, old.path)
+    assert not hook.creator
+    [finding] = hook_findings([hook])
+    assert finding.blocking and "_virtualenv.pth" in finding.message

@@ -26,11 +26,14 @@ class Hook:
     owner: str  # the distribution whose RECORD lists it, "" when none does
     local: bool  # that distribution was built from the repository (not from the index)
     code: str  # the .pth line that runs
+    creator: bool = False  # byte for byte what the environment's creator (uv venv) writes
 
 
 def hook_findings(hooks: list[Hook]) -> list[Finding]:
     findings = []
     for hook in hooks:
+        if hook.creator:
+            continue  # e.g. uv's `_virtualenv.pth` on older Pythons, with its module intact
         if hook.owner and not hook.local:
             continue  # from a package on the index
         if hook.kind == "pth" and hook.local and EDITABLE_RE.match(hook.code):

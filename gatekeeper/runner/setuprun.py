@@ -63,7 +63,7 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
     except SetupError as exc:
         return StageResult("tests", "error", f"could not run the suite: {exc}")
     try:
-        planted = tuple(hook_findings(startup_hooks(setup.env)))
+        planted = tuple(hook_findings(startup_hooks(setup.env, python.path)))
         venv = setup.env
         notes = [f"- interpreter: Python {python.version} ({md_text(why)})",
                  *[f"- {md_text(n)}" for n in setup.notes]]
