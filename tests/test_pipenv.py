@@ -13,7 +13,7 @@ LOCK = {"_meta": {"requires": {"python_version": "3.12"}},
                             "markers": "python_version >= '3.6'"},
                     "widget": {"git": "https://github.com/example/widget.git", "ref": "abc"},
                     "requests": {"extras": ["socks"], "version": "==2.32.3"}},
-        "develop": {"pytest": {"version": "==8.3.4"},
+        "develop": {"pytest": {"version": "==8.3.4"}, "Six": {"version": "==1.17.0"},
                     "bad name; rm": {"version": "==1"}, "odd": {"version": "$(id)"}}}
 
 

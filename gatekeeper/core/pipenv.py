@@ -11,11 +11,17 @@ SPEC = re.compile(r"^(==|>=|<=|~=|!=|>|<)[\w.*+!,<>=~ -]*$")
 
 
 def lock_requirements(lock: dict) -> tuple[list[str], list[str]]:
-    """(requirement lines, names left out) from a parsed Pipfile.lock, default and develop."""
-    lines, left = [], []
+    """(requirement lines, names left out) from a parsed Pipfile.lock, default and develop.
+    A package both sections pin keeps the default's pin (the one the application runs with):
+    locks exist whose sections disagree, and one environment cannot hold both."""
+    lines, left, seen = [], [], set()
     for section in ("default", "develop"):
         entries = lock.get(section) if isinstance(lock, dict) else None
         for name, entry in (entries or {}).items() if isinstance(entries, dict) else []:
+            key = re.sub(r"[-_.]+", "-", str(name)).lower()
+            if key in seen:
+                continue
+            seen.add(key)
             line = _line(name, entry if isinstance(entry, dict) else {})
             (lines if line else left).append(line or str(name)[:80])
     return lines, left
