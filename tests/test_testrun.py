@@ -626,3 +626,21 @@ def test_a_base_run_finds_the_module_set_up_generated_and_the_cache_fixture_work
     [known] = [f for f in result.findings if f.tool == "pytest"]
     assert "test_known_bug" in known.message and not known.blocking
     assert result.summary.startswith("2 passed, 1 failed"), result.summary  # cache fixture ran
+
+
+def test_a_test_file_named_by_the_projects_python_files_counts_as_an_edited_test(
+        tmp_path, cache):
+    named = {"calc.py": CALC["calc.py"], "pytest.ini": "[pytest]\npython_files = tests_*.py\n",
+             "tests/tests_calc.py": "from calc import add\n\n\ndef test_add():\n"
+                                    "    assert add(2, 2) == 4\n"}
+    base = project(tmp_path / "base", named)
+    # an intended change of behaviour: the function changes and its test is edited with it
+    changed = {**named, "calc.py": "def add(a, b):\n    return a + b + 1\n",
+               "tests/tests_calc.py": "from calc import add\n\n\ndef test_add():\n"
+                                      "    assert add(2, 2) == 5\n"}
+    head = project(tmp_path / "head", changed)
+    result = run_tests(head, policy(), cache, LIMITS, base=base,
+                       changed=["calc.py", "tests/tests_calc.py"])
+    [asked] = [f for f in result.findings if f.tool == "tests"]
+    assert asked.rule == "base-test-changed" and not asked.blocking, result.findings
+    assert result.status == "passed", result.summary

@@ -372,6 +372,14 @@ def uses_pytest(root: Path, env: TestEnv) -> bool:
     return False
 
 
+def project_test_files(root: Path) -> tuple[str, ...]:
+    """The project's own `python_files` globs that name tests (`tests_*.py`, `check_*_test.py`),
+    so its edited and head-only test files are known as such. A glob like `*.py` in its
+    `testpaths` would make every source file a test here, and is left out."""
+    files, _ = pytest_collection(root)
+    return tuple(f for f in files if "/" not in f and "test" in f.lower() and len(f) <= 100)
+
+
 def pytest_collection(root: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """pytest's `python_files` globs and `testpaths` folders as the project configures them
     (pytest.ini, tox.ini [pytest], setup.cfg [tool:pytest], pyproject), read as data."""

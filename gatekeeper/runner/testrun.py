@@ -39,6 +39,7 @@ from gatekeeper.runner.testenv import (
     TooComplex,
     discover,
     parts,
+    project_test_files,
     uses_pytest,
 )
 from gatekeeper.runner.wheelhouse import LIST_FILE, DependencyError, ensure_wheelhouse, names, sanitize
@@ -80,7 +81,8 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
     requirements, refused = sanitize(declared.requirements + declared.build_requires + asked + own)
     requirements = [r for r in requirements if not names([r]) & declared.local_names]
     unittest_style = not uses_pytest(source, declared)
-    patterns = TEST_FILES + UNITTEST_FILES if unittest_style else TEST_FILES
+    patterns = (TEST_FILES + UNITTEST_FILES if unittest_style else TEST_FILES) + \
+        project_test_files(base if base is not None else source)
     # a head without tests whose base had them is the change's doing: the referee runs
     if not policy.tests.command and not has_tests(source, patterns) and not (
             base is not None and has_tests(base, patterns)):
