@@ -644,3 +644,15 @@ def test_a_test_file_named_by_the_projects_python_files_counts_as_an_edited_test
     [asked] = [f for f in result.findings if f.tool == "tests"]
     assert asked.rule == "base-test-changed" and not asked.blocking, result.findings
     assert result.status == "passed", result.summary
+
+
+def test_a_conftest_that_moves_the_junit_report_elsewhere_still_reports_to_the_gate(
+        tmp_path, cache):
+    moved = {**CALC, "conftest.py": "def pytest_configure(config):\n"
+                                    "    config.option.xmlpath = 'reports/junit.xml'\n"}
+    base = project(tmp_path / "base", moved)
+    head = project(tmp_path / "head", {**moved, "calc.py": "def add(a, b):\n    return a - b\n"})
+    result = run_tests(head, policy(), cache, LIMITS, base=base, changed=["calc.py"])
+    # without the gate's plugin: "wrote no JUnit report", and the referee could not run
+    assert result.summary.startswith("0 passed, 2 failed"), result.summary
+    assert {f.rule for f in result.findings if f.blocking} == {"base-test-fails"}

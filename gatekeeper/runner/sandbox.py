@@ -36,6 +36,7 @@ RUN_IN_PLACE = COPY_AND_RUN.replace("cp -a /src/. /work/ && ", "")  # /work is b
 INDEX_SOCKET = "/run/gatekeeper/index.sock"
 FORWARDER = "/run/gatekeeper/forward.py"
 INDEX_PORT = 3141  # on the sandbox's own loopback, forwarded to INDEX_SOCKET
+PYTEST_PLUGINS = "/run/gatekeeper-pytest"  # the gate's own pytest plugin, read-only
 
 
 _recorded: ContextVar[list | None] = ContextVar("sandbox_runs", default=None)
@@ -142,7 +143,7 @@ def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
     argv = ["bwrap", *_namespaces(), "--clearenv"]
     base_env = {"PATH": INSIDE_PATH, "HOME": "/tmp/home", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
                 "PYTHONDONTWRITEBYTECODE": "1", "PIP_NO_INDEX": "1",
-                "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+                "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONPATH": PYTEST_PLUGINS}
     for key, value in {**base_env, **env}.items():
         argv += ["--setenv", key, value]  # never a secret: /proc/1/cmdline shows these
     argv += ["--ro-bind", "/usr", "/usr"]
@@ -165,7 +166,9 @@ def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
         argv += ["--perms", "0755", "--dir", "/run/gatekeeper", "--bind", str(egress),
                  INDEX_SOCKET, "--ro-bind", str(Path(__file__).parent / "inside" / "forward.py"),
                  FORWARDER]
-    for inside, host in (placed or {}).items():  # a host file at a fixed place inside
+    plugin = Path(__file__).parent / "inside" / "gatekeeper_report.py"
+    placed = {f"{PYTEST_PLUGINS}/gatekeeper_report.py": str(plugin), **(placed or {})}
+    for inside, host in placed.items():  # a host file at a fixed place inside
         argv += ["--perms", "0755", "--dir", os.path.dirname(inside), "--ro-bind", host, inside]
     for path in toolchain_paths() + binds:  # after the tmpfs mounts, which would hide them
         argv += ["--perms", "0755", "--dir", os.path.dirname(path), "--ro-bind", path, path]

@@ -28,7 +28,8 @@ SETUP_MARK = "gatekeeper: the project did not build and install"
 # error; the rest of the suite still runs, as with the xdist many projects' CI uses. The cache
 # plugin stays (its `cache` fixture is used by tests), its files outside the tree.
 PYTEST_FLAGS = ["-o", "cache_dir=/tmp/gatekeeper-pytest-cache", "-o", "junit_family=xunit1",
-                f"--junitxml={REPORT}", "--continue-on-collection-errors"]
+                f"--junitxml={REPORT}", "--continue-on-collection-errors",
+                "-p", "gatekeeper_report"]  # the report lands at REPORT wherever conftest puts it
 
 TEST_FILES = ("test_*.py", "*_test.py")
 
@@ -56,7 +57,9 @@ def has_tests(root: Path, patterns: tuple[str, ...] = TEST_FILES) -> bool:
 
 def suite_setting(policy: Policy) -> str:
     """The policy's tests.env and tests.workdir, as shell before the test command."""
-    lines = [f"export {name}={shlex.quote(value)}" for name, value in policy.tests.env.items()]
+    lines = [f"export {name}={shlex.quote(value)}" + (f":{sandbox.PYTEST_PLUGINS}"
+                                                      if name == "PYTHONPATH" else "")
+             for name, value in policy.tests.env.items()]
     if policy.tests.workdir:
         folder = shlex.quote(policy.tests.workdir)
         lines.append(f"cd {folder} || {{ echo \"gatekeeper: the policy's tests.workdir\" {folder} "
