@@ -80,6 +80,7 @@ def test_unreachable_vulnerability_service_turns_the_stage_red(tmp_path, osv):
                    url=f"http://127.0.0.1:{free_port()}/v1/query")
     assert result.status == "error"
     assert "did not complete" in result.summary
+    assert "GATEKEEPER_OSV_URL" in result.summary and "osv-mirror" in result.summary
 
 
 def test_answers_are_cached_per_name_and_version(tmp_path, osv):

@@ -163,8 +163,13 @@ def run_dependencies(files: list[ChangedFile], head_text: Callable[[str], str | 
     try:
         advisories = audit.vulnerabilities(pinned)
     except AuditError as exc:
+        unreachable = any(w in str(exc) for w in ("Connection", "Max retries", "resolve",
+                                                  "timed out", "Timeout"))
+        hint = ("\n\nThe vulnerability service did not answer: point GATEKEEPER_OSV_URL at one "
+                "the worker reaches (`gatekeeper osv-mirror FOLDER` serves the PyPA advisory "
+                "database offline); `gatekeeper doctor` checks it.") if unreachable else ""
         return StageResult("dependencies", "error", f"the dependency audit did not complete, so "
-                                                    f"nothing is known to be safe: {exc}",
+                                                    f"nothing is known to be safe: {exc}{hint}",
                            tuple(findings))
     for name, vulns in sorted(advisories.items()):
         pin = head[name]
