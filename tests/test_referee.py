@@ -24,3 +24,13 @@ def test_a_new_failure_of_an_untouched_base_test_blocks_and_an_edited_one_needs_
         by_rule["base-test-fails"].message
     assert not by_rule["base-test-changed"].blocking
     assert by_rule["base-test-changed"].waived_by == "tests.referee"
+
+
+def test_a_test_of_an_edited_file_asks_for_an_ack_though_it_failed_in_the_code_under_test():
+    # the failure's location is the library's line; the test's own file is the edited one
+    run = RefereeRun({"tests.test_llm.TestLLM::test_call": ("src/pkg/llm.py", 96),
+                      "tests.test_other::test_x": ("src/pkg/llm.py", 96)}, 5, {})
+    findings, _ = judge(run, set(), 5, {"tests/test_llm.py"})
+    by_test = {f.message.split(" of ")[1].split(" fails")[0]: f for f in findings}
+    assert by_test["tests.test_llm.TestLLM::test_call"].rule == "base-test-changed"
+    assert by_test["tests.test_other::test_x"].rule == "base-test-fails"

@@ -46,7 +46,7 @@ def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: 
     for test in new:
         path, line = run.failing[test]
         message = run.messages.get(test, "failed")
-        if path in edited:
+        if path in edited or _of_edited(test, edited):
             findings.append(Finding(
                 "tests", "base-test-changed", f"the base branch's version of {test} fails on "
                 f"this change, which edits that test: an intended change of behaviour? Read "
@@ -75,3 +75,11 @@ def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: 
     line = (f"- referee: the base branch's suite on this change: {run.executed} ran, "
             f"{len(run.failing)} failing, {len(new)} not failing on the base{unknown}")
     return findings, line
+
+
+def _of_edited(test: str, edited: set[str]) -> bool:
+    """Whether the test lives in an edited file, by its id (`tests.test_llm.TestLLM::test_x`):
+    a failure's location is where it failed, often the code under test, not the test."""
+    classname = test.split("::")[0]
+    modules = {p[:-3].replace("/", ".") for p in edited if p.endswith(".py")}
+    return any(classname == m or classname.startswith(m + ".") for m in modules)
