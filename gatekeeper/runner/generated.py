@@ -4,6 +4,7 @@ editable install points into /work, so the base tree needs them too or it cannot
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -12,25 +13,37 @@ MOST_FILES, LARGEST = 200, 1 << 20
 
 
 def generated_files(source: Path, work: Path) -> list[str]:
-    """Regular files in `work` that `source` does not have, relative; small ones only."""
+    """Regular files in `work` that `source` does not have, relative; small ones only. The
+    walk never follows a link: set-up code could have planted one to a host path."""
     found = []
-    for path in sorted(work.rglob("*")):
-        relative = path.relative_to(work)
-        if SKIP & set(relative.parts) or path.is_symlink() or not path.is_file():
-            continue
-        if not (source / relative).exists() and path.stat().st_size <= LARGEST:
+    for folder, dirs, names in os.walk(work):  # followlinks=False
+        dirs[:] = sorted(d for d in dirs if d not in SKIP)
+        for name in sorted(names):
+            path = Path(folder) / name
+            relative = path.relative_to(work)
+            if path.is_symlink() or not path.is_file() or (source / relative).exists() or \
+                    path.stat().st_size > LARGEST:
+                continue
             found.append(relative.as_posix())
             if len(found) == MOST_FILES:
-                break
+                return found
     return found
 
 
 def base_with(base: Path, work: Path, files: list[str], into: Path) -> Path:
-    """`base` as it is, or a copy at `into` with the generated files the base lacks."""
-    missing = [f for f in files if not (base / f).exists() and (base / f).parent.is_dir()]
+    """`base` as it is, or a copy at `into` with the generated files the base lacks, each
+    into a real folder of the base (never through a link the base holds)."""
+    missing = [f for f in files if not (base / f).exists() and _real_folder(base, f)]
     if not missing:
         return base
     shutil.copytree(base, into, symlinks=True)
     for name in missing:
-        shutil.copyfile(work / name, into / name)
+        shutil.copyfile(work / name, into / name, follow_symlinks=False)
     return into
+
+
+def _real_folder(base: Path, name: str) -> bool:
+    """The file's folder exists in `base` and no part of its path is a link."""
+    parts = Path(name).parts[:-1]
+    return all(not (base.joinpath(*parts[:i + 1])).is_symlink() and
+               base.joinpath(*parts[:i + 1]).is_dir() for i in range(len(parts)))
