@@ -136,3 +136,15 @@ def test_report_needs_only_redis_and_says_when_it_does_not_answer():
                                "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "Redis at REDIS_URL did not answer" in done.stderr  # no App setting was asked for
+
+
+def test_the_text_report_strips_terminal_escapes_from_what_people_wrote():
+    from gatekeeper.cli.activityreport import _text
+
+    acme = [r for r in RECORDS if r["repo"].startswith("acme/")]
+    hostile = [{**r, "reason": "down\x1b]0;pwned\x07\x1b[2J"} if r["kind"] == "override" else r
+               for r in acme]
+    out = io.StringIO()
+    _text({"organisation": "acme", **summarise(hostile, SINCE, UNTIL)}, out)
+    assert "@carol: down" in out.getvalue()  # the line is there
+    assert "\x1b" not in out.getvalue() and "\x07" not in out.getvalue()
