@@ -294,7 +294,7 @@ def _pipenv(root: Path, data: dict, env: TestEnv) -> bool:
     if isinstance(parsed, dict):
         lines, _ = lock_requirements(parsed)
         where = "Pipfile.lock"
-    elif _readable(pipfile):
+    elif _readable(pipfile) and pipfile.stat().st_size < 8 * 1024**2:
         lines, _ = pipfile_requirements(_toml(pipfile))
         where = "Pipfile"
     else:
