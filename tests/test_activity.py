@@ -35,6 +35,9 @@ def check_figures(report):
     agents = {a["name"]: (a["gated"], a["blocked"], a["approved"], a["median_hours_to_approval"])
               for a in report["agents"]}
     assert agents == EXPECTED_AGENTS
+    # web#8 had two agents: the agent rows add up to one more than the totals, and say so
+    assert sum(a["gated"] for a in report["agents"]) == EXPECTED_TOTALS["gated"] + 1
+    assert report["multi_agent"] == 1
     days = {d["day"]: (d["gated"], d["blocked"], d["approved"]) for d in report["days"]
             if any((d["gated"], d["blocked"], d["approved"]))}
     assert days == EXPECTED_DAYS
@@ -89,6 +92,7 @@ def test_report_command_in_json_csv_and_text(redis_url, env):
     assert "@carol: payments are down" in done.stdout
     assert "Findings by CWE: CWE-89 SQL injection 2, CWE-78 OS command injection 1" in done.stdout
     assert "@erin: 2 agent commit(s) pushed to main with no pull request" in done.stdout
+    assert "(1 pull request(s) had more than one agent: counted once in the totals" in done.stdout
     bad = gatekeeper("report", "--org", "acme", "--since", "last week",
                      env={**env, "REDIS_URL": redis_url})
     assert bad.returncode == 2 and "--since takes a duration" in bad.stderr

@@ -191,6 +191,7 @@ def test_activity_page_in_chromium_for_a_member_and_an_outsider(served, fake_git
                       ("1.75", "median hours, verdict to approval"),
                       ("1", "break-glass overrides"), ("2", "past the gate")]
     assert "merged on a break-glass override" in dom and "@erin" in dom
+    assert re.search(r'id="multi-agent">1 pull request had more than one agent', dom)
     assert dom.count("<svg") >= 4 and "Findings by CWE" in dom and "CWE-89 SQL injection" in dom
     assert "payments are down" in dom and "<script" not in dom.split("<body")[1]
     shot = tmp_path / "activity.png"

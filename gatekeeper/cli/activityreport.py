@@ -83,6 +83,10 @@ def _text(figures: dict, out) -> None:
             print(f"  {r['name']:<{width}}  {r['gated']:>5}  {r['blocked']:>7}  "
                   f"{r['approved']:>8}  {_blank(r['median_hours_to_approval']) or '-':>8}  "
                   f"{_pairs(r['blocked_by'])}", file=out)
+        if title == "agent" and figures.get("multi_agent"):
+            print(f"  ({figures['multi_agent']} pull request(s) had more than one agent: counted "
+                  "once in the totals and under each agent, so these rows add up to more)",
+                  file=out)
     named = {with_cwe_name(k): v for k, v in figures["findings"]["by_cwe"].items()}
     print(f"\nFindings by CWE: {_pairs(named) or 'none'}", file=out)
     print(f"Findings by severity: {_pairs(figures['findings']['by_severity']) or 'none'}",

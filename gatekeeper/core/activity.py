@@ -9,6 +9,8 @@ What is counted, per pull request with records in the window:
   verdict on that commit (its stages record) to the first satisfied evaluation of it;
 - findings: the distinct new findings over its commits, by CWE and by severity;
 - overrides: break-glass records, with who and why;
+- per agent: a pull request is counted under every agent that worked on it, so the agent
+  rows can add up to more than the totals (`multi_agent` says how many pull requests);
 - past the gate: merges of gated pull requests without a green gate (or on an override) and
   agents' commits pushed to a protected branch with no pull request.
 """
@@ -66,6 +68,9 @@ def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict
         },
         "repositories": _grouped(gated, lambda p: [p.repo], overrides, "repo"),
         "agents": _grouped(gated, lambda p: sorted(p.agents) or ["unnamed agent"], None, ""),
+        # a pull request several agents worked on is one in the totals and one under each
+        # agent: the agent rows then add up to more, and the report says by how many
+        "multi_agent": sum(1 for p in gated if len(p.agents) > 1),
         "overrides": overrides,
         # merged without a green gate (or on an override), or agents' commits pushed with
         # no pull request: what reached a protected branch past the gate
