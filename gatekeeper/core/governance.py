@@ -135,6 +135,7 @@ STRICTER: dict[tuple, Callable[[Any, Any], bool]] = {
     ("stages", "dependencies"): _at_least,
     ("tests", "preexisting"): _ordered("warn", "block"),
     ("tests", "base_tests"): _ordered("off", "warn", "block"),
+    ("tests", "attempts"): _ordered("off", "ack", "block"),
     ("scanners", "block_on"): _ordered("high", "medium", "low"),
     ("scanners", "whole_tree"): _at_least,
     ("scanners", "unparsed"): _ordered("neutral", "fail"),

@@ -75,6 +75,9 @@ class Tests(Strict):
     preexisting: Literal["warn", "block"] = "warn"
     # the base commit's versions of test files the change edits, run on the change's code
     base_tests: Literal["block", "warn", "off"] = "warn"
+    # what the change's tests tried (network, shells, credentials): each new kind needs an
+    # acknowledgement (credential reads block), or every one blocks, or none is recorded
+    attempts: Literal["ack", "block", "off"] = "ack"
     python: str | None = Field(None, pattern=r"^3\.\d{1,2}$")  # "3.12": this interpreter only
     install: list[str] = []  # more requirements for the suite (plain specifiers, as wheels)
     workdir: str | None = Field(None, pattern=r"^[\w./-]+$")  # inside the repository

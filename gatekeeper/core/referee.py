@@ -21,6 +21,7 @@ class RefereeRun:
     failing: dict[str, tuple[str, int]]  # test id -> (file, line), failures and errors
     executed: int  # tests that ran: passed, failed or errored (not skipped)
     messages: dict[str, str]  # test id -> first line of its failure
+    attempts: tuple[dict, ...] = ()  # what the change's code tried under the base's tests
 
 
 def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: int | None,

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from xml.etree import ElementTree
 
+from gatekeeper.core.attempts import key as attempt_key
 from gatekeeper.core.referee import RefereeRun
 from gatekeeper.runner import baserun, sandbox
 from gatekeeper.runner.interpreters import Interpreter
@@ -55,7 +56,7 @@ def overlay_script(head: set[str], base_root: Path, base: set[str]) -> str:
 
 def run_referee(work: Path, base: Path, prepare: str, shell: str, report: str,
                 binds: list[str], limits: sandbox.Limits, patterns: tuple[str, ...],
-                parse) -> tuple[RefereeRun | None, str]:
+                parse, attempts: bool = False) -> tuple[RefereeRun | None, str]:
     """(the run, "") or (None, why it could not run). `parse`: JUnit bytes -> counts, findings."""
     script = overlay_script(suite_files(work, patterns), base, suite_files(base, patterns))
     with tempfile.TemporaryDirectory(prefix="gatekeeper-referee-") as folder:
@@ -64,7 +65,8 @@ def run_referee(work: Path, base: Path, prepare: str, shell: str, report: str,
         path.chmod(0o644)
         Path(folder).chmod(0o755)
         run = sandbox.run(work, ["/bin/sh", "-c", f". {shlex.quote(str(path))}\n{prepare}{shell}"],
-                          limits, collect=report, binds=[*binds, str(base), folder])
+                          limits, collect=report, binds=[*binds, str(base), folder],
+                          attempts=attempts)
     return read_run(run, parse)
 
 
@@ -80,23 +82,26 @@ def read_run(run: sandbox.SandboxResult, parse) -> tuple[RefereeRun | None, str]
     failing = {f.message.split(" ")[0]: (f.path, f.start_line) for f in findings}
     messages = {f.message.split(" ")[0]: f.message.split(": ", 1)[-1][:200] for f in findings}
     executed = counts["total"] - counts["skipped"]
-    return RefereeRun(failing, executed, messages), ""
+    return RefereeRun(failing, executed, messages, run.attempts), ""
 
 
 def base_outcome(base: Path, script: str, venv: Path, python: Interpreter,
                  limits: sandbox.Limits, cache: Path, report: str,
-                 parse) -> tuple[set[str] | None, int | None]:
-    """The base suite on the base commit: its failing tests and how many ran (cached by base
-    tree, environment, command and limits)."""
-    key = baserun.key_of(base, "outcome", baserun.stable(script, venv), python.prefix,
+                 parse) -> tuple[set[str] | None, int | None, set[tuple[str, str]] | None]:
+    """The base suite on the base commit: its failing tests, how many ran, and what it tried
+    (attempt keys; cached by base tree, environment, command and limits)."""
+    key = baserun.key_of(base, "outcome+attempts", baserun.stable(script, venv), python.prefix,
                          repr(limits))
     known = baserun.remembered(cache, key)
     if known is None:
         ran = sandbox.run(base, ["/bin/sh", "-c", script], limits, collect=report,
-                          binds=[str(venv), python.prefix])
+                          binds=[str(venv), python.prefix], attempts=True)
         outcome, _ = read_run(ran, parse)
         known = {"failing": sorted(outcome.failing), "executed": outcome.executed} \
             if outcome else {"failing": None, "executed": None}
+        known["attempts"] = sorted(attempt_key(a) for a in ran.attempts) \
+            if outcome and not ran.attempts_lost else None
         baserun.remember(cache, key, known)
     failing = set(known["failing"]) if known["failing"] is not None else None
-    return failing, known["executed"]
+    tried = {tuple(k) for k in known["attempts"]} if known.get("attempts") is not None else None
+    return failing, known["executed"], tried

@@ -6,6 +6,7 @@ command does is written to the host. A result file comes back through an inherit
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import resource
@@ -22,6 +23,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gatekeeper.runner.attempts import INSIDE as ATTEMPTS_INSIDE
+from gatekeeper.runner.attempts import AttemptLog
 from gatekeeper.runner.cgroups import CgroupLimits, cgroup_limits
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,8 @@ class SandboxResult:
     truncated: bool
     result: bytes | None = None
     limits: Limits = field(default_factory=Limits)
+    attempts: tuple[dict, ...] = ()  # what the code tried (attempt log), when it was asked for
+    attempts_lost: int = 0  # records dropped past the bound, or not written by the hook
 
     @property
     def ok(self) -> bool:
@@ -166,8 +171,9 @@ def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
         argv += ["--perms", "0755", "--dir", "/run/gatekeeper", "--bind", str(egress),
                  INDEX_SOCKET, "--ro-bind", str(Path(__file__).parent / "inside" / "forward.py"),
                  FORWARDER]
-    plugin = Path(__file__).parent / "inside" / "gatekeeper_report.py"
-    placed = {f"{PYTEST_PLUGINS}/gatekeeper_report.py": str(plugin), **(placed or {})}
+    inside = Path(__file__).parent / "inside"
+    placed = {f"{PYTEST_PLUGINS}/{name}": str(inside / name)
+              for name in ("gatekeeper_report.py", "sitecustomize.py")} | (placed or {})
     for inside, host in placed.items():  # a host file at a fixed place inside
         argv += ["--perms", "0755", "--dir", os.path.dirname(inside), "--ro-bind", host, inside]
     for path in toolchain_paths() + binds:  # after the tmpfs mounts, which would hide them
@@ -200,7 +206,7 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         collect: str | None = None, env: dict[str, str] | None = None,
         binds: list[str] | None = None, writable: list[str] | None = None,
         in_place: bool = False, egress: Path | None = None,
-        placed: dict[str, str] | None = None) -> SandboxResult:
+        placed: dict[str, str] | None = None, attempts: bool = False) -> SandboxResult:
     """Run `command` inside the sandbox over a read-only copy of `source`.
 
     `collect`: a file the command writes inside (e.g. /tmp/junit.xml), returned as bytes.
@@ -212,6 +218,8 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
     `egress`: the unix socket of an EgressGate, bound in with the forwarder (set-up only).
     `placed`: {inside path: host file}, bound read-only where the host path could collide
     with the sandbox's own folders (a tool installed under /work, say).
+    `attempts`: every Python started inside records what it tries (network, processes, files
+    outside the work and temporary folders, credentials) in the result's `attempts`.
     """
     check_available()
     cgroup = cgroup_limits(limits.processes, limits.memory_bytes)
@@ -229,9 +237,17 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         # to be open in this process at fork time, which threads running stages cannot
         # promise; bash (not dash) can write to a descriptor above 9
         extra_env["GATEKEEPER_RESULT_FD"] = str(write_result)
+        log_ = None
+        if attempts:
+            log_ = AttemptLog(Path(tmp))
+            placed = {**(placed or {}), ATTEMPTS_INSIDE: str(log_.path)}
         argv = build_argv(source, command, limits, Path(tmp), extra_env, binds or [], writable,
                           in_place, egress, placed)
-        result = _execute(argv, limits, cgroup, read_result, write_result)
+        try:
+            result = _execute(argv, limits, cgroup, read_result, write_result)
+        finally:
+            seen = log_.close() if log_ is not None else ((), 0)
+        result = dataclasses.replace(result, attempts=seen[0], attempts_lost=seen[1])
     runs = _recorded.get()
     if runs is not None:
         runs.append(result)

@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from gatekeeper.core.attempts import attempt_findings
 from gatekeeper.core.envhooks import hook_findings
 from gatekeeper.core.escape import md_code, md_text
 from gatekeeper.core.model import StageResult
@@ -79,12 +80,13 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
             setting = suite_setting(policy)
             on_base = _timed(pool, base_outcome, base_tree, prepare + setting + shell, venv, python,
                              limits, cache, REPORT, parse_junit) if refereed else None
+            logged = policy.tests.attempts != "off"
             referee = _timed(pool, run_referee, setup.work, base, prepare + setting, shell,
                              REPORT, [str(venv), python.prefix], limits, patterns,
-                             parse_junit) if refereed else None
+                             parse_junit, logged) if refereed else None
             run = sandbox.run(setup.work, ["/bin/sh", "-c", prepare + setting + shell],
                               limits, collect=REPORT if is_pytest else None,
-                              binds=[str(venv), python.prefix])
+                              binds=[str(venv), python.prefix], attempts=logged)
             result = interpret(run, is_pytest, notes)
             result = _missing_module_hint(result, run, setup.plan)
             seconds = [("setup", round(setup.seconds, 1)), ("suite", round(run.duration, 1))]
@@ -92,18 +94,30 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
                 result = base_tests_not_run(result, policy, base, touched or changed, patterns,
                                              "the policy's tests.command runs the suite, and "
                                              "the gate cannot point it at single files")
+                result = _tried(result, run.attempts, None, run.attempts_lost, policy)
                 return _planted(dataclasses.replace(result, seconds=tuple(seconds)), planted)
-            (base_failing, base_executed), base_seconds = on_base.result()
+            (base_failing, base_executed, base_tried), base_seconds = on_base.result()
             (ref_run, why_not), ref_seconds = referee.result()
         seconds += [("base suite", base_seconds), ("referee", ref_seconds)]
-        return _planted(_refereed(result, setup.work, base, policy,
-                                  (base_failing, base_executed), (ref_run, why_not),
-                                  touched or changed, patterns, seconds), planted)
+        result = _refereed(result, setup.work, base, policy, (base_failing, base_executed),
+                           (ref_run, why_not), touched or changed, patterns, seconds)
+        tried = run.attempts + (ref_run.attempts if ref_run else ())
+        return _planted(_tried(result, tried, base_tried, run.attempts_lost, policy), planted)
     finally:
         shutil.rmtree(setup.work.parent, ignore_errors=True)
 
 def _planted(result: StageResult, findings: tuple) -> StageResult:
     """Start-up hooks set-up left behind: no outcome of that environment is evidence."""
+    if not findings:
+        return result
+    status = "failed" if any(f.blocking for f in findings) and \
+        result.status in ("passed", "failed") else result.status
+    return dataclasses.replace(result, status=status, findings=(*result.findings, *findings))
+
+def _tried(result: StageResult, head: tuple[dict, ...], base: set | None, lost: int,
+           policy: Policy) -> StageResult:
+    """What the change's code tried and the base's did not, as findings on the stage."""
+    findings = attempt_findings(head, base, lost, policy.tests.attempts)
     if not findings:
         return result
     status = "failed" if any(f.blocking for f in findings) and \

@@ -57,9 +57,10 @@ def has_tests(root: Path, patterns: tuple[str, ...] = TEST_FILES) -> bool:
 
 def suite_setting(policy: Policy) -> str:
     """The policy's tests.env and tests.workdir, as shell before the test command."""
-    lines = [f"export {name}={shlex.quote(value)}" + (f":{sandbox.PYTEST_PLUGINS}"
-                                                      if name == "PYTHONPATH" else "")
-             for name, value in policy.tests.env.items()]
+    # the gate's folder comes first: a sitecustomize of the repository's on the policy's path
+    # must not shadow the gate's, which installs the attempt log
+    lines = [f"export {name}=" + (f"{sandbox.PYTEST_PLUGINS}:" if name == "PYTHONPATH" else "")
+             + shlex.quote(value) for name, value in policy.tests.env.items()]
     if policy.tests.workdir:
         folder = shlex.quote(policy.tests.workdir)
         lines.append(f"cd {folder} || {{ echo \"gatekeeper: the policy's tests.workdir\" {folder} "

@@ -1,0 +1,107 @@
+"""What the change's code tried when its tests ran, as findings: each kind of attempt the
+head's runs made (the change's own run and the base suite on the change's code) that the
+base's own run did not. Pure: records in, findings out.
+
+A record: {"kind", "target", "test", "at"} from the attempt log (`at` is the first repository
+frame, "path:line"). Kinds: network, credential, shell, process, file, environment, native,
+tamper. Credential reads and reaching for the log itself block; the rest need the approving
+reviewer's acknowledgement (`/gatekeeper ack attempt-network`, ...), or block under the policy's
+`tests.attempts: block`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from gatekeeper.core.escape import inside_path, plain
+from gatekeeper.core.model import Finding
+
+ACK = "tests.attempts"
+BLOCKING = ("credential", "tamper")
+ORDER = ("credential", "tamper", "network", "shell", "process", "native", "environment", "file")
+SHOWN_PER_KIND = 5
+
+_WHAT = {
+    "network": "tried to connect to {} (blocked: the sandbox has no network)",
+    "credential": "read {}, where credentials are kept",
+    "shell": "started a shell: {}",
+    "process": "started a process: {}",
+    "file": "opened {}, outside the work and temporary folders",
+    "environment": "read the environment variable {} (the sandbox holds no secrets)",
+    "native": "loaded native code: {}",
+    "tamper": "reached for the gate's attempt log ({})",
+}
+
+
+def key(record: dict) -> tuple[str, str]:
+    """What two runs are compared on: a program by its name, a process's pid folder as N."""
+    kind, target = record.get("kind", ""), record.get("target", "")
+    if kind == "shell":
+        words = target.split()
+        command = words[2:3] if words[1:2] == ["-c"] else words[1:2]
+        return kind, " ".join(words[:1] + [w.rsplit("/", 1)[-1] for w in command])
+    if kind == "process":
+        return kind, target.split(" ", 1)[0]
+    return kind, re.sub(r"^/proc/\d+/", "/proc/N/", target)
+
+
+UNCOMPARED = ("credential", "tamper", "network", "shell")  # kinds shown with no base to compare
+
+
+def attempt_findings(head: Iterable[dict], base: set[tuple[str, str]] | None,
+                     lost: int = 0, setting: str = "ack") -> list[Finding]:
+    """Findings for the head's attempts the base did not make. `base` None: the base's own run
+    gave no log, so only the kinds no suite needs count (and say so). `lost`: records the log
+    dropped. `setting`: the policy's tests.attempts (ack, block or off)."""
+    if setting == "off":
+        return []
+    first: dict[tuple[str, str], dict] = {}
+    tests: dict[tuple[str, str], set[str]] = {}
+    for record in head:
+        k = key(record)
+        if (k in base) if base is not None else (k[0] not in UNCOMPARED):
+            continue
+        first.setdefault(k, record)
+        if record.get("test"):
+            tests.setdefault(k, set()).add(_test(record["test"]))
+    findings = []
+    for kind in ORDER:
+        keys = [k for k in first if k[0] == kind]
+        for k in keys[:SHOWN_PER_KIND]:
+            findings.append(_finding(first[k], sorted(tests.get(k, ())),
+                                     "" if base is not None else " (the base's own run left no "
+                                     "log to compare with)"))
+        if len(keys) > SHOWN_PER_KIND:
+            findings.append(_made(kind, f"{len(keys) - SHOWN_PER_KIND} more {kind} attempts "
+                                        "not shown, each new on the change", "", 0))
+    if lost:
+        findings.append(Finding("sandbox", "attempt-log-incomplete", f"{lost} attempt records "
+                                "were dropped past the log's bound or were not written by the "
+                                "gate's hook: what the code tried is not all known",
+                                "medium", blocking=False, waived_by=ACK))
+    if setting == "block":
+        findings = [Finding(f.tool, f.rule, f.message, "high", f.path, f.start_line, f.end_line)
+                    for f in findings]
+    return findings
+
+
+def _test(current: str) -> str:
+    """PYTEST_CURRENT_TEST's `path::name (call)` without its phase."""
+    return plain(re.sub(r" \((setup|call|teardown)\)$", "", current))[:200]
+
+
+def _finding(record: dict, tests: list[str], note: str) -> Finding:
+    kind = record.get("kind", "")
+    what = _WHAT.get(kind, kind + ": {}").format(plain(record.get("target", ""))[:200])
+    who = f"{tests[0]}" + (f" and {len(tests) - 1} more tests" if len(tests) > 1 else "") \
+        if tests else "code outside any test (collection, a fixture at start-up, or a child)"
+    path, _, line = (record.get("at") or "").rpartition(":")
+    where = inside_path(path) if line.isdigit() else ""
+    return _made(kind, f"{who} {what}{note}", where, int(line) if where else 0)
+
+
+def _made(kind: str, message: str, path: str, line: int) -> Finding:
+    blocking = kind in BLOCKING
+    return Finding("sandbox", f"attempt-{kind}", message, "high" if blocking else "medium",
+                   path, line, line, blocking=blocking, waived_by="" if blocking else ACK)

@@ -1,0 +1,95 @@
+"""The attempt log end to end: what a change's tests tried, on the real sandbox and set-up,
+against what the base's own run tried."""
+
+import textwrap
+
+import pytest
+from factories import policy, write_tree
+from test_testrun import CALC, LIMITS
+
+from gatekeeper.core.attempts import attempt_findings, key
+from gatekeeper.runner.testrun import run_tests
+
+
+@pytest.fixture
+def cache(wheel_cache):
+    return wheel_cache
+
+
+TRYING = textwrap.dedent("""\
+    import os
+    import socket
+    import subprocess
+
+    from calc import add
+
+
+    def test_sync():
+        try:
+            socket.create_connection(("203.0.113.5", 443), timeout=1)
+        except OSError:
+            pass
+        try:
+            open(os.path.expanduser("~/.ssh/id_rsa")).read()
+        except OSError:
+            pass
+        subprocess.run(["/bin/sh", "-c", "true"])
+        assert add(1, 2) == 3
+    """)  # the three calls on lines 10, 14 and 17
+
+QUIET = "from calc import add\n\n\ndef test_sync():\n    assert add(1, 2) == 3\n"
+
+
+def test_a_tests_network_credential_and_shell_attempts_are_findings_with_test_and_line(
+        tmp_path, cache):
+    base = write_tree(tmp_path / "base", CALC)
+    head = write_tree(tmp_path / "head", {**CALC, "tests/test_sync.py": TRYING})
+    result = run_tests(head, policy(), cache, LIMITS, base=base)
+    found = {f.rule: f for f in result.findings if f.rule.startswith("attempt-")}
+    assert set(found) == {"attempt-network", "attempt-credential", "attempt-shell"}, \
+        result.findings
+    for rule, line in (("attempt-network", 10), ("attempt-credential", 14),
+                       ("attempt-shell", 17)):
+        assert found[rule].message.startswith("tests/test_sync.py::test_sync ")
+        assert (found[rule].path, found[rule].start_line) == ("tests/test_sync.py", line)
+    assert "203.0.113.5:443" in found["attempt-network"].message
+    assert "/tmp/home/.ssh/id_rsa" in found["attempt-credential"].message
+    # a credential read blocks; the rest wait for the reviewer's acknowledgement
+    assert found["attempt-credential"].blocking and result.status == "failed"
+    assert not found["attempt-network"].blocking and found["attempt-network"].waived_by
+
+    quiet = write_tree(tmp_path / "quiet", {**CALC, "tests/test_sync.py": QUIET})
+    control = run_tests(quiet, policy(), cache, LIMITS, base=base)
+    assert control.status == "passed", control.summary
+    assert not [f for f in control.findings if f.rule.startswith("attempt-")]
+
+
+def test_what_the_base_already_tried_is_not_the_changes_doing(tmp_path, cache):
+    base = write_tree(tmp_path / "base", {**CALC, "tests/test_sync.py": TRYING.replace(
+        "assert add(1, 2) == 3", "assert add(1, 1) == 2")})
+    head = write_tree(tmp_path / "head", {**CALC, "tests/test_sync.py": TRYING})
+    result = run_tests(head, policy(), cache, LIMITS, base=base)
+    assert not [f for f in result.findings if f.rule.startswith("attempt-")], result.findings
+    assert result.status == "passed", result.summary
+
+
+def test_attempts_compare_by_kind_and_target_and_the_policy_setting_applies():
+    head = [{"kind": "network", "target": "pypi.org:443", "test": "t.py::a (call)",
+             "at": "t.py:3"},
+            {"kind": "process", "target": "git status --short", "test": "t.py::b (call)",
+             "at": "t.py:9"},
+            {"kind": "credential", "target": "/proc/17/environ", "test": "", "at": ""}]
+    base = {key({"kind": "process", "target": "git log"}),
+            key({"kind": "credential", "target": "/proc/3/environ"})}
+    [net] = attempt_findings(head, base)
+    assert net.rule == "attempt-network" and net.message.startswith("t.py::a tried to connect")
+    assert not net.blocking and net.waived_by == "tests.attempts"
+    [blocked] = attempt_findings(head, base, setting="block")
+    assert blocked.blocking
+    assert attempt_findings(head, base, setting="off") == []
+    # no base log: only the kinds no suite needs, and said so
+    unknown = attempt_findings(head, None)
+    assert [f.rule for f in unknown] == ["attempt-credential", "attempt-network"]
+    assert "left no log" in unknown[0].message and unknown[0].blocking
+    [lost] = attempt_findings([], set(), lost=12)
+    assert lost.rule == "attempt-log-incomplete" and "12 attempt records" in lost.message
