@@ -1,0 +1,129 @@
+"""Attacks on the attempt log: code in the sandbox trying to read, replace or silence it.
+Each attack prints what it managed, so the test shows the path was really taken."""
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from factories import policy
+
+from gatekeeper.core.attempts import attempt_findings
+from gatekeeper.runner import sandbox
+from gatekeeper.runner.attempts import INSIDE
+from gatekeeper.runner.suite import suite_setting
+
+PYTHON = os.path.join(os.path.realpath(sys.base_prefix), "bin", "python3")
+
+
+def attack(tmp_path: Path, code: str) -> sandbox.SandboxResult:
+    (tmp_path / "attack.py").write_text(textwrap.dedent(code))
+    run = sandbox.run(tmp_path, [PYTHON, "attack.py"], sandbox.Limits(wall_seconds=120),
+                      attempts=True)
+    assert run.exit_code == 0, run.stderr
+    return run
+
+
+def targets(run: sandbox.SandboxResult, kind: str) -> set[str]:
+    return {a["target"] for a in run.attempts if a["kind"] == kind}
+
+
+CONNECT = """
+import socket
+def connect(host):
+    try:
+        socket.create_connection((host, 80), timeout=1)
+    except OSError:
+        pass
+"""
+
+
+def test_the_log_cannot_be_read_replaced_or_removed_from_inside(tmp_path):
+    run = attack(tmp_path, CONNECT + f"""
+        import os
+        for name, call in (("read", lambda: os.open({INSIDE!r}, os.O_RDONLY | os.O_NONBLOCK)),
+                           ("chmod", lambda: os.chmod({INSIDE!r}, 0o666)),
+                           ("unlink", lambda: os.unlink({INSIDE!r})),
+                           ("rename", lambda: os.rename({INSIDE!r}, "/tmp/x"))):
+            try:
+                call()
+                print(name, "done")
+            except OSError as exc:
+                print(name, "refused", exc.errno)
+        fd = os.open({INSIDE!r}, os.O_WRONLY)  # writing is allowed: forging more is harmless
+        os.write(fd, b'{{"kind": "network", "target": "forged:1", "test": "", "at": ""}}\\n')
+        os.close(fd)
+        connect("198.51.100.7")
+        """.replace("\n        ", "\n"))
+    for name in ("read", "chmod", "unlink", "rename"):
+        assert f"{name} refused" in run.stdout, run.stdout
+    assert {"forged:1", "198.51.100.7:80"} <= targets(run, "network")  # control: it writes
+
+
+def test_closing_every_descriptor_does_not_silence_it(tmp_path):
+    run = attack(tmp_path, CONNECT + """
+import os
+held = os.open("/dev/null", os.O_RDONLY)
+os.closerange(3, 65536)
+try:
+    os.fstat(held)
+except OSError:
+    print("descriptors closed")
+connect("198.51.100.8")
+""")
+    assert "descriptors closed" in run.stdout  # control: the attack really closed them
+    assert "198.51.100.8:80" in targets(run, "network")
+
+
+def test_disabling_the_hook_is_itself_recorded_first(tmp_path):
+    run = attack(tmp_path, CONNECT + """
+import gc
+found = [f for f in gc.get_objects()
+         if type(f).__name__ == "function" and f.__code__.co_name == "hook"]
+for hook in found:
+    names = hook.__code__.co_varnames[:hook.__code__.co_argcount]
+    values = dict(zip(names[2:], hook.__defaults__))
+    values["_wanted"] = frozenset()
+    hook.__defaults__ = tuple(values[n] for n in names[2:])
+print("neutered", len(found))
+connect("198.51.100.9")
+""")
+    assert "neutered 1" in run.stdout  # control: the attack found and disabled the hook
+    assert "198.51.100.9:80" not in targets(run, "network")  # and it went unrecorded...
+    tampered = targets(run, "tamper")  # ...but the hunt for it was recorded before it worked
+    assert "gc.get_objects" in tampered
+    assert any("__defaults__" in t for t in tampered), tampered
+    findings = attempt_findings(run.attempts, set())
+    assert any(f.rule == "attempt-tamper" and f.blocking for f in findings)
+
+
+def test_a_child_with_a_cleared_environment_is_recorded_as_a_process_start(tmp_path):
+    run = attack(tmp_path, f"""
+import subprocess
+done = subprocess.run([{PYTHON!r}, "-I", "-c", "import sys; print(len(sys.path))"], env={{}},
+                      capture_output=True, text=True)
+print("child ran", done.returncode)
+""")
+    assert "child ran 0" in run.stdout
+    [started] = targets(run, "process")
+    assert started.startswith("python3 -I -c import sys")
+
+
+def test_a_flood_of_forged_records_is_bounded_and_said(tmp_path):
+    run = attack(tmp_path, f"""
+import os
+for n in range(2500):
+    fd = os.open({INSIDE!r}, os.O_WRONLY)
+    os.write(fd, ('{{"kind": "file", "target": "/x/%d", "test": "", "at": ""}}\\n' % n).encode())
+    os.close(fd)
+""")
+    assert len(run.attempts) == 2000 and run.attempts_lost == 500
+    assert any(f.rule == "attempt-log-incomplete" for f in attempt_findings(run.attempts, set(),
+                                                                          run.attempts_lost))
+
+
+@pytest.mark.parametrize("env", ["PYTHONPATH: vendor\n", "PYTHONPATH: 'a:b'\n"])
+def test_a_policy_path_never_comes_before_the_gates_own_folder(env):
+    setting = suite_setting(policy("tests:\n  env:\n    " + env))
+    assert setting.startswith(f"export PYTHONPATH={sandbox.PYTEST_PLUGINS}:")
