@@ -92,6 +92,13 @@ class Tests(Strict):
         return value
 
 
+class Coverage(Strict):
+    """Which of the change's lines the tests ran (the gate's own coverage.py, line level)."""
+    enabled: bool = True
+    changed_lines: float = Field(0.8, ge=0, le=1)  # the share of changed lines a test runs
+    blocking: bool = False  # below `changed_lines`: a warning (false) or blocking (true)
+
+
 class Scanners(Strict):
     block_on: Literal["low", "medium", "high"] = "medium"
     whole_tree: bool = False  # scan every file, not only those the pull request changed
@@ -146,6 +153,7 @@ class Policy(Strict):
     sensitive: Sensitive = Sensitive()
     stages: Stages = Stages()
     tests: Tests = Tests()
+    coverage: Coverage = Coverage()
     scanners: Scanners = Scanners()
     slack: Slack = Slack()
     agents: AgentRules = AgentRules()

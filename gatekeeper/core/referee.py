@@ -22,6 +22,8 @@ class RefereeRun:
     executed: int  # tests that ran: passed, failed or errored (not skipped)
     messages: dict[str, str]  # test id -> first line of its failure
     attempts: tuple[dict, ...] = ()  # what the change's code tried under the base's tests
+    covered: dict[str, frozenset[int]] | None = None  # lines of the change's code that ran
+    coverage_errors: tuple[str, ...] = ()
 
 
 def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: int | None,

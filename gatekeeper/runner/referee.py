@@ -56,7 +56,8 @@ def overlay_script(head: set[str], base_root: Path, base: set[str]) -> str:
 
 def run_referee(work: Path, base: Path, prepare: str, shell: str, report: str,
                 binds: list[str], limits: sandbox.Limits, patterns: tuple[str, ...],
-                parse, attempts: bool = False) -> tuple[RefereeRun | None, str]:
+                parse, attempts: bool = False,
+                coverage: bool = False) -> tuple[RefereeRun | None, str]:
     """(the run, "") or (None, why it could not run). `parse`: JUnit bytes -> counts, findings."""
     script = overlay_script(suite_files(work, patterns), base, suite_files(base, patterns))
     with tempfile.TemporaryDirectory(prefix="gatekeeper-referee-") as folder:
@@ -66,7 +67,7 @@ def run_referee(work: Path, base: Path, prepare: str, shell: str, report: str,
         Path(folder).chmod(0o755)
         run = sandbox.run(work, ["/bin/sh", "-c", f". {shlex.quote(str(path))}\n{prepare}{shell}"],
                           limits, collect=report, binds=[*binds, str(base), folder],
-                          attempts=attempts)
+                          attempts=attempts, coverage=coverage)
     return read_run(run, parse)
 
 
@@ -82,7 +83,8 @@ def read_run(run: sandbox.SandboxResult, parse) -> tuple[RefereeRun | None, str]
     failing = {f.message.split(" ")[0]: (f.path, f.start_line) for f in findings}
     messages = {f.message.split(" ")[0]: f.message.split(": ", 1)[-1][:200] for f in findings}
     executed = counts["total"] - counts["skipped"]
-    return RefereeRun(failing, executed, messages, run.attempts), ""
+    return RefereeRun(failing, executed, messages, run.attempts, run.covered,
+                      run.coverage_errors), ""
 
 
 def base_outcome(base: Path, script: str, venv: Path, python: Interpreter,

@@ -23,8 +23,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gatekeeper.runner.attempts import COVERAGE_FOLDER, COVERAGE_INSIDE, AttemptLog, CoverageLog
 from gatekeeper.runner.attempts import INSIDE as ATTEMPTS_INSIDE
-from gatekeeper.runner.attempts import AttemptLog
 from gatekeeper.runner.cgroups import CgroupLimits, cgroup_limits
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ class SandboxResult:
     limits: Limits = field(default_factory=Limits)
     attempts: tuple[dict, ...] = ()  # what the code tried (attempt log), when it was asked for
     attempts_lost: int = 0  # records dropped past the bound, or not written by the hook
+    covered: dict[str, frozenset[int]] | None = None  # lines run per work-folder file
+    coverage_errors: tuple[str, ...] = ()  # why the gate's coverage.py did not measure
 
     @property
     def ok(self) -> bool:
@@ -133,6 +135,13 @@ def _namespaces() -> list[str]:
     return ["--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid",
             str(SANDBOX_UID), "--cap-drop", "ALL", "--disable-userns", "--die-with-parent",
             "--new-session", "--hostname", "sandbox"]
+
+
+def coverage_package() -> str:
+    """The gate's own coverage.py, bound read-only into runs that measure coverage."""
+    import coverage
+
+    return str(Path(coverage.__file__).parent)
 
 
 def toolchain_paths() -> list[str]:
@@ -206,7 +215,8 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         collect: str | None = None, env: dict[str, str] | None = None,
         binds: list[str] | None = None, writable: list[str] | None = None,
         in_place: bool = False, egress: Path | None = None,
-        placed: dict[str, str] | None = None, attempts: bool = False) -> SandboxResult:
+        placed: dict[str, str] | None = None, attempts: bool = False,
+        coverage: bool = False) -> SandboxResult:
     """Run `command` inside the sandbox over a read-only copy of `source`.
 
     `collect`: a file the command writes inside (e.g. /tmp/junit.xml), returned as bytes.
@@ -220,6 +230,8 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
     with the sandbox's own folders (a tool installed under /work, say).
     `attempts`: every Python started inside records what it tries (network, processes, files
     outside the work and temporary folders, credentials) in the result's `attempts`.
+    `coverage`: every Python started inside measures which lines of /work ran (the gate's
+    own coverage.py), in the result's `covered`.
     """
     check_available()
     cgroup = cgroup_limits(limits.processes, limits.memory_bytes)
@@ -237,17 +249,20 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         # to be open in this process at fork time, which threads running stages cannot
         # promise; bash (not dash) can write to a descriptor above 9
         extra_env["GATEKEEPER_RESULT_FD"] = str(write_result)
-        log_ = None
-        if attempts:
-            log_ = AttemptLog(Path(tmp))
-            placed = {**(placed or {}), ATTEMPTS_INSIDE: str(log_.path)}
+        log_ = AttemptLog(Path(tmp)) if attempts else None
+        lines = CoverageLog(Path(tmp)) if coverage else None
+        placed = {**(placed or {}), **({ATTEMPTS_INSIDE: str(log_.path)} if log_ else {}),
+                  **({COVERAGE_INSIDE: str(lines.path), f"{COVERAGE_FOLDER}/coverage":
+                      coverage_package()} if lines else {})}
         argv = build_argv(source, command, limits, Path(tmp), extra_env, binds or [], writable,
                           in_place, egress, placed)
         try:
             result = _execute(argv, limits, cgroup, read_result, write_result)
         finally:
             seen = log_.close() if log_ is not None else ((), 0)
-        result = dataclasses.replace(result, attempts=seen[0], attempts_lost=seen[1])
+            measured = lines.close() if lines is not None else (None, [])
+        result = dataclasses.replace(result, attempts=seen[0], attempts_lost=seen[1],
+                                     covered=measured[0], coverage_errors=tuple(measured[1]))
     runs = _recorded.get()
     if runs is not None:
         runs.append(result)

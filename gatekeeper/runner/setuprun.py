@@ -22,6 +22,7 @@ from gatekeeper.core.referee import judge
 from gatekeeper.core.setupplan import ci_pythons
 from gatekeeper.runner import sandbox
 from gatekeeper.runner.basetests import edited_tests
+from gatekeeper.runner.changedcode import with_coverage
 from gatekeeper.runner.envhooks import startup_hooks
 from gatekeeper.runner.generated import base_with, generated_files
 from gatekeeper.runner.interpreters import Interpreter
@@ -81,12 +82,14 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
             on_base = _timed(pool, base_outcome, base_tree, prepare + setting + shell, venv, python,
                              limits, cache, REPORT, parse_junit) if refereed else None
             logged = policy.tests.attempts != "off"
+            measure = policy.coverage.enabled and is_pytest and changed is not None
             referee = _timed(pool, run_referee, setup.work, base, prepare + setting, shell,
                              REPORT, [str(venv), python.prefix], limits, patterns,
-                             parse_junit, logged) if refereed else None
+                             parse_junit, logged, measure) if refereed else None
             run = sandbox.run(setup.work, ["/bin/sh", "-c", prepare + setting + shell],
                               limits, collect=REPORT if is_pytest else None,
-                              binds=[str(venv), python.prefix], attempts=logged)
+                              binds=[str(venv), python.prefix], attempts=logged,
+                              coverage=measure)
             result = interpret(run, is_pytest, notes)
             result = _missing_module_hint(result, run, setup.plan)
             seconds = [("setup", round(setup.seconds, 1)), ("suite", round(run.duration, 1))]
@@ -95,6 +98,9 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
                                              "the policy's tests.command runs the suite, and "
                                              "the gate cannot point it at single files")
                 result = _tried(result, run.attempts, None, run.attempts_lost, policy)
+                if measure:
+                    result = with_coverage(result, source, base, changed, patterns, [run],
+                                           policy)
                 return _planted(dataclasses.replace(result, seconds=tuple(seconds)), planted)
             (base_failing, base_executed, base_tried), base_seconds = on_base.result()
             (ref_run, why_not), ref_seconds = referee.result()
@@ -102,7 +108,11 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
         result = _refereed(result, setup.work, base, policy, (base_failing, base_executed),
                            (ref_run, why_not), touched or changed, patterns, seconds)
         tried = run.attempts + (ref_run.attempts if ref_run else ())
-        return _planted(_tried(result, tried, base_tried, run.attempts_lost, policy), planted)
+        result = _tried(result, tried, base_tried, run.attempts_lost, policy)
+        if measure:
+            result = with_coverage(result, source, base, changed, patterns, [run, ref_run],
+                                   policy)
+        return _planted(result, planted)
     finally:
         shutil.rmtree(setup.work.parent, ignore_errors=True)
 

@@ -1,0 +1,63 @@
+"""Changed-line coverage end to end: the gate's own coverage.py in the sandboxed runs, against
+the lines the change added."""
+
+import pytest
+from factories import policy, write_tree
+from test_testrun import CALC, LIMITS
+
+from gatekeeper.core.coverage import ChangedCode, changed_in, coverage_findings
+from gatekeeper.runner.testrun import run_tests
+
+
+@pytest.fixture
+def cache(wheel_cache):
+    return wheel_cache
+
+
+MUL = CALC["calc.py"] + "\n\ndef mul(a, b):\n    product = a * b\n    return product\n"
+MUL_TEST = "from calc import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n"
+
+
+def coverage_of(result):
+    return {f.rule: f for f in result.findings if f.tool == "coverage"}
+
+
+def test_a_new_function_no_test_runs_is_named_and_a_test_that_calls_it_covers_it(
+        tmp_path, cache):
+    base = write_tree(tmp_path / "base", CALC)
+    head = write_tree(tmp_path / "head", {**CALC, "calc.py": MUL})
+    result = run_tests(head, policy(), cache, LIMITS, base=base, changed=["calc.py"])
+    found = coverage_of(result)
+    assert set(found) == {"coverage/untested-function", "coverage/changed-lines"}, \
+        result.summary
+    untested = found["coverage/untested-function"]
+    assert "`mul`" in untested.message and (untested.path, untested.start_line,
+                                             untested.end_line) == ("calc.py", 5, 7)
+    assert not found["coverage/changed-lines"].blocking and result.status == "passed"
+    assert "changed-line coverage: 1 of 3 changed executable lines ran" in result.summary
+    # the findings list puts the untested function before the share
+    rules = [f.rule for f in result.findings if f.tool == "coverage"]
+    assert rules.index("coverage/untested-function") < rules.index("coverage/changed-lines")
+
+    tested = write_tree(tmp_path / "tested", {**CALC, "calc.py": MUL,
+                                              "tests/test_mul.py": MUL_TEST})
+    covered = run_tests(tested, policy(), cache, LIMITS, base=base,
+                        changed=["calc.py", "tests/test_mul.py"])
+    assert coverage_of(covered) == {}, covered.findings
+    assert "changed-line coverage: 3 of 3 changed executable lines ran" in covered.summary
+
+    strict = run_tests(head, policy("coverage:\n  changed_lines: 0.9\n  blocking: true\n"),
+                       cache, LIMITS, base=base, changed=["calc.py"])
+    assert strict.status == "failed" and coverage_of(strict)["coverage/changed-lines"].blocking
+
+
+def test_changed_lines_and_uncovered_ranges():
+    assert changed_in("a\nb\nc\n", "a\nB\nc\nd\n") == {2, 4}
+    assert changed_in(None, "x\ny\n") == {1, 2}
+    code = ChangedCode("m.py", frozenset({3, 4, 5, 8, 9}), (("f", 7, 9, frozenset({8, 9})),))
+    findings, line = coverage_findings([code], {"m.py": frozenset({4})}, 0.5, False)
+    assert [(f.rule, f.start_line, f.end_line) for f in findings] == [
+        ("coverage/untested-function", 7, 9), ("coverage/uncovered-lines", 3, 3),
+        ("coverage/uncovered-lines", 5, 5), ("coverage/changed-lines", 0, 0)]
+    assert "1 of 5" in line and "20%" in line
+    assert coverage_findings([], {}, 0.8, True) == ([], "")
