@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from support.activity_seed import (
     EXPECTED_AGENTS,
+    EXPECTED_ATTEMPTS,
     EXPECTED_BLOCKED_BY,
     EXPECTED_CWE,
+    EXPECTED_DAY_COVERAGE,
     EXPECTED_DAYS,
     EXPECTED_PAST_GATE,
     EXPECTED_REPOSITORIES,
@@ -42,6 +44,13 @@ def check_figures(report):
             if any((d["gated"], d["blocked"], d["approved"]))}
     assert days == EXPECTED_DAYS
     assert len(report["days"]) == 8  # 1st to 8th of November, empty days included
+    assert {d["day"]: d["changed_line_coverage"] for d in report["days"]
+            if d["changed_line_coverage"] is not None} == EXPECTED_DAY_COVERAGE
+    assert report["attempts_by_kind"] == EXPECTED_ATTEMPTS
+    coverage = {a["name"]: (a["with_attempts"], a["changed_line_coverage"])
+                for a in report["agents"]}
+    assert coverage == {"Claude Code": (2, 64.3), "Codex": (1, 75.0),
+                        "Copilot coding agent": (0, None)}
     [override] = report["overrides"]
     assert (override["repo"], override["pr"], override["by"]) == ("acme/api", 2, "carol")
     assert [(p["repo"], p["pr"], p["by"], p["how"]) for p in report["past_gate"]] == \
@@ -90,7 +99,10 @@ def test_report_command_in_json_csv_and_text(redis_url, env):
     done = gatekeeper("report", *window, env={**env, "REDIS_URL": redis_url})
     assert "gated 4 · blocked 3 (eligibility 1, sast 1, tests 1) · approved 2" in done.stdout
     assert "@carol: payments are down" in done.stdout
-    assert "Findings by CWE: CWE-89 SQL injection 2, CWE-78 OS command injection 1" in done.stdout
+    assert "Findings by CWE: no CWE 3, CWE-89 SQL injection 2, CWE-78 OS command injection 1" \
+        in done.stdout
+    assert "Tests tried (pull requests): network 1, shell 1" in done.stdout
+    assert "changed-line coverage 64.3 %" in done.stdout
     assert "@erin: 2 agent commit(s) pushed to main with no pull request" in done.stdout
     assert "(1 pull request(s) had more than one agent: counted once in the totals" in done.stdout
     bad = gatekeeper("report", "--org", "acme", "--since", "last week",

@@ -189,7 +189,10 @@ def test_activity_page_in_chromium_for_a_member_and_an_outsider(served, fake_git
     assert totals == [("4", "agent pull requests gated"), ("3", "blocked"),
                       ("2", "approved by a qualified human"),
                       ("1.75", "median hours, verdict to approval"),
-                      ("1", "break-glass overrides"), ("2", "past the gate")]
+                      ("1", "break-glass overrides"), ("2", "past the gate"),
+                      ("2", "whose tests tried something new"),
+                      ("64.3", "% of changed lines run by tests")]
+    assert re.search(r'id="attempts">network: 1 pull request · shell: 1 pull request', dom)
     assert "merged on a break-glass override" in dom and "@erin" in dom
     assert re.search(r'id="multi-agent">1 pull request had more than one agent', dom)
     assert dom.count("<svg") >= 4 and "Findings by CWE" in dom and "CWE-89 SQL injection" in dom

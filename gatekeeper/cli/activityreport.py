@@ -51,8 +51,8 @@ def _csv(figures: dict, out) -> None:
     """One table: the organisation, each repository, each agent and each day."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["scope", "name", "gated", "blocked", "approved",
-                     "median_hours_to_approval", "overrides",
-                     *(f"blocked_by_{s}" for s in STAGE_COLUMNS)])
+                     "median_hours_to_approval", "overrides", "with_attempts",
+                     "changed_line_coverage", *(f"blocked_by_{s}" for s in STAGE_COLUMNS)])
     whole = {**figures["totals"], "name": figures["organisation"],
              "blocked_by": figures["blocked_by"]}
     for scope, rows in (("organisation", [whole]), ("repository", figures["repositories"]),
@@ -60,10 +60,12 @@ def _csv(figures: dict, out) -> None:
         for row in rows:
             writer.writerow([scope, row["name"], row["gated"], row["blocked"], row["approved"],
                              _blank(row["median_hours_to_approval"]), _blank(row.get("overrides")),
+                             row["with_attempts"], _blank(row["changed_line_coverage"]),
                              *(row["blocked_by"].get(s, 0) for s in STAGE_COLUMNS)])
     for day in figures["days"]:
         writer.writerow(["day", day["day"], day["gated"], day["blocked"], day["approved"],
-                         "", "", *([""] * len(STAGE_COLUMNS))])
+                         "", "", "", _blank(day["changed_line_coverage"]),
+                         *([""] * len(STAGE_COLUMNS))])
 
 
 def _text(figures: dict, out) -> None:
@@ -75,13 +77,18 @@ def _text(figures: dict, out) -> None:
           f"({_pairs(figures['blocked_by'])}) · approved {totals['approved']} · median time "
           f"from verdict to approval {_blank(hours) or '-'} h · overrides {totals['overrides']}",
           file=out)
+    share = totals["changed_line_coverage"]
+    print(f"  tests tried something new in {totals['with_attempts']} · changed-line coverage "
+          f"{share if share is not None else '-'} %", file=out)
     for title, rows in (("repository", figures["repositories"]), ("agent", figures["agents"])):
         print(f"\nBy {title}", file=out)
         width = max([len(r["name"]) for r in rows] + [len(title)])
-        print(f"  {title:<{width}}  gated  blocked  approved  median h  blocked by", file=out)
+        print(f"  {title:<{width}}  gated  blocked  approved  median h  tried  covered %  "
+              "blocked by", file=out)
         for r in rows:
             print(f"  {r['name']:<{width}}  {r['gated']:>5}  {r['blocked']:>7}  "
                   f"{r['approved']:>8}  {_blank(r['median_hours_to_approval']) or '-':>8}  "
+                  f"{r['with_attempts']:>5}  {_blank(r['changed_line_coverage']) or '-':>9}  "
                   f"{_pairs(r['blocked_by'])}", file=out)
         if title == "agent" and figures.get("multi_agent"):
             print(f"  ({figures['multi_agent']} pull request(s) had more than one agent: counted "
@@ -90,6 +97,8 @@ def _text(figures: dict, out) -> None:
     named = {with_cwe_name(k): v for k, v in figures["findings"]["by_cwe"].items()}
     print(f"\nFindings by CWE: {_pairs(named) or 'none'}", file=out)
     print(f"Findings by severity: {_pairs(figures['findings']['by_severity']) or 'none'}",
+          file=out)
+    print(f"Tests tried (pull requests): {_pairs(figures['attempts_by_kind']) or 'nothing new'}",
           file=out)
     print(f"\nOverrides ({len(figures['overrides'])})", file=out)
     for o in figures["overrides"]:

@@ -11,6 +11,10 @@ What is counted, per pull request with records in the window:
 - overrides: break-glass records, with who and why;
 - per agent: a pull request is counted under every agent that worked on it, so the agent
   rows can add up to more than the totals (`multi_agent` says how many pull requests);
+- attempts: pull requests whose tests tried something new (network, a credential, a shell,
+  ...: the attempt log's findings), by kind;
+- changed-line coverage: covered over changed executable lines, each pull request's latest
+  measured commit, per repository, agent and day;
 - past the gate: merges of gated pull requests without a green gate (or on an override) and
   agents' commits pushed to a protected branch with no pull request.
 """
@@ -40,6 +44,9 @@ class _Pull:
     hours_to_approval: float | None = None
     findings: dict[tuple, dict] = field(default_factory=dict)  # distinct over its commits
     unknown_bots: set[str] = field(default_factory=set)  # bots treated as agents unclassified
+    attempts: set[str] = field(default_factory=set)  # kinds its tests tried (attempt log)
+    coverage: tuple[int, int] | None = None  # its latest changed-line coverage: covered, total
+    coverage_at: str | None = None
 
 
 def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict:
@@ -66,6 +73,8 @@ def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict
             "by_severity": _counted(f.get("severity") or "unknown" for p in gated
                                     for f in p.findings.values()),
         },
+        # pull requests whose tests tried each kind (network, credential, shell, ...)
+        "attempts_by_kind": _counted(k for p in gated for k in p.attempts),
         "repositories": _grouped(gated, lambda p: [p.repo], overrides, "repo"),
         "agents": _grouped(gated, lambda p: sorted(p.agents) or ["unnamed agent"], None, ""),
         # a pull request several agents worked on is one in the totals and one under each
@@ -105,6 +114,10 @@ def _take(pull: _Pull, record: dict, overrides: list[dict]) -> None:
         for found in record.get("found") or []:
             key = (found.get("rule"), found.get("cwe"), found.get("severity"))
             pull.findings.setdefault(key, found)
+            if str(found.get("rule", "")).startswith("attempt-"):
+                pull.attempts.add(found["rule"].removeprefix("attempt-"))
+        if record.get("coverage"):
+            pull.coverage, pull.coverage_at = tuple(record["coverage"]), at
         for stage, result in (record.get("results") or {}).items():
             if result.get("status") in BLOCKING_STATUS:
                 _block(pull, stage, at)
@@ -146,7 +159,15 @@ def _figures(pulls: list[_Pull]) -> dict:
     hours = [p.hours_to_approval for p in pulls if p.hours_to_approval is not None]
     return {"gated": len(pulls), "blocked": sum(1 for p in pulls if p.blocked_by),
             "approved": sum(1 for p in pulls if p.approved_at),
-            "median_hours_to_approval": round(statistics.median(hours), 2) if hours else None}
+            "median_hours_to_approval": round(statistics.median(hours), 2) if hours else None,
+            "with_attempts": sum(1 for p in pulls if p.attempts),
+            "changed_line_coverage": _share([p.coverage for p in pulls if p.coverage])}
+
+
+def _share(shares: list[tuple[int, int]]) -> float | None:
+    """Covered over changed executable lines, in per cent, over the pull requests measured."""
+    total = sum(t for _, t in shares)
+    return round(100 * sum(c for c, _ in shares) / total, 1) if total else None
 
 
 def _grouped(pulls: list[_Pull], keys, overrides: list[dict] | None, field_name: str) -> list:
@@ -169,11 +190,15 @@ def _days(pulls: list[_Pull], since: datetime, until: datetime) -> list[dict]:
     gated = Counter(p.gated_at[:10] for p in pulls)
     blocked = Counter(p.blocked_at[:10] for p in pulls if p.blocked_at)
     approved = Counter(p.approved_at[:10] for p in pulls if p.approved_at)
+    measured = defaultdict(list)
+    for p in pulls:
+        if p.coverage:
+            measured[p.coverage_at[:10]].append(p.coverage)
     days, day = [], since.date()
     while day <= until.date():
         key = day.isoformat()
         days.append({"day": key, "gated": gated[key], "blocked": blocked[key],
-                     "approved": approved[key]})
+                     "approved": approved[key], "changed_line_coverage": _share(measured[key])})
         day += timedelta(days=1)
     return days
 

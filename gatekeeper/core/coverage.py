@@ -5,12 +5,20 @@ findings and a summary line out. New code that no test touches at all is named f
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
 from gatekeeper.core.escape import md_code
 from gatekeeper.core.model import Finding
 
 MAX_RANGES = 50  # uncovered ranges shown as annotations; the rest are counted
+SHARE_RE = re.compile(r"changed-line coverage: (\d+) of (\d+) changed executable lines")
+
+
+def share_in(summary: str) -> tuple[int, int] | None:
+    """(covered, total) from a tests stage's summary, for the audit trail."""
+    found = SHARE_RE.search(summary)
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 @dataclass(frozen=True)

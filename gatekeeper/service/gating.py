@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gatekeeper.core import redact
+from gatekeeper.core.coverage import share_in
 from gatekeeper.core.decision import GateFacts, Override, decide_gate, to_publish
 from gatekeeper.core.detect import agent_names
 from gatekeeper.core.diff import tree_differences
@@ -246,7 +247,8 @@ def run_gate_stages(ctx: Context, github: Installation, target: Target, base_sha
                "blocking": sum(1 for f in r.findings if f.blocking)}
         for name, r in stages.items()},
         found=[{"rule": f.rule, "cwe": f.cwe, "severity": f.severity, "blocking": f.blocking}
-               for r in stages.values() for f in r.findings if f.new][:FOUND_KEPT])
+               for r in stages.values() for f in r.findings if f.new][:FOUND_KEPT],
+        coverage=share_in(stages["tests"].summary) if "tests" in stages else None)
     return stages
 
 

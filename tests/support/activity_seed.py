@@ -1,12 +1,13 @@
 """A seeded audit trail for the activity report, and its figures counted by hand.
 
 Organisation acme, window 2026-11-01 to 2026-11-08:
-- acme/api#1 (Claude Code): tests fail on a1 (finding CWE-89 high), a2 passes, approved 3 h
-  after a2's verdict;
+- acme/api#1 (Claude Code): tests fail on a1 (finding CWE-89 high), a2 passes (its tests tried
+  the network; 6 of 10 changed lines covered), approved 3 h after a2's verdict;
 - acme/api#2 (Copilot): sast fails (CWE-78 high, CWE-89 medium), overridden by carol and
   merged by dave (past the gate); its approval comes on 11-09, after the window;
 - acme/web#7 (Claude Code): off-limits, not eligible;
-- acme/web#8 (Codex and Claude Code): passes (one low finding, no CWE), approved 30 min after;
+- acme/web#8 (Codex and Claude Code): passes (one low finding, no CWE; its tests started a
+  shell; 3 of 4 changed lines covered), approved 30 min after;
 - acme/web#9: a person's pull request under `gate: all` (not an agent's: not counted);
 - acme/web: two agent commits pushed to main by erin with no pull request (past the gate);
 - acme/api#3: before the window; other/app#1: another organisation.
@@ -24,10 +25,11 @@ def _r(at, kind, repo, pr, **fields):
     return {"at": at, "kind": kind, "repo": repo, "pr": pr, **fields}
 
 
-def _stages(at, repo, pr, sha, failing=(), found=()):
+def _stages(at, repo, pr, sha, failing=(), found=(), coverage=None):
     results = {s: {"status": "failed" if s in failing else "passed", "findings": 0, "blocking": 0}
                for s in ("tests", "sast", "dependencies")}
-    return _r(at, "stages", repo, pr, sha=sha, results=results, found=list(found))
+    return _r(at, "stages", repo, pr, sha=sha, results=results, found=list(found),
+              coverage=coverage)
 
 
 def _found(rule, cwe, severity):
@@ -43,7 +45,9 @@ RECORDS = [
     _stages("2026-11-02T10:05:00Z", "acme/api", 1, "a1", ["tests"],
             [_found("sql-injection", "CWE-89", "high")]),
     _r("2026-11-02T10:06:00Z", "review", "acme/api", 1, sha="a1", satisfied=False),
-    _stages("2026-11-03T09:00:00Z", "acme/api", 1, "a2"),
+    _stages("2026-11-03T09:00:00Z", "acme/api", 1, "a2",
+            found=[{"rule": "attempt-network", "cwe": "", "severity": "medium",
+                    "blocking": False}], coverage=[6, 10]),
     _r("2026-11-03T12:00:00Z", "review", "acme/api", 1, sha="a2", satisfied=True),
     _agent("2026-11-04T08:00:00Z", "acme/api", 2, ["Copilot coding agent"]),
     _stages("2026-11-04T08:10:00Z", "acme/api", 2, "b1", ["sast"],
@@ -60,7 +64,10 @@ RECORDS = [
     _r("2026-11-05T00:00:01Z", "not-eligible", "acme/web", 7, level="restricted",
        reasons=["levels.restricted.agents: forbidden"]),
     _agent("2026-11-06T10:00:00Z", "acme/web", 8, ["Codex", "Claude Code"]),
-    _stages("2026-11-06T10:30:00Z", "acme/web", 8, "d1", (), [_found("weak-hash", "", "low")]),
+    _stages("2026-11-06T10:30:00Z", "acme/web", 8, "d1", (),
+            [_found("weak-hash", "", "low"), {"rule": "attempt-shell", "cwe": "",
+                                              "severity": "medium", "blocking": False}],
+            coverage=[3, 4]),
     _r("2026-11-06T11:00:00Z", "review", "acme/web", 8, sha="d1", satisfied=True),
     _agent("2026-11-06T12:00:00Z", "acme/web", 9, [], agent=False),
     _stages("2026-11-06T12:10:00Z", "acme/web", 9, "e1", ["tests"]),
@@ -70,18 +77,23 @@ RECORDS = [
 
 # counted by hand from the list above
 EXPECTED_TOTALS = {"gated": 4, "blocked": 3, "approved": 2, "median_hours_to_approval": 1.75,
+                   "with_attempts": 2, "changed_line_coverage": 64.3,  # 9 of 14 lines
                    "overrides": 1, "past_gate": 2}
+EXPECTED_ATTEMPTS = {"network": 1, "shell": 1}
+EXPECTED_DAY_COVERAGE = {"2026-11-03": 60.0, "2026-11-06": 75.0}
 EXPECTED_PAST_GATE = [("acme/api", 2, "dave", "merged on a break-glass override"),
                       ("acme/web", None, "erin",
                        "2 agent commit(s) pushed to main with no pull request")]
 EXPECTED_BLOCKED_BY = {"eligibility": 1, "sast": 1, "tests": 1}
-EXPECTED_CWE = {"CWE-89": 2, "CWE-78": 1, "no CWE": 1}
-EXPECTED_SEVERITY = {"high": 2, "low": 1, "medium": 1}
+EXPECTED_CWE = {"no CWE": 3, "CWE-89": 2, "CWE-78": 1}
+EXPECTED_SEVERITY = {"high": 2, "low": 1, "medium": 3}
 EXPECTED_REPOSITORIES = [
     {"name": "acme/api", "gated": 2, "blocked": 2, "approved": 1, "median_hours_to_approval": 3.0,
-     "blocked_by": {"sast": 1, "tests": 1}, "overrides": 1},
+     "blocked_by": {"sast": 1, "tests": 1}, "overrides": 1, "with_attempts": 1,
+     "changed_line_coverage": 60.0},
     {"name": "acme/web", "gated": 2, "blocked": 1, "approved": 1, "median_hours_to_approval": 0.5,
-     "blocked_by": {"eligibility": 1}, "overrides": 0},
+     "blocked_by": {"eligibility": 1}, "overrides": 0, "with_attempts": 1,
+     "changed_line_coverage": 75.0},
 ]
 EXPECTED_AGENTS = {"Claude Code": (3, 2, 2, 1.75), "Codex": (1, 0, 1, 0.5),
                    "Copilot coding agent": (1, 1, 0, None)}
