@@ -199,6 +199,10 @@ def _measure(folder):
         finally:
             os.close(fd)
 
+    if sys.version_info < (3, 11):
+        send({"error": "Python %d.%d is older than the gate's coverage.py supports (3.11)"
+                       % sys.version_info[:2]})
+        return
     sys.path.insert(0, folder)
     try:
         import coverage
