@@ -93,3 +93,14 @@ def test_attempts_compare_by_kind_and_target_and_the_policy_setting_applies():
     assert "left no log" in unknown[0].message and unknown[0].blocking
     [lost] = attempt_findings([], set(), lost=12)
     assert lost.rule == "attempt-log-incomplete" and "12 attempt records" in lost.message
+
+
+def test_the_wheels_set_up_records_attempts_and_coverage_too(tmp_path, cache):
+    head = write_tree(tmp_path / "head", {**CALC, "tests/test_sync.py": TRYING})
+    result = run_tests(head, policy("tests:\n  setup: wheels\n"), cache, LIMITS,
+                       changed=["calc.py", "tests/test_sync.py"])
+    rules = {f.rule for f in result.findings if f.rule.startswith("attempt-")}
+    assert rules == {"attempt-network", "attempt-credential", "attempt-shell"}, result.findings
+    assert all("left no log to compare with" in f.message for f in result.findings
+               if f.rule.startswith("attempt-"))
+    assert "changed-line coverage: 2 of 2 changed executable lines ran" in result.summary

@@ -11,11 +11,12 @@ reviewer's acknowledgement (`/gatekeeper ack attempt-network`, ...), or block un
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 
 from gatekeeper.core.escape import inside_path, plain
-from gatekeeper.core.model import Finding
+from gatekeeper.core.model import Finding, StageResult
 
 ACK = "tests.attempts"
 BLOCKING = ("credential", "tamper")
@@ -105,3 +106,14 @@ def _made(kind: str, message: str, path: str, line: int) -> Finding:
     blocking = kind in BLOCKING
     return Finding("sandbox", f"attempt-{kind}", message, "high" if blocking else "medium",
                    path, line, line, blocking=blocking, waived_by="" if blocking else ACK)
+
+
+def with_attempts(result: StageResult, head: Iterable[dict], base: set[tuple[str, str]] | None,
+                  lost: int, setting: str) -> StageResult:
+    """The tests stage with the change's new attempts as findings; a blocking one fails it."""
+    findings = attempt_findings(head, base, lost, setting)
+    if not findings:
+        return result
+    status = "failed" if any(f.blocking for f in findings) and \
+        result.status in ("passed", "failed") else result.status
+    return dataclasses.replace(result, status=status, findings=(*result.findings, *findings))

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gatekeeper.core.attempts import attempt_findings
+from gatekeeper.core.attempts import with_attempts
 from gatekeeper.core.envhooks import hook_findings
 from gatekeeper.core.escape import md_code, md_text
 from gatekeeper.core.model import StageResult
@@ -97,7 +97,8 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
                 result = base_tests_not_run(result, policy, base, touched or changed, patterns,
                                              "the policy's tests.command runs the suite, and "
                                              "the gate cannot point it at single files")
-                result = _tried(result, run.attempts, None, run.attempts_lost, policy)
+                result = with_attempts(result, run.attempts, None, run.attempts_lost,
+                                       policy.tests.attempts)
                 if measure:
                     result = with_coverage(result, source, base, changed, patterns, [run],
                                            policy)
@@ -108,7 +109,8 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
         result = _refereed(result, setup.work, base, policy, (base_failing, base_executed),
                            (ref_run, why_not), touched or changed, patterns, seconds)
         tried = run.attempts + (ref_run.attempts if ref_run else ())
-        result = _tried(result, tried, base_tried, run.attempts_lost, policy)
+        result = with_attempts(result, tried, base_tried, run.attempts_lost,
+                               policy.tests.attempts)
         if measure:
             result = with_coverage(result, source, base, changed, patterns, [run, ref_run],
                                    policy)
@@ -118,16 +120,6 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
 
 def _planted(result: StageResult, findings: tuple) -> StageResult:
     """Start-up hooks set-up left behind: no outcome of that environment is evidence."""
-    if not findings:
-        return result
-    status = "failed" if any(f.blocking for f in findings) and \
-        result.status in ("passed", "failed") else result.status
-    return dataclasses.replace(result, status=status, findings=(*result.findings, *findings))
-
-def _tried(result: StageResult, head: tuple[dict, ...], base: set | None, lost: int,
-           policy: Policy) -> StageResult:
-    """What the change's code tried and the base's did not, as findings on the stage."""
-    findings = attempt_findings(head, base, lost, policy.tests.attempts)
     if not findings:
         return result
     status = "failed" if any(f.blocking for f in findings) and \

@@ -11,12 +11,14 @@ import tempfile
 from pathlib import Path
 from xml.etree import ElementTree
 
+from gatekeeper.core.attempts import with_attempts
 from gatekeeper.core.diff import added_lines
 from gatekeeper.core.escape import md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import Policy, path_matches
 from gatekeeper.runner import baserun, sandbox
 from gatekeeper.runner.basetests import base_tests_fail, edited_tests
+from gatekeeper.runner.changedcode import with_coverage
 from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
 from gatekeeper.runner.setuprun import as_ci, policy_limits, with_setup
 from gatekeeper.runner.suite import (  # noqa: F401 - parse_junit, output_tail: the stage's readers
@@ -131,13 +133,19 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
                                         suite_setting(policy), shell, limits, cache)
         return base_tests_not_run(result, policy, base, touched or changed, patterns,
                                    "not done yet for the parts of a monorepo")
+    measure = policy.coverage.enabled and is_pytest and changed is not None
     run = sandbox.run(source, ["/bin/sh", "-c", prepare + suite_setting(policy) + shell],
                       limits or sandbox.Limits(), collect=REPORT if is_pytest else None,
-                      binds=[str(venv), python.prefix])
+                      binds=[str(venv), python.prefix],
+                      attempts=policy.tests.attempts != "off", coverage=measure)
     result = interpret(run, is_pytest, notes)
-    return _against_base(result, run, source, base, policy, venv, python, limits, cache, shell,
-                         prepare, lambda tree: install_script(discover(tree)),
-                         touched or changed, patterns)
+    result = _against_base(result, run, source, base, policy, venv, python, limits, cache, shell,
+                           prepare, lambda tree: install_script(discover(tree)),
+                           touched or changed, patterns)
+    # no base run to compare with on this path: only the kinds no suite needs are shown
+    result = with_attempts(result, run.attempts, None, run.attempts_lost, policy.tests.attempts)
+    return with_coverage(result, source, base, changed, patterns, [run], policy) \
+        if measure else result
 
 
 def _against_base(result: StageResult, run: sandbox.SandboxResult, source: Path,
