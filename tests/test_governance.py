@@ -75,6 +75,10 @@ def test_tightening_is_taken_and_said_to_come_from_the_repository():
     ("break_glass:\n  teams: [anyone]\n", "break_glass.teams"),
     ("agents:\n  automation_logins: ['agent-x[bot]']\n", "agents.automation_logins"),
     ("tests:\n  preexisting: block\n  base_tests: 'off'\n", "tests.base_tests"),
+    ("tests:\n  attempts: off\n", "tests.attempts"),  # bare YAML `off` is the setting
+    ("coverage:\n  changed_lines: 0.5\n", "coverage.changed_lines"),
+    ("coverage:\n  enabled: false\n", "coverage.enabled"),
+    ("coverage:\n  changed_lines: 0.9\n  blocking: true\n", None),  # tighter: taken
 ])
 def test_loosening_is_refused_key_by_key(repo_text, key):
     refused = [r.key for r in effective(repo_text).refused]

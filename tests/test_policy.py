@@ -80,3 +80,10 @@ def test_agent_rules_load_and_repositories_add_to_them():
     policy = parse_policy("agents:\n  branch_prefixes: [bot/]\n", DEFAULT)
     merged = with_additions(base, policy.agents)
     assert "bot/" in merged.branch_prefixes and "codex/" in merged.branch_prefixes
+
+
+def test_a_bare_off_is_the_setting_not_false():
+    from gatekeeper.core.rules import default_policy_text
+
+    policy = parse_policy("tests:\n  base_tests: off\n  attempts: off\n", default_policy_text())
+    assert (policy.tests.base_tests, policy.tests.attempts) == ("off", "off")

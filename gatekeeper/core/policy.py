@@ -269,11 +269,20 @@ def _item_type(annotation: Any) -> Any:
 
 
 def short_forms(data: dict) -> dict:
-    """`approvals: 2` means `approvals: {required: 2}`, so a file may set either key alone."""
-    if isinstance(data, dict) and isinstance(data.get("approvals"), int) \
-            and not isinstance(data.get("approvals"), bool):
+    """`approvals: 2` means `approvals: {required: 2}`, so a file may set either key alone;
+    a bare `off` (which YAML reads as false) is the setting "off" where a key takes one."""
+    if not isinstance(data, dict):
+        return data
+    tests = data.get("tests")
+    if isinstance(tests, dict) and any(tests.get(k) is False for k in OFF_KEYS):
+        data = {**data, "tests": {k: "off" if k in OFF_KEYS and v is False else v
+                                  for k, v in tests.items()}}
+    if isinstance(data.get("approvals"), int) and not isinstance(data.get("approvals"), bool):
         return {**data, "approvals": {"required": data["approvals"]}}
     return data
+
+
+OFF_KEYS = ("base_tests", "attempts")  # tests.* settings whose values include "off"
 
 
 def merge(base: Any, override: Any, path: tuple = ()) -> Any:
