@@ -11,12 +11,12 @@ twice after one untimed warm-up, the median kept:
 - attempts: the attempt log only;
 - evidence: the attempt log and coverage (the default).
 Reported: the change's own suite run ("suite" in the stage's breakdown) and the whole stage,
-each as a ratio to the baseline.
+each as a ratio to the baseline; and the attempt findings of the last evidence run, which on a
+change that touches no test should be none (anything there is noise the reviewer would see).
 """
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import sys
 import tempfile
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from real_suites import PROJECTS, fetch  # noqa: E402
+from real_suites import PROJECTS, release_pair  # noqa: E402
 
 from gatekeeper.core.policy import parse_policy  # noqa: E402
 from gatekeeper.core.rules import default_policy_text  # noqa: E402
@@ -63,14 +63,10 @@ def timed(head: Path, base: Path, setting: str, changed: str):
 
 def main(count: int) -> None:
     print("project | suite: baseline s | attempts × | evidence × | stage: baseline s | "
-          "attempts × | evidence × | coverage of the changed file | status")
+          "attempts × | evidence × | coverage of the changed file | attempt findings | status")
     for spec, *_ in PROJECTS[:count]:
         with tempfile.TemporaryDirectory(prefix="evidence-cost-") as folder:
-            work = Path(folder)
-            (work / "sdist").mkdir()
-            base = fetch(spec, work / "sdist")
-            head = work / "head"
-            shutil.copytree(base, head)
+            base, head = release_pair(spec, Path(folder))
             module = first_module(head)
             module.write_text(module.read_text(errors="replace") + "\n_GATEKEEPER_BENCH = 1\n")
             changed = module.relative_to(head).as_posix()
@@ -87,7 +83,9 @@ def main(count: int) -> None:
             print(f"{spec} | {suite0:.1f} | {figures['attempts'][1] / suite0:.2f} | "
                   f"{figures['evidence'][1] / suite0:.2f} | {stage0:.1f} | "
                   f"{figures['attempts'][0] / stage0:.2f} | {figures['evidence'][0] / stage0:.2f}"
-                  f" | {line.removeprefix('- changed-line coverage: ')[:60]} | {shown.status}",
+                  f" | {line.removeprefix('- changed-line coverage: ')[:60]} | "
+                  f"{', '.join(f.rule for f in shown.findings if f.rule.startswith('attempt-')) or 'none'}"
+                  f" | {shown.status}",
                   flush=True)
 
 

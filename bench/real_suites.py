@@ -76,6 +76,15 @@ def fetch(spec: str, into: Path) -> Path:
     return into / archive.name.removesuffix(".tar.gz")
 
 
+def release_pair(spec: str, work: Path) -> tuple[Path, Path]:
+    """The release's sdist as a base, and a copy of it as the head for the caller to change."""
+    (work / "sdist").mkdir()
+    base = fetch(spec, work / "sdist")
+    head = work / "head"
+    shutil.copytree(base, head)
+    return base, head
+
+
 def checkout(spec: str, into: Path) -> Path:
     """A real commit with its parent as the base: a git repository of two commits."""
     name, commit = spec.removeprefix("git:").split(":")[0].split("@")

@@ -12,7 +12,6 @@ The stage's own breakdown (set-up, suite, base suite, referee) is printed for th
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import sys
 import tempfile
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from real_suites import fetch  # noqa: E402
+from real_suites import release_pair  # noqa: E402
 
 from gatekeeper.core.policy import parse_policy  # noqa: E402
 from gatekeeper.core.rules import default_policy_text  # noqa: E402
@@ -48,11 +47,7 @@ def main(names: list[str]) -> None:
           "now, later push | ratio | breakdown of the first push (s)")
     for spec in names or PROJECTS:
         with tempfile.TemporaryDirectory(prefix="referee-cost-") as folder:
-            work = Path(folder)
-            (work / "sdist").mkdir()
-            base = fetch(spec, work / "sdist")
-            head = work / "head"
-            shutil.copytree(base, head)
+            base, head = release_pair(spec, Path(folder))
             readme = next(iter(sorted(head.glob("README*"))), head / "README.rst")
             readme.write_text(readme.read_text(errors="replace") + "\nA line.\n")
             timed(head, base, "tests:\n  setup: wheels\n")  # warm: wheels, cache, interpreter
