@@ -1,12 +1,12 @@
 """What the reviewer's evidence costs on real suites: the attempt log and changed-line coverage
 against the same stage with both off, in the same run.
 
-    .venv/bin/python bench/evidence_cost.py [N]
+    .venv/bin/python bench/evidence_cost.py [FIRST [LAST]]
 
-The first N (default 7) projects of bench/real_suites.py, in its order. Each is its PyPI sdist
-(with its tests); the base is the release, the head the same tree with a statement added to its
-first package module, so coverage has a changed file to report on. Three settings, each run
-twice after one untimed warm-up, the median kept:
+The projects of bench/real_suites.py from FIRST to LAST (1-based, default all), in its order.
+Each is its PyPI sdist (with its tests); the base is the release, the head the same tree with a
+statement added to its first package module, so coverage has a changed file to report on.
+Three settings, each run twice after one untimed warm-up, the median kept:
 - baseline: `tests.attempts: off`, `coverage.enabled: false`;
 - attempts: the attempt log only;
 - evidence: the attempt log and coverage (the default).
@@ -61,10 +61,10 @@ def timed(head: Path, base: Path, setting: str, changed: str):
     return time.monotonic() - started, dict(result.seconds).get("suite", 0.0), result
 
 
-def main(count: int) -> None:
+def main(first: int, last: int) -> None:
     print("project | suite: baseline s | attempts × | evidence × | stage: baseline s | "
           "attempts × | evidence × | coverage of the changed file | attempt findings | status")
-    for spec, *_ in PROJECTS[:count]:
+    for spec, *_ in PROJECTS[first - 1:last]:
         with tempfile.TemporaryDirectory(prefix="evidence-cost-") as folder:
             base, head = release_pair(spec, Path(folder))
             module = first_module(head)
@@ -90,4 +90,5 @@ def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 7)
+    bounds = [int(a) for a in sys.argv[1:3]]
+    main(bounds[0] if bounds else 1, bounds[1] if len(bounds) > 1 else len(PROJECTS))
