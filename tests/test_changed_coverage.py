@@ -61,3 +61,34 @@ def test_changed_lines_and_uncovered_ranges():
         ("coverage/uncovered-lines", 5, 5), ("coverage/changed-lines", 0, 0)]
     assert "1 of 5" in line and "20%" in line
     assert coverage_findings([], {}, 0.8, True) == ([], "")
+
+
+SUITE_TRACES = """\
+import sys
+
+sys.monitoring.use_tool_id(sys.monitoring.COVERAGE_ID, "the suite's own coverage")
+print("coverage id free")
+
+
+def counted():
+    return 1
+
+
+counted()
+"""
+
+
+@pytest.mark.parametrize("minor", [12, 13])
+def test_the_gates_tracer_leaves_a_suites_own_coverage_its_tool_id(tmp_path, minor):
+    from gatekeeper.runner import sandbox
+    from gatekeeper.runner.interpreters import available
+
+    python = next((i for i in available() if i.version.release[:2] == (3, minor)), None)
+    if python is None:
+        pytest.skip(f"no Python 3.{minor} on this worker")
+    (tmp_path / "suite.py").write_text(SUITE_TRACES)
+    run = sandbox.run(tmp_path, [python.path, "suite.py"], coverage=True,
+                      binds=[python.prefix])
+    assert run.exit_code == 0 and "coverage id free" in run.stdout, run.stderr
+    # control: the gate's tracer was running, and saw the lines after the suite took its id
+    assert run.covered == {"suite.py": frozenset({1, 3, 4, 7, 8, 11})}

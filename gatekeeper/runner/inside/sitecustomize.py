@@ -184,9 +184,12 @@ def _environment(fifo):
 
 
 def _measure(folder):
-    """Line coverage of the work folder by the gate's own coverage.py (bound read-only at
-    `folder`), sent at exit as JSON lines {"file", "lines"} through the write-only FIFO
-    `folder/lines`. A process that ends without exit handlers (os._exit) sends nothing."""
+    """Line coverage of the work folder, sent at exit as JSON lines {"file", "lines"} through
+    the write-only FIFO `folder/lines`: on Python 3.12 and newer by the gate's own
+    sys.monitoring tracer (a tool id of its own, so a suite's coverage.py, settrace or
+    sys.monitoring, neither stops it nor is stopped by it), on 3.11 by the gate's copy of
+    coverage.py (bound read-only at `folder/coverage`). A process that ends without exit
+    handlers (os._exit) sends nothing."""
     import atexit
     import json
 
@@ -199,41 +202,94 @@ def _measure(folder):
         finally:
             os.close(fd)
 
+    def sent(ran):
+        for name, numbers in ran.items():
+            if not name.startswith("/work/"):
+                continue
+            numbers = sorted(numbers)
+            for start in range(0, len(numbers), 300):
+                send({"file": name[6:][:1000], "lines": numbers[start:start + 300]})
+
     if sys.version_info < (3, 11):
-        send({"error": "Python %d.%d is older than the gate's coverage.py supports (3.11)"
+        send({"error": "Python %d.%d is older than the gate's coverage supports (3.11)"
                        % sys.version_info[:2]})
         return
-    sys.path.insert(0, folder)
     try:
-        import coverage
-        cov = coverage.Coverage(data_file=None, source=["/work"], config_file=False,
-                                omit=["*/site-packages/*", "*/.venv/*", "*/.tox/*"])
-        cov.set_option("run:disable_warnings", [
-            "no-data-collected", "module-not-measured", "module-not-imported", "no-ctracer",
-            "couldnt-parse", "no-sysmon", "already-imported", "module-not-python"])
-        if sys.version_info >= (3, 12):
-            cov.set_option("run:core", "sysmon")  # no C tracer of the gate's for this Python
-        cov.start()
+        report = _monitored() if sys.version_info >= (3, 12) else _covered(folder)
     except Exception as exc:  # noqa: BLE001 - measured or not, the suite runs
         send({"error": f"{type(exc).__name__}: {exc}"})
         return
-    finally:
-        sys.path.remove(folder)
 
-    def report():
+    def at_exit():
         try:
-            cov.stop()
-            data = cov.get_data()
-            for name in data.measured_files():
-                if not name.startswith("/work/"):
-                    continue
-                lines = sorted(data.lines(name) or ())
-                for start in range(0, len(lines), 300):
-                    send({"file": name[6:][:1000], "lines": lines[start:start + 300]})
+            sent(report())
         except Exception as exc:  # noqa: BLE001
             send({"error": f"{type(exc).__name__}: {exc}"})
 
-    atexit.register(report)
+    atexit.register(at_exit)
+
+
+def _ours(name):
+    return name.startswith("/work/") and "/site-packages/" not in name and \
+        "/.venv/" not in name and "/.tox/" not in name
+
+
+def _monitored():
+    """sys.monitoring: a code object of the work folder gets line events when it first
+    starts; each line reports once, then is switched off (the cost is one call per line)."""
+    mon = sys.monitoring
+    tool = next((i for i in (4, 3) if mon.get_tool(i) is None), None)
+    if tool is None:
+        raise RuntimeError("no free sys.monitoring tool id (3 and 4 are taken)")
+    mon.use_tool_id(tool, "gatekeeper")
+    ran, decided = {}, {}
+    disable, line_event = mon.DISABLE, mon.events.LINE
+
+    def started(code, offset):
+        name = code.co_filename
+        wanted = decided.get(name)
+        if wanted is None:
+            wanted = decided[name] = _ours(name)
+        if wanted:
+            ran.setdefault(name, set())
+            mon.set_local_events(tool, code, line_event)
+        return disable
+
+    def line(code, number):
+        ran[code.co_filename].add(number)
+        return disable
+
+    mon.register_callback(tool, mon.events.PY_START, started)
+    mon.register_callback(tool, line_event, line)
+    mon.set_events(tool, mon.events.PY_START)
+
+    def report():
+        mon.set_events(tool, 0)
+        return ran
+
+    return report
+
+
+def _covered(folder):
+    """coverage.py's C tracer, for Python 3.11 (the gate's own copy, built for it)."""
+    sys.path.insert(0, folder)
+    try:
+        import coverage
+    finally:
+        sys.path.remove(folder)
+    cov = coverage.Coverage(data_file=None, source=["/work"], config_file=False,
+                            omit=["*/site-packages/*", "*/.venv/*", "*/.tox/*"])
+    cov.set_option("run:disable_warnings", [
+        "no-data-collected", "module-not-measured", "module-not-imported", "no-ctracer",
+        "couldnt-parse", "already-imported", "module-not-python"])
+    cov.start()
+
+    def report():
+        cov.stop()
+        data = cov.get_data()
+        return {name: data.lines(name) or () for name in data.measured_files()}
+
+    return report
 
 
 # the FIFO's fixed place, not an environment variable: a child started with a cleared
