@@ -30,6 +30,9 @@ def _install(fifo):
         r"template|dist)[\w-]+)?$|(^|/)id_(rsa|dsa|ecdsa|ed25519)|(^|/)\.kube/config$"
         r"|(^|/)\.gnupg(/|$)|^/etc/(shadow|gshadow|sudoers)|(^|/)\.npmrc$|(^|/)\.config/gh/"
         r"|(^|/)\.config/gcloud/|(^|/)\.azure/")
+    # every credential place has one of these words: most paths are ruled out in one search
+    hints = re.compile(r"ssh|aws|netrc|pypirc|credential|docker|environ|\.env|id_|kube|gnupg|"
+                       r"shadow|sudoers|npmrc|gh/|gcloud|azure")
     shells = {"sh", "bash", "dash", "zsh", "ksh", "fish", "csh", "tcsh", "busybox"}
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(fifo)}
     quiet = tuple(p.rstrip("/") + "/" for p in prefixes | {
@@ -50,7 +53,7 @@ def _install(fifo):
     def hook(event, args, _wanted=frozenset(wanted), _me=me, _fifo=fifo, _open=os.open,
              _write=os.write, _close=os.close, _kill=os.kill, _getpid=os.getpid,
              _dumps=json.dumps, _str=str, _bytes=bytes, _tuple=tuple, _type=type, _list=list,
-             _len=len, _cred=credential.search, _loop=loopback.match, _quiet=quiet,
+             _len=len, _cred=credential.search, _hint=hints.search, _loop=loopback.match, _quiet=quiet,
              _quiet_files=frozenset(quiet_files), _shells=frozenset(shells),
              _join=os.path.join, _norm=os.path.normpath, _base=os.path.basename,
              _getcwd=os.getcwd, _frame=sys._getframe, _environ=os.environ,
@@ -64,12 +67,15 @@ def _install(fifo):
                 path = _fsdecode(path)
             if _type(path) is not _str or path == _fifo:
                 return
-            if not path.startswith("/"):
+            if path[:1] != "/":
                 try:
                     path = _join(_getcwd(), path)
                 except OSError:
                     return
-            path = _norm(path)
+            if "/." in path or "//" in path:  # normalised only when it could change
+                path = _norm(path)
+            elif path.startswith(_quiet) and not _hint(path):
+                return  # the common case: a module or a data file in a quiet place
             if _cred(path):
                 kind, target = "credential", path
             elif event == "open" and path not in _quiet_files and not path.startswith(_quiet):
