@@ -104,3 +104,25 @@ def test_the_wheels_set_up_records_attempts_and_coverage_too(tmp_path, cache):
     assert all("left no log to compare with" in f.message for f in result.findings
                if f.rule.startswith("attempt-"))
     assert "changed-line coverage: 2 of 2 changed executable lines ran" in result.summary
+
+
+def test_build_code_that_reads_a_credential_during_set_up_blocks(tmp_path, cache):
+    setup_py = ("import os\nfrom setuptools import setup\n\ntry:\n"
+                "    open(os.path.expanduser('~/.ssh/id_rsa')).read()\nexcept OSError:\n"
+                "    pass\nsetup(name='calc', version='0.1', py_modules=['calc'])\n")
+    files = {**CALC, "pyproject.toml": "[build-system]\nrequires = ['setuptools']\n"
+             "build-backend = 'setuptools.build_meta'\n\n" + CALC["pyproject.toml"]}
+    base = write_tree(tmp_path / "base", files)
+    head = write_tree(tmp_path / "head", {**files, "setup.py": setup_py})
+    result = run_tests(head, policy(), cache, LIMITS, base=base)
+    [read] = [f for f in result.findings if f.rule == "attempt-credential"]
+    assert read.blocking and read.message.startswith("set-up (the project's own build")
+    assert "/tmp/home/.ssh/id_rsa" in read.message and (read.path, read.start_line) == \
+        ("setup.py", 5)
+    assert result.status == "failed"
+    # control: the same project without the read sets up with no such finding
+    quiet = write_tree(tmp_path / "quiet", {**files, "setup.py": setup_py.replace(
+        "open(os.path.expanduser('~/.ssh/id_rsa')).read()", "pass")})
+    clean = run_tests(quiet, policy(), cache, LIMITS, base=base)
+    assert clean.status == "passed", clean.summary
+    assert not [f for f in clean.findings if f.rule.startswith("attempt-")]

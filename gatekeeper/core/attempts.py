@@ -92,11 +92,26 @@ def _test(current: str) -> str:
     return plain(re.sub(r" \((setup|call|teardown)\)$", "", current))[:200]
 
 
-def _finding(record: dict, tests: list[str], note: str) -> Finding:
+SETUP_KINDS = ("credential", "tamper")  # what no installer or build backend does
+
+
+def setup_findings(records: Iterable[dict]) -> list[Finding]:
+    """What the project's own build and install code tried during set-up, where installers
+    legitimately reach the index and start processes: only credential reads and tampering."""
+    seen: dict[tuple[str, str], dict] = {}
+    for record in records:
+        if record.get("kind") in SETUP_KINDS:
+            seen.setdefault(key(record), record)
+    return [_finding(r, [], "", who="set-up (the project's own build or install code)")
+            for r in list(seen.values())[:SHOWN_PER_KIND * 2]]
+
+
+def _finding(record: dict, tests: list[str], note: str, who: str = "") -> Finding:
     kind = record.get("kind", "")
     what = _WHAT.get(kind, kind + ": {}").format(plain(record.get("target", ""))[:200])
-    who = f"{tests[0]}" + (f" and {len(tests) - 1} more tests" if len(tests) > 1 else "") \
-        if tests else "code outside any test (collection, a fixture at start-up, or a child)"
+    who = who or (f"{tests[0]}" + (f" and {len(tests) - 1} more tests" if len(tests) > 1
+                                   else "") if tests else
+                  "code outside any test (collection, a fixture at start-up, or a child)")
     path, _, line = (record.get("at") or "").rpartition(":")
     where = inside_path(path) if line.isdigit() else ""
     return _made(kind, f"{who} {what}{note}", where, int(line) if where else 0)

@@ -51,6 +51,7 @@ class Setup:
     seconds: float
     egress: EgressLog
     notes: list[str] = field(default_factory=list)
+    attempts: tuple[dict, ...] = ()  # what the build and install code tried (attempt log)
 
 
 def _text(path: Path) -> str | None:
@@ -220,7 +221,7 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
                           limits, binds=[python.prefix, *([str(locked)] if locked else [])],
                           writable=[str(env)], in_place=True,
                           egress=gate.socket, placed={TOOLS + "/uv": uv},
-                          env={"PATH": f"{TOOLS}:{sandbox.INSIDE_PATH}"})
+                          env={"PATH": f"{TOOLS}:{sandbox.INSIDE_PATH}"}, attempts=True)
     seconds = time.monotonic() - started
     if not run.ok:
         shutil.rmtree(job, ignore_errors=True)
@@ -244,7 +245,7 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
     if gate.log.refused:
         notes.append(f"set-up tried {len(gate.log.refused)} requests the index gate refused "
                      f"(first: {gate.log.refused[0]})")
-    return Setup(work, env, chosen, seconds, gate.log, notes)
+    return Setup(work, env, chosen, seconds, gate.log, notes, run.attempts)
 
 
 def _first_error(output: str) -> str:

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gatekeeper.core.attempts import with_attempts
+from gatekeeper.core.attempts import setup_findings, with_attempts
 from gatekeeper.core.envhooks import hook_findings
 from gatekeeper.core.escape import md_code, md_text
 from gatekeeper.core.model import StageResult
@@ -65,7 +65,8 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
     except SetupError as exc:
         return StageResult("tests", "error", f"could not run the suite: {exc}")
     try:
-        planted = tuple(hook_findings(startup_hooks(setup.env, python.path)))
+        planted = (*hook_findings(startup_hooks(setup.env, python.path)),
+                   *setup_findings(setup.attempts))
         venv = setup.env
         notes = [f"- interpreter: Python {python.version} ({md_text(why)})",
                  *[f"- {md_text(n)}" for n in setup.notes]]

@@ -135,6 +135,10 @@ def _install(fifo):
             frame = _frame(1)
             while frame is not None:
                 name = frame.f_code.co_filename
+                if name == "<string>":  # setup.py as setuptools runs it: exec of its text
+                    name = _str(frame.f_globals.get("__file__") or name)
+                if name[:1] not in ("/", "<"):
+                    name = _join(_getcwd(), name)
                 if name.startswith("/work/") and "site-packages" not in name:
                     where = name[6:] + ":" + _str(frame.f_lineno)
                     break
