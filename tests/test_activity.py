@@ -47,6 +47,8 @@ def check_figures(report):
     assert {d["day"]: d["changed_line_coverage"] for d in report["days"]
             if d["changed_line_coverage"] is not None} == EXPECTED_DAY_COVERAGE
     assert report["attempts_by_kind"] == EXPECTED_ATTEMPTS
+    assert {d["day"]: d["with_attempts"] for d in report["days"] if d["with_attempts"]} == \
+        {"2026-11-03": 1, "2026-11-06": 1}
     coverage = {a["name"]: (a["with_attempts"], a["changed_line_coverage"])
                 for a in report["agents"]}
     assert coverage == {"Claude Code": (2, 64.3), "Codex": (1, 75.0),
@@ -96,6 +98,8 @@ def test_report_command_in_json_csv_and_text(redis_url, env):
     assert rows[("repository", "acme/api")]["blocked_by_sast"] == "1"
     assert rows[("agent", "Claude Code")]["median_hours_to_approval"] == "1.75"
     assert rows[("day", "2026-11-05")]["blocked"] == "1"
+    assert (rows[("day", "2026-11-06")]["with_attempts"],
+            rows[("day", "2026-11-06")]["changed_line_coverage"]) == ("1", "75.0")
     done = gatekeeper("report", *window, env={**env, "REDIS_URL": redis_url})
     assert "gated 4 · blocked 3 (eligibility 1, sast 1, tests 1) · approved 2" in done.stdout
     assert "@carol: payments are down" in done.stdout

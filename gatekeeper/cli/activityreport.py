@@ -64,7 +64,7 @@ def _csv(figures: dict, out) -> None:
                              *(row["blocked_by"].get(s, 0) for s in STAGE_COLUMNS)])
     for day in figures["days"]:
         writer.writerow(["day", day["day"], day["gated"], day["blocked"], day["approved"],
-                         "", "", "", _blank(day["changed_line_coverage"]),
+                         "", "", day["with_attempts"], _blank(day["changed_line_coverage"]),
                          *([""] * len(STAGE_COLUMNS))])
 
 

@@ -45,6 +45,7 @@ class _Pull:
     findings: dict[tuple, dict] = field(default_factory=dict)  # distinct over its commits
     unknown_bots: set[str] = field(default_factory=set)  # bots treated as agents unclassified
     attempts: set[str] = field(default_factory=set)  # kinds its tests tried (attempt log)
+    attempts_at: str | None = None  # when the first of them was recorded
     coverage: tuple[int, int] | None = None  # its latest changed-line coverage: covered, total
     coverage_at: str | None = None
 
@@ -116,6 +117,7 @@ def _take(pull: _Pull, record: dict, overrides: list[dict]) -> None:
             pull.findings.setdefault(key, found)
             if str(found.get("rule", "")).startswith("attempt-"):
                 pull.attempts.add(found["rule"].removeprefix("attempt-"))
+                pull.attempts_at = pull.attempts_at or at
         if record.get("coverage"):
             pull.coverage, pull.coverage_at = tuple(record["coverage"]), at
         for stage, result in (record.get("results") or {}).items():
@@ -190,6 +192,7 @@ def _days(pulls: list[_Pull], since: datetime, until: datetime) -> list[dict]:
     gated = Counter(p.gated_at[:10] for p in pulls)
     blocked = Counter(p.blocked_at[:10] for p in pulls if p.blocked_at)
     approved = Counter(p.approved_at[:10] for p in pulls if p.approved_at)
+    tried = Counter(p.attempts_at[:10] for p in pulls if p.attempts_at)
     measured = defaultdict(list)
     for p in pulls:
         if p.coverage:
@@ -198,7 +201,8 @@ def _days(pulls: list[_Pull], since: datetime, until: datetime) -> list[dict]:
     while day <= until.date():
         key = day.isoformat()
         days.append({"day": key, "gated": gated[key], "blocked": blocked[key],
-                     "approved": approved[key], "changed_line_coverage": _share(measured[key])})
+                     "approved": approved[key], "with_attempts": tried[key],
+                     "changed_line_coverage": _share(measured[key])})
         day += timedelta(days=1)
     return days
 

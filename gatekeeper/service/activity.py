@@ -71,8 +71,8 @@ def charts(report: dict) -> list[Markup]:
                        x_label_rotation=30, show_minor_x_labels=False, **_svg())
     trend.x_labels = [d["day"][5:] for d in days]
     trend.x_labels_major = trend.x_labels[::max(1, len(days) // 10)]
-    for series in ("gated", "blocked", "approved"):
-        trend.add(series, [d[series] for d in days])
+    for series in ("gated", "blocked", "approved", "with_attempts"):
+        trend.add(series.replace("_", " "), [d[series] for d in days])
     stages = pygal.Bar(style=STYLE, title="Blocked, by what blocked them", height=320, **_svg())
     for name, count in report["blocked_by"].items():
         stages.add(name, [count])
@@ -83,7 +83,8 @@ def charts(report: dict) -> list[Markup]:
     agents.x_labels = [a["name"] for a in report["agents"]]
     for series in ("gated", "blocked", "approved"):
         agents.add(series, [a[series] for a in report["agents"]])
-    for chart, values in ((trend, [d[k] for d in days for k in ("gated", "blocked", "approved")]),
+    for chart, values in ((trend, [d[k] for d in days
+                                   for k in ("gated", "blocked", "approved", "with_attempts")]),
                           (stages, list(report["blocked_by"].values())),
                           (cwe, list(report["findings"]["by_cwe"].values())),
                           (agents, [a[k] for a in report["agents"]
