@@ -28,16 +28,16 @@ def test_a_new_function_no_test_runs_is_named_and_a_test_that_calls_it_covers_it
     head = write_tree(tmp_path / "head", {**CALC, "calc.py": MUL})
     result = run_tests(head, policy(), cache, LIMITS, base=base, changed=["calc.py"])
     found = coverage_of(result)
-    assert set(found) == {"coverage/untested-function", "coverage/changed-lines"}, \
+    assert set(found) == {"untested-function", "changed-lines"}, \
         result.summary
-    untested = found["coverage/untested-function"]
+    untested = found["untested-function"]
     assert "`mul`" in untested.message and (untested.path, untested.start_line,
                                              untested.end_line) == ("calc.py", 5, 7)
-    assert not found["coverage/changed-lines"].blocking and result.status == "passed"
+    assert not found["changed-lines"].blocking and result.status == "passed"
     assert "changed-line coverage: 1 of 3 changed executable lines ran" in result.summary
     # the findings list puts the untested function before the share
     rules = [f.rule for f in result.findings if f.tool == "coverage"]
-    assert rules.index("coverage/untested-function") < rules.index("coverage/changed-lines")
+    assert rules.index("untested-function") < rules.index("changed-lines")
 
     tested = write_tree(tmp_path / "tested", {**CALC, "calc.py": MUL,
                                               "tests/test_mul.py": MUL_TEST})
@@ -48,7 +48,7 @@ def test_a_new_function_no_test_runs_is_named_and_a_test_that_calls_it_covers_it
 
     strict = run_tests(head, policy("coverage:\n  changed_lines: 0.9\n  blocking: true\n"),
                        cache, LIMITS, base=base, changed=["calc.py"])
-    assert strict.status == "failed" and coverage_of(strict)["coverage/changed-lines"].blocking
+    assert strict.status == "failed" and coverage_of(strict)["changed-lines"].blocking
 
 
 def test_changed_lines_and_uncovered_ranges():
@@ -57,8 +57,8 @@ def test_changed_lines_and_uncovered_ranges():
     code = ChangedCode("m.py", frozenset({3, 4, 5, 8, 9}), (("f", 7, 9, frozenset({8, 9})),))
     findings, line = coverage_findings([code], {"m.py": frozenset({4})}, 0.5, False)
     assert [(f.rule, f.start_line, f.end_line) for f in findings] == [
-        ("coverage/untested-function", 7, 9), ("coverage/uncovered-lines", 3, 3),
-        ("coverage/uncovered-lines", 5, 5), ("coverage/changed-lines", 0, 0)]
+        ("untested-function", 7, 9), ("uncovered-lines", 3, 3),
+        ("uncovered-lines", 5, 5), ("changed-lines", 0, 0)]
     assert "1 of 5" in line and "20%" in line
     assert coverage_findings([], {}, 0.8, True) == ([], "")
 

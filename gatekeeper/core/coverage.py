@@ -53,11 +53,11 @@ def coverage_findings(files: list[ChangedCode], ran: dict[str, frozenset[int]],
         reported: set[int] = set()
         for name, start, end, body in code.functions:
             if body and not body & done:
-                first.append(Finding("coverage", "coverage/untested-function",
+                first.append(Finding("coverage", "untested-function",
                                      f"new function {md_code(name)} never ran under any test",
                                      "medium", code.path, start, end, blocking=False))
                 reported |= body
-        ranges += [Finding("coverage", "coverage/uncovered-lines",
+        ranges += [Finding("coverage", "uncovered-lines",
                            "changed line" + (f"s {a}–{b}" if b > a else f" {a}") +
                            " never ran under any test", "low", code.path, a, b, blocking=False)
                    for a, b in _ranges(sorted(code.changed), done | reported)]
@@ -68,7 +68,7 @@ def coverage_findings(files: list[ChangedCode], ran: dict[str, frozenset[int]],
         line += f"; {len(ranges) - MAX_RANGES} more uncovered ranges not annotated"
     findings = first + ranges[:MAX_RANGES]
     if share < threshold:
-        findings.append(Finding("coverage", "coverage/changed-lines",
+        findings.append(Finding("coverage", "changed-lines",
                                 f"only {share:.0%} of the change's {total} executable lines "
                                 f"ran under a test; the policy asks {threshold:.0%}",
                                 "medium", blocking=blocking))
