@@ -34,3 +34,36 @@ def test_a_test_of_an_edited_file_asks_for_an_ack_though_it_failed_in_the_code_u
     by_test = {f.message.split(" of ")[1].split(" fails")[0]: f for f in findings}
     assert by_test["tests.test_llm.TestLLM::test_call"].rule == "base-test-changed"
     assert by_test["tests.test_other::test_x"].rule == "base-test-fails"
+
+
+ORDER_BASE = {
+    "calc.py": "def add(a, b):\n    return a + b\n\n\ndef fresh():\n    return True\n",
+    "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n",
+    "tests/test_zfresh.py": "from calc import fresh\n\n\ndef test_fresh():\n    assert fresh()\n",
+    "pyproject.toml": "[tool.pytest.ini_options]\npythonpath = ['.']\n",
+}
+# the change leaves state behind: test_fresh fails after test_add has run, and passes alone
+ORDER_HEAD = {**ORDER_BASE, "calc.py": "_calls = []\n\n\ndef add(a, b):\n    _calls.append(1)\n"
+              "    return a + b\n\n\ndef fresh():\n    return not _calls\n"}
+
+
+def test_a_new_failure_that_passes_alone_needs_acknowledgement_not_a_silent_pass(tmp_path,
+                                                                                wheel_cache):
+    from factories import policy, write_tree
+    from test_testrun import LIMITS
+
+    from gatekeeper.runner.testrun import run_tests
+
+    base = write_tree(tmp_path / "base", ORDER_BASE)
+    head = write_tree(tmp_path / "head", ORDER_HEAD)
+    result = run_tests(head, policy(), wheel_cache, LIMITS, base=base, changed=["calc.py"])
+    [flaky] = [f for f in result.findings if f.rule.startswith("base-test")]
+    assert flaky.rule == "base-test-flaky" and "tests.test_zfresh::test_fresh" in flaky.message
+    assert not flaky.blocking and flaky.waived_by  # the approver acknowledges it
+    assert "re-run of new failures" in dict(result.seconds)
+    # control: without the re-run the same failure blocks
+    strict = run_tests(head, policy("tests:\n  rerun: false\n"), wheel_cache, LIMITS, base=base,
+                       changed=["calc.py"])
+    assert strict.status == "failed"
+    assert [f.rule for f in strict.findings if f.rule.startswith("base-test")] == \
+        ["base-test-fails"]

@@ -136,6 +136,7 @@ STRICTER: dict[tuple, Callable[[Any, Any], bool]] = {
     ("tests", "preexisting"): _ordered("warn", "block"),
     ("tests", "base_tests"): _ordered("off", "warn", "block"),
     ("tests", "attempts"): _ordered("off", "ack", "block"),
+    ("tests", "rerun"): lambda asked, kept: asked <= kept,  # off is the stricter
     ("coverage", "enabled"): _at_least,
     ("coverage", "changed_lines"): _at_least,
     ("coverage", "blocking"): _at_least,

@@ -78,6 +78,9 @@ class Tests(Strict):
     # what the change's tests tried (network, shells, credentials): each new kind needs an
     # acknowledgement (credential reads block), or every one blocks, or none is recorded
     attempts: Literal["ack", "block", "off"] = "ack"
+    # a base test failing on the change and not on the base is run again alone (up to 20):
+    # one that passes then needs acknowledgement as flaky instead of blocking; false: blocks
+    rerun: bool = True
     python: str | None = Field(None, pattern=r"^3\.\d{1,2}$")  # "3.12": this interpreter only
     install: list[str] = []  # more requirements for the suite (plain specifiers, as wheels)
     workdir: str | None = Field(None, pattern=r"^[\w./-]+$")  # inside the repository

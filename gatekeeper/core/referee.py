@@ -24,13 +24,17 @@ class RefereeRun:
     attempts: tuple[dict, ...] = ()  # what the change's code tried under the base's tests
     covered: dict[str, frozenset[int]] | None = None  # lines of the change's code that ran
     coverage_errors: tuple[str, ...] = ()
+    passed: frozenset[str] = frozenset()  # test ids that ran and passed
 
 
 def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: int | None,
           edited: set[str], why_not_run: str = "",
-          head_executed: int | None = None) -> tuple[list[Finding], str]:
+          head_executed: int | None = None,
+          passed_again: frozenset[str] = frozenset()) -> tuple[list[Finding], str]:
     """Findings and one summary line. `edited`: test files the change modified (kept, not
-    deleted: a deleted test that fails on the change blocks like any other)."""
+    deleted: a deleted test that fails on the change blocks like any other). `passed_again`:
+    new failures that passed when the referee ran them again alone (flaky or order-dependent:
+    the approver must acknowledge, never silently passed)."""
     if run is None:
         return [Finding("tests", "referee-not-run", "the base branch's suite could not be run "
                         f"on this change ({why_not_run}): nothing decides that its tests still "
@@ -49,7 +53,14 @@ def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: 
     for test in new:
         path, line = run.failing[test]
         message = run.messages.get(test, "failed")
-        if path in edited or _of_edited(test, edited):
+        if test in passed_again:
+            findings.append(Finding(
+                "tests", "base-test-flaky", f"the base branch's version of {test} failed on "
+                f"this change in the full run ({message}) and passed when run again alone: "
+                "flaky, or dependent on what ran before it. Check that the change did not "
+                "cause it and acknowledge", "medium", path, line, line,
+                blocking=False, waived_by=ACK))
+        elif path in edited or _of_edited(test, edited):
             findings.append(Finding(
                 "tests", "base-test-changed", f"the base branch's version of {test} fails on "
                 f"this change, which edits that test: an intended change of behaviour? Read "

@@ -19,6 +19,7 @@ from gatekeeper.core.attempts import key as attempt_key
 from gatekeeper.core.referee import RefereeRun
 from gatekeeper.runner import baserun, sandbox
 from gatekeeper.runner.interpreters import Interpreter
+from gatekeeper.runner.suite import passed_ids
 
 CONFIG_NAMES = ("conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml",
                 ".pytest.ini", "sitecustomize.py", "usercustomize.py", "*.pth")
@@ -56,14 +57,19 @@ def overlay_script(head: set[str], base_root: Path, base: set[str]) -> str:
 
 def run_referee(work: Path, base: Path, prepare: str, shell: str, report: str,
                 binds: list[str], limits: sandbox.Limits, patterns: tuple[str, ...],
-                parse, attempts: bool = False,
-                coverage: bool = False) -> tuple[RefereeRun | None, str]:
-    """(the run, "") or (None, why it could not run). `parse`: JUnit bytes -> counts, findings."""
+                parse, attempts: bool = False, coverage: bool = False,
+                only: list[str] | None = None) -> tuple[RefereeRun | None, str]:
+    """(the run, "") or (None, why it could not run). `parse`: JUnit bytes -> counts, findings.
+    `only`: test ids (as JUnit names them); the run is then of those tests alone."""
     script = overlay_script(suite_files(work, patterns), base, suite_files(base, patterns))
     with tempfile.TemporaryDirectory(prefix="gatekeeper-referee-") as folder:
         path = Path(folder) / "overlay.sh"
         path.write_text(script)
         path.chmod(0o644)
+        if only is not None:
+            (Path(folder) / "only.txt").write_text("".join(t + "\n" for t in only))
+            (Path(folder) / "only.txt").chmod(0o644)
+            prepare = f"export GATEKEEPER_ONLY={shlex.quote(folder + '/only.txt')}\n{prepare}"
         Path(folder).chmod(0o755)
         run = sandbox.run(work, ["/bin/sh", "-c", f". {shlex.quote(str(path))}\n{prepare}{shell}"],
                           limits, collect=report, binds=[*binds, str(base), folder],
@@ -84,7 +90,7 @@ def read_run(run: sandbox.SandboxResult, parse) -> tuple[RefereeRun | None, str]
     messages = {f.message.split(" ")[0]: f.message.split(": ", 1)[-1][:200] for f in findings}
     executed = counts["total"] - counts["skipped"]
     return RefereeRun(failing, executed, messages, run.attempts, run.covered,
-                      run.coverage_errors), ""
+                      run.coverage_errors, frozenset(passed_ids(run.result))), ""
 
 
 def base_outcome(base: Path, script: str, venv: Path, python: Interpreter,

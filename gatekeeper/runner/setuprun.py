@@ -37,6 +37,8 @@ from gatekeeper.runner.suite import (
     suite_setting,
 )
 
+MAX_RERUN = 20  # new failures run again alone; past this many, the change broke them
+
 
 def policy_limits(policy: Policy) -> sandbox.Limits:
     """The policy's limits for the suite, capped by the worker's GATEKEEPER_MAX_TEST_*."""
@@ -107,8 +109,17 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
             (base_failing, base_executed, base_tried), base_seconds = on_base.result()
             (ref_run, why_not), ref_seconds = referee.result()
         seconds += [("base suite", base_seconds), ("referee", ref_seconds)]
+        new = sorted(set(ref_run.failing) - (base_failing or set())) if ref_run else []
+        again = frozenset()
+        if policy.tests.rerun and 0 < len(new) <= MAX_RERUN:
+            started = time.monotonic()
+            rerun, _ = run_referee(setup.work, base, prepare + setting, shell, REPORT,
+                                   [str(venv), python.prefix], limits, patterns, parse_junit,
+                                   only=new)
+            again = frozenset(new) & rerun.passed if rerun else frozenset()
+            seconds.append(("re-run of new failures", round(time.monotonic() - started, 1)))
         result = _refereed(result, setup.work, base, policy, (base_failing, base_executed),
-                           (ref_run, why_not), touched or changed, patterns, seconds)
+                           (ref_run, why_not), touched or changed, patterns, seconds, again)
         tried = run.attempts + (ref_run.attempts if ref_run else ())
         result = with_attempts(result, tried, base_tried, run.attempts_lost,
                                policy.tests.attempts)
@@ -138,13 +149,14 @@ def _timed(pool: ThreadPoolExecutor, call, *args):
 def _refereed(result: StageResult, work: Path, base: Path, policy: Policy,
               on_base: tuple[set[str] | None, int | None], referee: tuple,
               touched: list[str] | None, patterns: tuple[str, ...],
-              seconds: list[tuple[str, float]]) -> StageResult:
+              seconds: list[tuple[str, float]],
+              passed_again: frozenset[str] = frozenset()) -> StageResult:
     """The head's own run is evidence; the base's suite on the head's code decides."""
     base_failing, base_executed = on_base
     run, why = referee
     edited = {p for p in edited_tests(touched or [], base, patterns) if (work / p).is_file()}
     findings, line = judge(run, base_failing, base_executed, edited, why,
-                           _executed(result.summary))
+                           _executed(result.summary), passed_again)
     if policy.tests.base_tests == "off":  # edited tests are the reviewer's business alone
         findings = [f for f in findings if f.rule != "base-test-changed"]
     if policy.tests.base_tests == "block":  # no acknowledgement accepted

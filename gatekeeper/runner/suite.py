@@ -146,6 +146,12 @@ def _test_finding(case: ElementTree.Element, outcome: ElementTree.Element) -> Fi
     return Finding("pytest", f"test-{outcome.tag}", f"{name} {outcome.tag}: {message}",
                    path=path, start_line=max(line, 1), end_line=max(line, 1))
 
+def passed_ids(xml: bytes) -> set[str]:
+    """`classname::name` of every test that ran and passed in a JUnit report."""
+    return {f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+            for case in ElementTree.fromstring(xml).iter("testcase")
+            if not any(child.tag in ("failure", "error", "skipped") for child in case)}
+
 def failing_ids(xml: bytes) -> set[str]:
     """`classname::name` of every test that failed or errored in a JUnit report."""
     return {f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
