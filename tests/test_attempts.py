@@ -91,6 +91,10 @@ def test_attempts_compare_by_kind_and_target_and_the_policy_setting_applies():
     unknown = attempt_findings(head, None)
     assert [f.rule for f in unknown] == ["attempt-credential", "attempt-network"]
     assert "left no log" in unknown[0].message and unknown[0].blocking
+    # a leak test walking gc's objects is not the hook reached: acknowledged, not blocking
+    [walk] = attempt_findings([{"kind": "introspection", "target": "gc.get_referrers",
+                                "test": "t.py::test_no_cycles (call)", "at": "t.py:4"}], set())
+    assert walk.rule == "attempt-introspection" and not walk.blocking and walk.waived_by
     [lost] = attempt_findings([], set(), lost=12)
     assert lost.rule == "attempt-log-incomplete" and "12 attempt records" in lost.message
 

@@ -4,9 +4,10 @@ base's own run did not. Pure: records in, findings out.
 
 A record: {"kind", "target", "test", "at"} from the attempt log (`at` is the first repository
 frame, "path:line"). Kinds: network, credential, shell, process, file, environment, native,
-tamper. Credential reads and reaching for the log itself block; the rest need the approving
-reviewer's acknowledgement (`/gatekeeper ack attempt-network`, ...), or block under the policy's
-`tests.attempts: block`.
+introspection (gc's object walks: how the hook is found, and how leak tests look for cycles),
+tamper (the hook itself reached). Credential reads and reaching for the log itself block;
+the rest need the approving reviewer's acknowledgement (`/gatekeeper ack attempt-network`,
+...), or block under the policy's `tests.attempts: block`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from gatekeeper.core.model import Finding, StageResult
 
 ACK = "tests.attempts"
 BLOCKING = ("credential", "tamper")
-ORDER = ("credential", "tamper", "network", "shell", "process", "native", "environment", "file")
+ORDER = ("credential", "tamper", "network", "shell", "process", "native", "introspection",
+         "environment", "file")
 SHOWN_PER_KIND = 5
 
 _WHAT = {
@@ -32,6 +34,8 @@ _WHAT = {
     "environment": "read the environment variable {} (the sandbox holds no secrets)",
     "native": "loaded native code: {}",
     "tamper": "reached for the gate's attempt log ({})",
+    "introspection": "walked the interpreter's objects ({}): how the gate's hook is found, or a "
+                     "leak test; check which",
 }
 
 

@@ -91,8 +91,9 @@ connect("198.51.100.9")
 """)
     assert "neutered 1" in run.stdout  # control: the attack found and disabled the hook
     assert "198.51.100.9:80" not in targets(run, "network")  # and it went unrecorded...
-    tampered = targets(run, "tamper")  # ...but the hunt for it was recorded before it worked
-    assert "gc.get_objects" in tampered
+    # ...but the hunt for it was recorded before it worked
+    assert "gc.get_objects" in targets(run, "introspection")
+    tampered = targets(run, "tamper")
     assert any("__defaults__" in t for t in tampered), tampered
     findings = attempt_findings(run.attempts, set())
     assert any(f.rule == "attempt-tamper" and f.blocking for f in findings)

@@ -53,6 +53,7 @@ def _install(fifo):
     def hook(event, args, _wanted=frozenset(wanted), _me=me, _fifo=fifo, _open=os.open,
              _write=os.write, _close=os.close, _kill=os.kill, _getpid=os.getpid,
              _dumps=json.dumps, _str=str, _bytes=bytes, _tuple=tuple, _type=type, _list=list,
+             _int=int,
              _len=len, _cred=credential.search, _hint=hints.search, _loop=loopback.match, _quiet=quiet,
              _quiet_files=frozenset(quiet_files), _shells=frozenset(shells),
              _join=os.path.join, _norm=os.path.normpath, _base=os.path.basename,
@@ -82,8 +83,9 @@ def _install(fifo):
                 kind, target = "file", path
         elif event == "socket.connect" or event == "socket.sendto":
             address = args[1] if _len(args) > 1 else None
-            if _type(address) is _tuple and _len(address) >= 2:
-                host = _str(address[0])
+            if _type(address) is _tuple and _len(address) >= 2 and \
+                    _type(address[0]) is _str and _type(address[1]) is _int:
+                host = address[0]
                 if _loop(host):
                     return
                 kind, target = "network", host + ":" + _str(address[1])
@@ -98,8 +100,9 @@ def _install(fifo):
                 host = _fsdecode(host)
             if _type(host) is not _str or not host or _loop(host):
                 return
-            kind, target = "network", host + (":" + _str(args[1]) if _len(args) > 1 and
-                                              args[1] is not None else "")
+            port = args[1] if _len(args) > 1 else None
+            kind, target = "network", host + (":" + _str(port) if _type(port) in (_int, _str)
+                                              else "")
         elif event == "subprocess.Popen" or event == "os.exec" or event == "os.posix_spawn" \
                 or event == "os.spawn":
             program, argv = (args[1], args[2]) if event == "os.spawn" else (args[0], args[1])
@@ -126,8 +129,9 @@ def _install(fifo):
                 return  # mocking libraries do this; the hook's own are caught above
             else:
                 return
-        else:  # gc.get_objects, gc.get_referrers, gc.get_referents
-            kind, target = "tamper", event
+        else:  # gc.get_objects, gc.get_referrers, gc.get_referents: how the hook is found,
+            # and how leak tests look for cycles; reaching the hook itself is "tamper" above
+            kind, target = "introspection", event
         if kind is None:
             return
         where = ""
