@@ -92,3 +92,18 @@ def test_the_gates_tracer_leaves_a_suites_own_coverage_its_tool_id(tmp_path, min
     assert run.exit_code == 0 and "coverage id free" in run.stdout, run.stderr
     # control: the gate's tracer was running, and saw the lines after the suite took its id
     assert run.covered == {"suite.py": frozenset({1, 3, 4, 7, 8, 11})}
+
+
+def test_on_311_the_suite_never_imports_the_gates_own_coverage(tmp_path):
+    from gatekeeper.runner import sandbox
+    from gatekeeper.runner.interpreters import available
+
+    python = next((i for i in available() if i.version.release[:2] == (3, 11)), None)
+    if python is None:
+        pytest.skip("no Python 3.11 on this worker")
+    (tmp_path / "suite.py").write_text(
+        "try:\n    import coverage\n    print('saw', coverage.__file__)\nexcept ImportError:\n"
+        "    print('none of its own')\n")
+    run = sandbox.run(tmp_path, [python.path, "suite.py"], coverage=True, binds=[python.prefix])
+    assert "none of its own" in run.stdout, run.stdout  # the suite's own packages decide
+    assert run.covered == {"suite.py": frozenset({1, 2, 4, 5})}  # control: measured
