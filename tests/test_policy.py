@@ -36,7 +36,10 @@ def test_empty_file_is_the_default():
      "unknown key 'tests.preexisitng', did you mean 'preexisting'?"),
     ("approvals: two\n", 1, "approvals: must be a mapping of keys to values (or a number: "
                              "`approvals: 2`), not 'two'"),
-    ("approvals: 0\n", 1, "approvals.required: Input should be greater than or equal to 1"),
+    ("approvals: 0\n", 1, "approvals.required: must be greater than or equal to 1, not 0"),
+    ("coverage:\n  changed_lines: 1.5\n", 2,
+     "coverage.changed_lines: must be less than or equal to 1, not 1.5"),
+    ("tests:\n  python: '3'\n", 2, "tests.python: must be a Python version like '3.12', not '3'"),
     ("gate: some\n", 1, "gate: must be 'agents', 'agents+automation' or 'all'"),
     ("approvers:\n  min_permission: owner\n", 2, "approvers.min_permission"),
     ("sensitive:\n  paths:\n    - ok/**\n    - 7\n", 4, "sensitive.paths.1"),

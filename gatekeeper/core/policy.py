@@ -218,6 +218,7 @@ def load_mapping(text: str, model: type[BaseModel], file: str = POLICY_PATH) -> 
 
 SHAPES = {"dict_type": "a mapping of keys to values", "model_type": "a mapping of keys to values",
           "int_type": "a whole number", "int_parsing": "a whole number",
+          "float_type": "a number", "float_parsing": "a number",
           "bool_type": "true or false", "bool_parsing": "true or false",
           "string_type": "text", "list_type": "a list", "literal_error": None}
 
@@ -232,8 +233,12 @@ def _friendly(err: dict, model: type[BaseModel]) -> str:
         hint = f", did you mean '{near[0]}'?" if near else (
             f" (known here: {', '.join(sorted(known))})" if known else "")
         return f"unknown key '{where}'{hint}"
-    if err["type"] == "literal_error":
-        return f"{where}: {err['msg'].replace('Input should be', 'must be')}"
+    if err["type"] == "string_pattern_mismatch" and loc[-1:] == ["python"]:
+        return f"{where}: must be a Python version like '3.12', not {err.get('input')!r}"[:300]
+    if err["type"] in ("literal_error", "less_than_equal", "greater_than_equal", "less_than",
+                       "greater_than", "string_pattern_mismatch"):
+        return f"{where}: {err['msg'].replace('Input should be', 'must be')}, not " \
+               f"{err.get('input')!r}"[:300]
     shape = SHAPES.get(err["type"])
     given = err.get("input")
     if shape:
