@@ -15,6 +15,7 @@ COVERAGE_FOLDER = "/run/gatekeeper-coverage"  # the gate's coverage.py and the l
 COVERAGE_INSIDE = f"{COVERAGE_FOLDER}/lines"
 MAX_DISTINCT = 2000  # attempt records kept; past this the log says how many it dropped
 MAX_LINES = 2_000_000  # covered lines kept over all files
+MAX_FILES = 20_000  # files with covered lines
 MAX_LINE = 4096
 
 
@@ -46,6 +47,9 @@ class _Fifo:
                 self.dropped += 1
                 pending = b""
             for line in lines:
+                if len(line) > MAX_LINE:  # the gate's writers keep under it
+                    self.dropped += 1
+                    continue
                 try:
                     record = json.loads(line)
                     if not isinstance(record, dict) or not self.take(record):
@@ -101,10 +105,11 @@ class CoverageLog(_Fifo):
                 self.errors.append(str(record["error"])[:300])
             return True
         lines = [n for n in record["lines"] if isinstance(n, int)]
-        if self.count + len(lines) > MAX_LINES:
+        if not lines or self.count + len(lines) > MAX_LINES or (
+                record["file"] not in self.lines and len(self.lines) >= MAX_FILES):
             return False
         self.count += len(lines)
-        self.lines.setdefault(str(record["file"])[:1000], set()).update(lines)
+        self.lines.setdefault(str(record["file"]), set()).update(lines)
         return True
 
     def close(self) -> tuple[dict[str, frozenset[int]], list[str]]:

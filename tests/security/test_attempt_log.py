@@ -128,3 +128,24 @@ for n in range(2500):
 def test_a_policy_path_never_comes_before_the_gates_own_folder(env):
     setting = suite_setting(policy("tests:\n  env:\n    " + env))
     assert setting.startswith(f"export PYTHONPATH={sandbox.PYTEST_PLUGINS}:")
+
+
+def test_the_coverage_log_is_bounded_in_files_and_line_length(tmp_path):
+    from gatekeeper.runner.attempts import COVERAGE_INSIDE, MAX_FILES
+
+    (tmp_path / "flood.py").write_text(textwrap.dedent(f"""
+        import json, os
+        def send(text):
+            fd = os.open({COVERAGE_INSIDE!r}, os.O_WRONLY)
+            os.write(fd, text.encode())
+            os.close(fd)
+        send(json.dumps({{"file": "long.py", "lines": list(range(2000))}}) + "\\n")
+        for n in range({MAX_FILES} + 5000):
+            send(json.dumps({{"file": "forged/%d.py" % n, "lines": [1]}}) + "\\n")
+        print("sent")
+        """))
+    run = sandbox.run(tmp_path, [PYTHON, "flood.py"], sandbox.Limits(wall_seconds=120),
+                      coverage=True)
+    assert "sent" in run.stdout, run.stderr  # control: the flood was written
+    assert len(run.covered) == MAX_FILES  # the first files kept, the rest not held
+    assert "long.py" not in run.covered  # sent first, but a line past the bound is not read
