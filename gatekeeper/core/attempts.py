@@ -12,12 +12,11 @@ the rest need the approving reviewer's acknowledgement (`/gatekeeper ack attempt
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable
 
 from gatekeeper.core.escape import inside_path, plain
-from gatekeeper.core.model import Finding, StageResult
+from gatekeeper.core.model import Finding, StageResult, with_findings
 
 ACK = "tests.attempts"
 BLOCKING = ("credential", "tamper")
@@ -130,9 +129,4 @@ def _made(kind: str, message: str, path: str, line: int) -> Finding:
 def with_attempts(result: StageResult, head: Iterable[dict], base: set[tuple[str, str]] | None,
                   lost: int, setting: str) -> StageResult:
     """The tests stage with the change's new attempts as findings; a blocking one fails it."""
-    findings = attempt_findings(head, base, lost, setting)
-    if not findings:
-        return result
-    status = "failed" if any(f.blocking for f in findings) and \
-        result.status in ("passed", "failed") else result.status
-    return dataclasses.replace(result, status=status, findings=(*result.findings, *findings))
+    return with_findings(result, attempt_findings(head, base, lost, setting))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -82,6 +82,17 @@ class Finding:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+def with_findings(result: StageResult, findings) -> StageResult:
+    """The stage with more findings; a blocking one fails a stage that ran (an error or a
+    skip stays what it was)."""
+    findings = tuple(findings)
+    if not findings:
+        return result
+    blocked = any(f.blocking for f in findings) and result.status in ("passed", "failed")
+    return replace(result, status="failed" if blocked else result.status,
+                   findings=(*result.findings, *findings))
 
 
 @dataclass(frozen=True)

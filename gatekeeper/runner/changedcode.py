@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gatekeeper.core.coverage import ChangedCode, changed_in, coverage_findings
 from gatekeeper.core.escape import md_text
-from gatekeeper.core.model import StageResult
+from gatekeeper.core.model import StageResult, with_findings
 from gatekeeper.core.policy import Policy
 
 MAX_FILES = 300
@@ -86,7 +86,5 @@ def with_coverage(result: StageResult, source: Path, base: Path | None, changed:
                                        policy.coverage.blocking)
     if skipped:
         line += f"; not read as Python here: {md_text(', '.join(skipped[:3]))}"
-    blocked = any(f.blocking for f in findings) and result.status == "passed"
-    return dataclasses.replace(result, status="failed" if blocked else result.status,
-                               findings=(*result.findings, *findings),
-                               summary=result.summary + "\n" + line)
+    return with_findings(dataclasses.replace(result, summary=result.summary + "\n" + line),
+                         findings)

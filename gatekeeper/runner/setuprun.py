@@ -16,7 +16,7 @@ from pathlib import Path
 from gatekeeper.core.attempts import setup_findings, with_attempts
 from gatekeeper.core.envhooks import hook_findings
 from gatekeeper.core.escape import md_code, md_text
-from gatekeeper.core.model import StageResult
+from gatekeeper.core.model import StageResult, with_findings
 from gatekeeper.core.policy import Policy
 from gatekeeper.core.referee import judge
 from gatekeeper.core.setupplan import ci_pythons
@@ -67,6 +67,8 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
     except SetupError as exc:
         return StageResult("tests", "error", f"could not run the suite: {exc}")
     try:
+        # start-up hooks set-up left behind (no outcome of that environment is evidence),
+        # and what the build code tried
         planted = (*hook_findings(startup_hooks(setup.env, python.path)),
                    *setup_findings(setup.attempts))
         venv = setup.env
@@ -105,7 +107,7 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
                 if measure:
                     result = with_coverage(result, source, base, changed, patterns, [run],
                                            policy)
-                return _planted(dataclasses.replace(result, seconds=tuple(seconds)), planted)
+                return with_findings(dataclasses.replace(result, seconds=tuple(seconds)), planted)
             (base_failing, base_executed, base_tried), base_seconds = on_base.result()
             (ref_run, why_not), ref_seconds = referee.result()
         seconds += [("base suite", base_seconds), ("referee", ref_seconds)]
@@ -126,17 +128,9 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
         if measure:
             result = with_coverage(result, source, base, changed, patterns, [run, ref_run],
                                    policy)
-        return _planted(result, planted)
+        return with_findings(result, planted)
     finally:
         shutil.rmtree(setup.work.parent, ignore_errors=True)
-
-def _planted(result: StageResult, findings: tuple) -> StageResult:
-    """Start-up hooks set-up left behind: no outcome of that environment is evidence."""
-    if not findings:
-        return result
-    status = "failed" if any(f.blocking for f in findings) and \
-        result.status in ("passed", "failed") else result.status
-    return dataclasses.replace(result, status=status, findings=(*result.findings, *findings))
 
 def _timed(pool: ThreadPoolExecutor, call, *args):
     """`call(*args)` in the pool, in this thread's context (the audit trail records its

@@ -146,17 +146,24 @@ def _test_finding(case: ElementTree.Element, outcome: ElementTree.Element) -> Fi
     return Finding("pytest", f"test-{outcome.tag}", f"{name} {outcome.tag}: {message}",
                    path=path, start_line=max(line, 1), end_line=max(line, 1))
 
+def _ids(xml: bytes, failed: bool) -> set[str]:
+    """`classname::name` of the tests that failed or errored (`failed`), or that ran and
+    passed (not `failed`: no failure, error or skip)."""
+    found = set()
+    for case in ElementTree.fromstring(xml).iter("testcase"):
+        tags = {child.tag for child in case}
+        if (bool(tags & {"failure", "error"}) if failed else
+                not tags & {"failure", "error", "skipped"}):
+            found.add(f"{case.get('classname', '')}::{case.get('name', '')}".strip(":"))
+    return found
+
 def passed_ids(xml: bytes) -> set[str]:
-    """`classname::name` of every test that ran and passed in a JUnit report."""
-    return {f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
-            for case in ElementTree.fromstring(xml).iter("testcase")
-            if not any(child.tag in ("failure", "error", "skipped") for child in case)}
+    """Every test that ran and passed in a JUnit report."""
+    return _ids(xml, failed=False)
 
 def failing_ids(xml: bytes) -> set[str]:
-    """`classname::name` of every test that failed or errored in a JUnit report."""
-    return {f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
-            for case in ElementTree.fromstring(xml).iter("testcase")
-            if any(child.tag in ("failure", "error") for child in case)}
+    """Every test that failed or errored in a JUnit report."""
+    return _ids(xml, failed=True)
 
 def base_tests_not_run(result: StageResult, policy: Policy, base: Path | None,
                         touched: list[str] | None, patterns: tuple[str, ...],
