@@ -130,3 +130,19 @@ def test_build_code_that_reads_a_credential_during_set_up_blocks(tmp_path, cache
     clean = run_tests(quiet, policy(), cache, LIMITS, base=base)
     assert clean.status == "passed", clean.summary
     assert not [f for f in clean.findings if f.rule.startswith("attempt-")]
+
+
+def test_a_flood_only_in_the_referees_run_still_says_the_log_is_incomplete(tmp_path, cache):
+    # the change's code floods the log only when its own test file is gone: in the referee's
+    # run (the base's tests on the change's code), never in its own
+    flood = ("import json, os\n\nif not os.path.exists('tests/test_new.py'):\n"
+             "    for n in range(2500):\n"
+             "        fd = os.open('/run/gatekeeper-attempts/records', os.O_WRONLY)\n"
+             "        os.write(fd, (json.dumps({'kind': 'file', 'target': '/x/%d' % n}) + '\\n')"
+             ".encode())\n        os.close(fd)\n\n")
+    base = write_tree(tmp_path / "base", CALC)
+    head = write_tree(tmp_path / "head", {**CALC, "calc.py": flood + CALC["calc.py"],
+                                          "tests/test_new.py": QUIET})
+    result = run_tests(head, policy(), cache, LIMITS, base=base, changed=["calc.py"])
+    [incomplete] = [f for f in result.findings if f.rule == "attempt-log-incomplete"]
+    assert "attempt records were dropped" in incomplete.message and incomplete.waived_by

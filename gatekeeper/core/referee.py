@@ -25,6 +25,7 @@ class RefereeRun:
     covered: dict[str, frozenset[int]] | None = None  # lines of the change's code that ran
     coverage_errors: tuple[str, ...] = ()
     passed: frozenset[str] = frozenset()  # test ids that ran and passed
+    attempts_lost: int = 0  # attempt records its log dropped
 
 
 def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: int | None,

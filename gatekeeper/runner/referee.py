@@ -90,7 +90,8 @@ def read_run(run: sandbox.SandboxResult, parse) -> tuple[RefereeRun | None, str]
     messages = {f.message.split(" ")[0]: f.message.split(": ", 1)[-1][:200] for f in findings}
     executed = counts["total"] - counts["skipped"]
     return RefereeRun(failing, executed, messages, run.attempts, run.covered,
-                      run.coverage_errors, frozenset(passed_ids(run.result))), ""
+                      run.coverage_errors, frozenset(passed_ids(run.result)),
+                      run.attempts_lost), ""
 
 
 def base_outcome(base: Path, script: str, venv: Path, python: Interpreter,

@@ -123,8 +123,8 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
         result = _refereed(result, setup.work, base, policy, (base_failing, base_executed),
                            (ref_run, why_not), touched or changed, patterns, seconds, again)
         tried = run.attempts + (ref_run.attempts if ref_run else ())
-        result = with_attempts(result, tried, base_tried, run.attempts_lost,
-                               policy.tests.attempts)
+        lost = run.attempts_lost + (ref_run.attempts_lost if ref_run else 0)
+        result = with_attempts(result, tried, base_tried, lost, policy.tests.attempts)
         if measure:
             result = with_coverage(result, source, base, changed, patterns, [run, ref_run],
                                    policy)
