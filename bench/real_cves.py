@@ -224,6 +224,13 @@ def main() -> None:
     for seen, count in Counter(v[2].split(":")[0] for v in table["gate"].values()
                                if not v[0]).most_common():
         print(f"- {seen}: {count}")
+    print("\ngate, still flagged on the fix (rule:line):\n")
+    for case in cases:
+        det, still, _ = table["gate"][case["id"]]
+        if det and still:
+            seen = sorted({f"{r}:{ln}" for c, fams, r, ln in fixed["gate"].get(case["id"], [])
+                           if c and case["family"] in fams})
+            print(f"- {case['id']} {case['repo']} ({case['family']}): {', '.join(seen)}")
     if args.json:
         args.json.write_text(json.dumps({tool: {i: list(v) for i, v in t.items()}
                                          for tool, t in table.items()}, indent=1))
