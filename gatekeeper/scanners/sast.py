@@ -23,7 +23,8 @@ def default_scanners() -> list[Scanner]:
 SUPERSEDED = {"B102", "B301", "B302", "B303", "B307", "B310", "B311", "B313", "B314", "B315",
               "B316", "B317", "B318", "B319", "B320", "B324", "B405", "B406", "B407", "B408",
               "B409", "B410", "B506", "B602", "B604", "B605", "B606", "B607", "B608", "B609",
-              "B308", "B703"}  # mark_safe: markup-from-variable and taint-xss decide
+              "B308", "B703",  # mark_safe: markup-from-variable and taint-xss decide
+              "B701"}  # jinja2 autoescape: jinja2-autoescape-off also reads **options
 UNPARSED = {"parse-error", "scan-incomplete"}
 
 

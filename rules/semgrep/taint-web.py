@@ -406,3 +406,50 @@ def tool():
     # ok: taint-argument-injection
     subprocess.run(["git", "clone", target])
     return "ok"
+
+
+@app.get("/static/{path:path}")
+async def static_parents(path):
+    root = os.path.join("/srv", "ui")
+    name = os.path.join(root, path)
+    # ok: taint-path-traversal
+    if not pathlib.Path(root) in pathlib.Path(name).resolve().parents:
+        return "no", 404
+    # ok: taint-path-traversal
+    return open(name).read()
+
+
+@app.route("/rel/<name>")
+def relative_check(name):
+    base = pathlib.Path("/srv/files")
+    full = base.joinpath(name).resolve()
+    full.relative_to(base)
+    # ok: taint-path-traversal
+    return open(full).read()
+
+
+@app.route("/rel-some/<name>")
+def relative_check_in_one_branch(name):
+    base = pathlib.Path("/srv/files")
+    full = base.joinpath(name).resolve()
+    if request.args.get("strict"):
+        full.relative_to(base)
+    # ruleid: taint-path-traversal
+    return open(full).read()
+
+
+@app.route("/rel-raw/<name>")
+def relative_check_unnormalised(name):
+    base = pathlib.Path("/srv/files")
+    full = os.path.join(base, name)
+    pathlib.PurePath(full).relative_to(base)  # "/srv/files/../x" is relative to it
+    # ruleid: taint-path-traversal
+    return open(full).read()
+
+
+@app.route("/view/<name>")
+def file_contents_are_not_request_data(name):
+    with open(os.path.join("/srv/pages", secure_filename(name))) as handle:
+        text = handle.read()
+    # ok: taint-xss
+    return make_response(text)

@@ -115,3 +115,19 @@ def xml_cases(document, path):
     # ok: tar-extract-without-filter
     shutil.unpack_archive(path, "/tmp/out", filter="data")
     return tree, recovered, safe, fixed
+
+
+def savepoints(cursor, name, note):
+    validate_savepoint_name(name)
+    # ok: sql-built-from-strings
+    cursor.execute(f"SAVEPOINT {name}")
+    print(note)
+    # ruleid: sql-built-from-strings
+    cursor.execute(f"SAVEPOINT {note}")
+    # ruleid: sql-built-from-strings
+    cursor.execute(f"SAVEPOINT {name} -- {note}")
+
+
+def validate_savepoint_name(name):
+    if not name.isidentifier():
+        raise ValueError(name)

@@ -94,3 +94,40 @@ if __name__ == "__main__":
     app.run(host="0.0.0.0", debug=True)
     # ok: debug-mode-enabled
     app.run(host="127.0.0.1")
+
+
+def jinja_environments(loader, options):
+    import jinja2
+    from jinja2 import Environment, select_autoescape
+
+    # ruleid: jinja2-autoescape-off
+    plain = Environment(loader=loader)
+    # ruleid: jinja2-autoescape-off
+    off = jinja2.Environment(loader=loader, autoescape=False)
+    # ruleid: jinja2-autoescape-off
+    passed_on = Environment(loader=loader, **options)
+    # ok: jinja2-autoescape-off
+    on = Environment(loader=loader, autoescape=True)
+    # ok: jinja2-autoescape-off
+    chosen = Environment(loader=loader, autoescape=select_autoescape(["html"]))
+    settings = {"autoescape": True}
+    settings.update(options)
+    # ok: jinja2-autoescape-off
+    spread = Environment(loader=loader, **settings)
+    # ruleid: jinja2-autoescape-off
+    later = Environment(loader=loader)
+    return plain, off, passed_on, on, chosen, spread, later
+
+
+def read_templates(names, autoescape: bool = False, loader=None):
+    import jinja2
+
+    # ruleid: jinja2-autoescape-off
+    return jinja2.Environment(loader=loader, autoescape=autoescape), names
+
+
+def read_templates_escaped(names, autoescape: bool = True, loader=None):
+    import jinja2
+
+    # ok: jinja2-autoescape-off
+    return jinja2.Environment(loader=loader, autoescape=autoescape), names
