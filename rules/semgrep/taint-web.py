@@ -2,6 +2,7 @@
 # finding, an ok annotation a line that must stay quiet.
 import hashlib
 import json
+import mimetypes
 import jinja2
 import html
 import os
@@ -453,3 +454,57 @@ def file_contents_are_not_request_data(name):
         text = handle.read()
     # ok: taint-xss
     return make_response(text)
+
+
+def clean_name(header):
+    name = header.partition("filename=")[2]
+    if name:
+        name = sanitize_file_name(name)
+    return name or "download"
+
+
+def raw_name(header):
+    return header.partition("filename=")[2] or "download"
+
+
+def sanitize_file_name(name):
+    return os.path.basename(name)
+
+
+def download(session, url, temp_dir):
+    resp = session.get(url)
+    # ok: taint-path-traversal
+    open(os.path.join(temp_dir, clean_name(resp.headers["content-disposition"])), "wb")
+    # ruleid: taint-path-traversal
+    open(os.path.join(temp_dir, raw_name(resp.headers["content-disposition"])), "wb")
+    kind = resp.headers.get("content-type", "")
+    # ok: taint-path-traversal
+    open(os.path.join(temp_dir, "download" + (mimetypes.guess_extension(kind) or "")), "wb")
+
+
+def download_whole(session, url, temp_dir):
+    resp = session.get(url)
+    name = resp.headers.get("content-disposition", "").partition("filename=")[2]
+    # ruleid: taint-path-traversal
+    with open(os.path.join(temp_dir, name), "wb") as out:
+        out.write(resp.content)
+    # ok: taint-path-traversal
+    with open(os.path.join(temp_dir, os.path.basename(name)), "wb") as out:
+        out.write(resp.content)
+    listing = requests.get(url).json()
+    # ruleid: taint-command-injection
+    subprocess.run("tar -xf " + listing["archive"], shell=True)
+
+
+def static_handler(root):
+    import cherrypy
+    from cherrypy.lib.static import serve_file
+
+    @cherrypy.expose
+    @cherrypy.tools.sessions(on=False)
+    def handler(*args, **kwargs):
+        filename = os.path.join(root, *args)
+        # ruleid: taint-path-traversal
+        return serve_file(filename)
+
+    return handler
