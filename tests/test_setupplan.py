@@ -1,6 +1,8 @@
 """The set-up plan: a pure function of a project's files and its base branch's CI."""
 
 import base64
+import dataclasses
+import subprocess
 
 from gatekeeper.core.setupplan import ProjectFacts, ci_pythons, make_target, plan
 
@@ -17,11 +19,28 @@ def test_uv_sync_flags_and_pytest_options_come_from_ci():
     chosen = plan(facts)
     assert chosen.tool == "uv.lock"
     assert "uv export --frozen --format requirements-txt --no-header --all-extras " \
-           "--all-packages --group dev -o /tmp/gk-locked.txt" in chosen.script
+           "--all-packages --group dev -o /tmp/gk-export.txt" in chosen.script
     assert "matrix" not in chosen.script and "--python" not in chosen.script
     assert chosen.pytest_args == ("-n", "2", "-m", "not slow", "tests/unit")
     assert "ci.yml job test, step 'step 1'" in chosen.followed
     assert any("--cov=pkg" in n and "--junitxml=x.xml" in n for n in chosen.notes)
+
+
+def test_lock_lines_the_index_cannot_serve_are_left_out_and_named(tmp_path):
+    """codeflash's uv.lock points nuitka at ../Nuitka, beside the repository: not there."""
+    script = plan(ProjectFacts(frozenset({"uv.lock"}))).script
+    exported = ("-e .\n-e ../Nuitka\n    # via codeflash\n-e ./codeflash-benchmark\n"
+                "-e /opt/elsewhere\nfoo @ git+https://example.org/foo\n"
+                "six==1.16.0 \\\n    --hash=sha256:1e61\n")
+    (tmp_path / "gk-export.txt").write_text(exported)
+    step = script.split("\n")[1].replace("/tmp/", f"{tmp_path}/")  # the filtering line
+    done = subprocess.run(["bash", "-c", step], capture_output=True, text=True, check=True)
+    kept = (tmp_path / "gk-locked.txt").read_text()
+    assert kept == ("-e .\n    # via codeflash\n-e ./codeflash-benchmark\n"
+                    "six==1.16.0 \\\n    --hash=sha256:1e61\n")
+    named = [line for line in done.stdout.splitlines() if line.startswith("::gatekeeper::")]
+    assert [n.rsplit(": ", 1)[1] for n in named] == [
+        "-e ../Nuitka", "-e /opt/elsewhere", "foo @ git+https://example.org/foo"]
 
 
 def test_without_ci_a_uv_lock_installs_all_extras_and_says_so():
@@ -49,10 +68,12 @@ def test_a_pip_project_installs_itself_with_extras_groups_files_and_members():
                          declared=("pytest-mock", "GATEKEEPER_EOF"), members=("packages/a",),
                          asked=("six",))
     chosen = plan(facts)
-    assert "uv pip install -e '.[docs,test]'" in chosen.script
+    # the project and its members in one command: either may need the other
+    assert "uv pip install --no-sources -e '.[docs,test]' -e ./packages/a\n" in chosen.script
     assert "uv pip install --group test\n" in chosen.script and "lint" not in chosen.script
     assert "uv pip install -r ./.gatekeeper-requirements-dev.txt" in chosen.script
-    assert "uv pip install --no-sources -e ./packages/a" in chosen.script
+    alone = plan(dataclasses.replace(facts, members=()))
+    assert "uv pip install -e '.[docs,test]'\n" in alone.script
     assert chosen.script.rstrip().endswith("uv pip install six")
     encoded = base64.b64encode(b"pytest-mock\nGATEKEEPER_EOF\n").decode()
     assert f"echo {encoded} | base64 -d" in chosen.script  # no line can end a here-document
@@ -76,8 +97,13 @@ def test_the_runner_gathers_each_fact_into_its_own_field(tmp_path):
 
     (tmp_path / "Makefile").write_text("test:\n\tpytest -x\n")
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    for name in ("requirements.txt", "test_requirements.txt", "requirements-dev.txt",
+                 "docs-requirements.txt"):
+        (tmp_path / name).write_text("six\n")
     facts = gather(tmp_path, None, ("six",))
     assert facts.asked == ("six",) and facts.makefile.startswith("test:")
+    assert facts.requirement_files == ("requirements-dev.txt", "requirements.txt",
+                                       "test_requirements.txt")  # not the docs' own
 
 
 def test_the_python_ci_tests_is_read_through_the_matrix():

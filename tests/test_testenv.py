@@ -4,7 +4,7 @@
 from factories import write_tree
 from packaging.specifiers import SpecifierSet
 
-from gatekeeper.runner.testenv import discover
+from gatekeeper.runner.testenv import discover, parts
 
 tree = write_tree
 
@@ -125,6 +125,33 @@ def test_workspace_members_are_built_and_not_downloaded(tmp_path):
     assert env.projects == ["packages/cli", "packages/core"]
     assert env.local_names == {"acme-core", "acme-cli"}
     assert lines(env) == ["acme-core", "attrs", "click", "pytest"]  # acme-core is left out later
+
+
+def test_a_sub_project_the_root_depends_on_is_installed_with_it(tmp_path):
+    """pulp-cli depends on pulp-glue==0.39.0.dev0 from its own pulp-glue/ folder: no index
+    has that version, and CI builds both."""
+    project = """
+        [build-system]
+        requires = ["setuptools"]
+        [project]
+        name = "{name}"
+        dependencies = [{deps}]
+    """
+    env = discover(tree(tmp_path / "a", {
+        "pyproject.toml": project.format(name="pulp-cli", deps='"pulp_glue==0.39.0.dev0"'),
+        "pulp-glue/pyproject.toml": project.format(name="pulp-glue", deps='"requests"'),
+        "docs-theme/pyproject.toml": project.format(name="docs-theme", deps=""),
+    }))
+    assert env.projects == [".", "pulp-glue"]  # not the sub-project nothing depends on
+    assert env.local_names == {"pulp-cli", "pulp-glue"}
+    (tmp_path / "a" / "pulp-glue" / "tests").mkdir()
+    (tmp_path / "a" / "pulp-glue" / "tests" / "test_glue.py").write_text("")
+    assert parts(tmp_path / "a", env, ["pulp-glue/x.py"]) == ["."]  # CI runs it from the root
+    alone = discover(tree(tmp_path / "b", {
+        "pyproject.toml": project.format(name="pulp-cli", deps='"requests"'),
+        "pulp-glue/pyproject.toml": project.format(name="pulp-glue", deps=""),
+    }))
+    assert alone.projects == ["."]
 
 
 def test_requirement_files_follow_includes_inside_the_repository_only(tmp_path):

@@ -22,8 +22,10 @@ PYTEST_FLAGS = {"-m": 1, "-n": 1, "-p": 1, "-k": 1, "--ignore": 1, "--ignore-glo
                 "--runslow": 0, "--run-slow": 0, "--dist": 1}
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:/=<>!~\[\],*+@-]+$")
 EXPRESSION = re.compile(r"^[\w\s().,:!=<>\[\]-]+$")  # -m/-k: marker and keyword expressions
-# requirement lines from a VCS or a URL: set-up reaches the package index and nothing else
-NOT_ON_INDEX = r"^\s*(-e\s+)?(git|hg|svn|bzr)\+|@\s*(git|hg|svn|bzr)\+|@\s*(https?|file):"
+# requirement lines from a VCS or a URL: set-up reaches the package index and nothing else;
+# and a lock's paths out of the repository (codeflash's `-e ../Nuitka`), which are not there
+NOT_ON_INDEX = (r"^\s*(-e\s+)?(git|hg|svn|bzr)\+|@\s*(git|hg|svn|bzr)\+|@\s*(https?|file):"
+                r"|^\s*(-e\s+)?(\.\./|/)")
 TEST_GROUP = re.compile(r"^(tests?|testing|dev|ci|hatch-test|unit)$")
 
 
@@ -316,6 +318,14 @@ def plan(facts: ProjectFacts) -> SetupPlan:
                                notes=(*chosen.notes, f"the policy's tests.install: {asked}"))
 
 
+def _on_index(source: str, kept: str) -> str:
+    """Shell that copies a requirement file without its lines the index cannot serve, and
+    names each one left out in the set-up log."""
+    pattern, source, kept = shlex.quote(NOT_ON_INDEX), shlex.quote(source), shlex.quote(kept)
+    return (f"grep -v -i -E {pattern} {source} > {kept} || true; grep -i -E {pattern} {source} "
+            "| sed 's/^/::gatekeeper:: not installed (not on the package index): /' || true\n")
+
+
 def _cap_workers(args: list[str], cores: int) -> list[str]:
     """pytest-xdist's -n: as the project asks, up to the worker's cores."""
     out = list(args)
@@ -334,11 +344,13 @@ def _uv_lock(flags: list[str] | None, followed: str, pytest_args: list[str],
         notes.append("uv sync's flags: none in CI, so --all-extras and the default groups")
     exported = " ".join(shlex.quote(f) for f in chosen if f not in ("--dev",))
     script = ("uv export --frozen --format requirements-txt --no-header "
-              f"{exported} -o /tmp/gk-locked.txt\n"
-              "uv pip install -r /tmp/gk-locked.txt\n")
+              f"{exported} -o /tmp/gk-export.txt\n"
+              + _on_index("/tmp/gk-export.txt", "/tmp/gk-locked.txt")
+              + "uv pip install -r /tmp/gk-locked.txt\n")
     deps = ("uv export --frozen --format requirements-txt --no-header --no-emit-project "
-            f"--no-emit-workspace {exported} -o /tmp/gk-deps.txt\n"
-            "uv pip install -r /tmp/gk-deps.txt\n")
+            f"--no-emit-workspace {exported} -o /tmp/gk-deps-export.txt\n"
+            + _on_index("/tmp/gk-deps-export.txt", "/tmp/gk-deps.txt")
+            + "uv pip install -r /tmp/gk-deps.txt\n")
     return SetupPlan("uv.lock", script, followed, tuple(pytest_args),
                      (*notes, f"installed from uv.lock (uv sync {' '.join(chosen)})"), deps)
 
@@ -364,20 +376,22 @@ def _poetry_lock(facts: ProjectFacts, followed: str, pytest_args: list[str],
 def _pip(facts: ProjectFacts, followed: str, pytest_args: list[str],
          notes: list[str]) -> SetupPlan:
     project = facts.pyproject.get("project", {}) if isinstance(facts.pyproject, dict) else {}
-    lines = []
+    lines, targets = [], []
     # as before PEP 517 tools guessed: no build-system table and no setup.py, nothing to build
     buildable = bool({"setup.py", "setup.cfg"} & facts.has) or "build-system" in facts.pyproject
     if buildable:
         extras = sorted(e for e in (project.get("optional-dependencies") or {})
                         if SAFE_WORD.match(str(e)))
-        target = f".[{','.join(extras)}]" if extras else "."
-        lines.append(f"uv pip install -e {shlex.quote(target)}")
+        targets.append(f".[{','.join(extras)}]" if extras else ".")
         shown = "its extras " + ", ".join(extras) if extras else "no extras"
         notes.append(f"project installed from . ({shown})")
     members = [m for m in facts.members if _inside_path(m)]
-    if members:  # together, so members that need each other find each other
+    targets += [f"./{m}" for m in members]
+    if members:  # together, so the project and members that need each other find each other
         lines.append("uv pip install --no-sources" + "".join(
-            f" -e {shlex.quote('./' + m)}" for m in members))
+            f" -e {shlex.quote(t)}" for t in targets))
+    elif targets:
+        lines.append(f"uv pip install -e {shlex.quote(targets[0])}")
     if facts.members:
         notes.append(f"project installed from workspace members: {', '.join(facts.members)}")
     groups = sorted(g for g in (facts.pyproject.get("dependency-groups") or {})
@@ -387,12 +401,8 @@ def _pip(facts: ProjectFacts, followed: str, pytest_args: list[str],
         notes.append(f"dependency groups: {', '.join(groups)}")
     for path in facts.requirement_files:
         folder, name = path.rsplit("/", 1) if "/" in path else (".", path)
-        kept = shlex.quote(f"{folder}/.gatekeeper-{name}")  # beside it: its -r lines resolve
-        lines.append(f"grep -v -i -E {shlex.quote(NOT_ON_INDEX)} {shlex.quote(path)} > {kept} "
-                     f"|| true; grep -i -E {shlex.quote(NOT_ON_INDEX)} {shlex.quote(path)} | "
-                     "sed 's/^/::gatekeeper:: not installed (not on the package index): /' "
-                     "|| true")
-        lines.append(f"uv pip install -r {kept}")
+        kept = f"{folder}/.gatekeeper-{name}"  # beside it: its -r lines resolve
+        lines.append(_on_index(path, kept) + f"uv pip install -r {shlex.quote(kept)}")
     if facts.requirement_files:
         notes.append(f"requirement files: {', '.join(facts.requirement_files)}")
     if facts.declared:

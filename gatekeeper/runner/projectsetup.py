@@ -77,7 +77,8 @@ def gather(source: Path, ci_root: Path | None, asked: tuple[str, ...] = ()) -> P
         pyproject = {}
     workflows = gather_workflows(ci_root or source)
     requirement_files = tuple(
-        str(p.relative_to(source)) for pattern in ("requirements*.txt", "requirements/*.txt",
+        # test_requirements.txt and dev-requirements.txt too (pulp-cli's CI installs the first)
+        str(p.relative_to(source)) for pattern in ("*requirements*.txt", "requirements/*.txt",
                                                    "tests/requirements*.txt")
         for p in sorted(source.glob(pattern))
         if p.is_file() and not p.is_symlink() and (p.name == "requirements.txt" or any(

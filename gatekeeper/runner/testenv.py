@@ -36,6 +36,9 @@ class TestEnv:
     sources: list[str] = field(default_factory=list)  # the declarations used, for the report
     projects: list[str] = field(default_factory=list)  # folders to build and install ("." …)
     local_names: set[str] = field(default_factory=set)  # distributions the repository builds
+    # sub-projects installed with the root because it depends on them; the suite still runs
+    # from the root, as their CI does (they are not parts of a monorepo)
+    beside: list[str] = field(default_factory=list)
     build_requires: list[tuple[str, str]] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
 
@@ -132,6 +135,41 @@ def _projects(root: Path, data: dict, env: TestEnv) -> None:
         for folder in sorted(root.glob("packages/*")):
             if folder.is_dir() and _readable(folder / "pyproject.toml"):
                 _project_folder(root, folder, env)
+    if not members:
+        for folder in _local_dependencies(root, data):
+            if folder.resolve() not in seen:
+                seen.add(folder.resolve())
+                _project_folder(root, folder, env)
+                env.beside += [p for p in env.projects[-1:] if p == folder.name]
+
+
+MAX_SIBLINGS = 200
+
+
+def _local_dependencies(root: Path, data: dict) -> list[Path]:
+    """Sub-projects one folder down that the root project depends on by name (pulp-cli and
+    its pulp-glue/, released together with the same dev version, which no index holds): CI
+    builds both, so they are installed together."""
+    project = data.get("project", {})
+    wanted = {_requirement_name(r) for r in project.get("dependencies", [])}
+    for extra in (project.get("optional-dependencies") or {}).values():
+        wanted |= {_requirement_name(r) for r in extra or []}
+    wanted.discard("")
+    found = []
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()
+                     and not p.name.startswith("."))[:MAX_SIBLINGS] if wanted else []
+    for folder in folders:
+        if not _readable(folder / "pyproject.toml"):
+            continue
+        name = _toml(folder / "pyproject.toml").get("project", {}).get("name")
+        if isinstance(name, str) and canonicalize_name(name) in wanted:
+            found.append(folder)
+    return found
+
+
+def _requirement_name(line: object) -> str:
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line) if isinstance(line, str) else None
+    return canonicalize_name(match.group(1)) if match else ""
 
 
 MAX_GLOB_DEPTH = 8
@@ -343,7 +381,8 @@ def parts(root: Path, env: TestEnv, changed: list[str] | None) -> list[str]:
     """The monorepo parts whose own suites should run: workspace members that have tests of
     their own and files this change touched (all of them when a change outside every member,
     or an unknown change, may affect each). ["."] for a repository that is one project."""
-    members = [p for p in env.projects if p != "." and _has_own_tests(root / p)]
+    members = [p for p in env.projects
+               if p not in (".", *env.beside) and _has_own_tests(root / p)]
     if not members:
         return ["."]
     if not changed:  # unknown, or only deletions: every part, never none
