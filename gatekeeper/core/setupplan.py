@@ -20,6 +20,11 @@ UV_SYNC_FLAGS = {"--all-extras": 0, "--extra": 1, "--group": 1, "--all-groups": 
 PYTEST_FLAGS = {"-m": 1, "-n": 1, "-p": 1, "-k": 1, "--ignore": 1, "--ignore-glob": 1,
                 "--deselect": 1, "--import-mode": 1, "-x": 0, "--strict-markers": 0,
                 "--runslow": 0, "--run-slow": 0, "--dist": 1}
+# options of pytest and its common plugins that are not taken, whose value is the next word
+DROPPED_WITH_VALUE = {"--cov", "--cov-report", "--cov-config", "--cov-fail-under", "--junitxml",
+                      "--junit-xml", "-c", "--rootdir", "--basetemp", "-o", "--override-ini",
+                      "--timeout", "--maxfail", "--durations", "--tb", "-W", "--log-level",
+                      "-r", "--color", "--reruns", "--html", "--random-order-seed"}
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:/=<>!~\[\],*+@-]+$")
 EXPRESSION = re.compile(r"^[\w\s().,:!=<>\[\]-]+$")  # -m/-k: marker and keyword expressions
 # requirement lines from a VCS or a URL: set-up reaches the package index and nothing else;
@@ -90,7 +95,7 @@ def job_steps(job: object, workflows: dict[str, dict]) -> list[dict]:
                        if uses.startswith("./") and workflows.get(uses[2:].rstrip("/") + name)),
                       None)
         if action is None:
-            out.append(step)
+            out.append(_pytest_action(step) or step)
             continue
         runs = action.get("runs") if isinstance(action, dict) else None
         inner = runs.get("steps") if isinstance(runs, dict) else None
@@ -98,6 +103,20 @@ def job_steps(job: object, workflows: dict[str, dict]) -> list[dict]:
             if isinstance(step.get("with") or {}, dict) else _input_defaults(action)
         out += [_with_inputs(one, given) for one in inner or [] if isinstance(one, dict)]
     return out
+
+
+def _pytest_action(step: dict) -> dict | None:
+    """A published action that runs pytest (SWE-ReX's `sjvrijn/pytest-last-failed`) with its
+    options as an input: read as the pytest line it runs. Its options pass the same filter as
+    any CI line's."""
+    name = str(step.get("uses", "")).split("@")[0].rsplit("/", 1)[-1]
+    given = step.get("with")
+    if "pytest" not in name.lower() or not isinstance(given, dict):
+        return None
+    args = next((str(v) for k, v in given.items() if "args" in str(k).lower()), None)
+    if args is None:
+        return None
+    return {"name": str(step.get("name") or step.get("uses")), "run": f"pytest {args}"}
 
 
 def _input_defaults(action: dict) -> dict:
@@ -266,6 +285,10 @@ def _take(words: list[str], allowed: dict[str, int]) -> tuple[list[str], list[st
             kept.append(word)  # a test path
         elif word not in ("&&", ";", "|"):
             dropped.append(word)
+        if allowed is PYTEST_FLAGS and word in DROPPED_WITH_VALUE and i + 1 < len(words) \
+                and not words[i + 1].startswith("-"):
+            dropped.append(words[i + 1])  # `--cov swerex`: its value, not a test path
+            i += 1
         i += 1
     return kept, dropped
 
