@@ -200,3 +200,16 @@ def test_missing_bwrap_fails_closed_with_the_package_name(tmp_path, monkeypatch)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap"):
         sandbox.check_available()
+
+
+def test_an_interactive_bash_starts_with_an_ordinary_prompt(tmp_path):
+    """Tools that drive bash through a terminal set their own prompt and read up to it (SWE-ReX
+    starts bash with only PS1 in its environment): on a runner, /etc/bash.bashrc puts the
+    usual prompt first. Without it they read one prompt behind and every timeout is missed."""
+    (tmp_path / "src").mkdir()
+    asked = sandbox.run(tmp_path / "src", ["/usr/bin/env", "-i", "PS1=MARK", "/bin/bash", "-i",
+                                           "-c", 'echo "prompt=$PS1"'], sandbox.Limits())
+    assert "prompt=\\u@\\h:\\w\\$ " in asked.stdout
+    plain = sandbox.run(tmp_path / "src", ["/usr/bin/env", "-i", "/bin/bash", "-c",
+                                           'echo "prompt=$PS1"'], sandbox.Limits())
+    assert "prompt=\n" in plain.stdout  # a script's shell is left alone

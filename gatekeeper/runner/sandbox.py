@@ -205,7 +205,11 @@ def _etc(folder: Path) -> None:
     (etc / "group").write_text(f"nogroup:x:{SANDBOX_UID}:\n")
     (etc / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
     (etc / "nsswitch.conf").write_text("passwd: files\ngroup: files\nhosts: files\n")
-    for name in ("passwd", "group", "hosts", "nsswitch.conf"):
+    # an interactive bash gets an ordinary first prompt, as on a stock Debian or Ubuntu
+    # runner: tools that drive bash through a terminal (SWE-ReX, pexpect) set their own prompt
+    # and read up to it, so a shell already showing theirs leaves them one prompt behind
+    (etc / "bash.bashrc").write_text('[ -z "$PS1" ] && return\nPS1=\'\\u@\\h:\\w\\$ \'\n')
+    for name in ("passwd", "group", "hosts", "nsswitch.conf", "bash.bashrc"):
         (etc / name).chmod(0o644)
     etc.chmod(0o755)
     folder.chmod(0o755)
