@@ -10,11 +10,25 @@ import os
 from pathlib import Path
 
 CHUNK = 1 << 20
+RUNNER = Path(__file__).resolve().parent
+
+
+def _sandbox_digest() -> bytes:
+    """The gate's own sandbox (its /etc, environment, hooks): a run under another version of
+    it is not the same run, so a worker upgrade does not reuse what the old one saw."""
+    digest = hashlib.sha256()
+    for path in [RUNNER / "sandbox.py", *sorted((RUNNER / "inside").glob("*.py"))]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.digest()
+
+
+SANDBOX = _sandbox_digest()
 
 
 def key_of(base: Path, *parts: str) -> str:
-    """A digest of every file of the base tree (path, kind and content) and of `parts`."""
-    digest = hashlib.sha256()
+    """A digest of every file of the base tree (path, kind and content), of the sandbox's
+    version and of `parts`."""
+    digest = hashlib.sha256(SANDBOX)
     for path in sorted(base.rglob("*")):
         relative = path.relative_to(base).as_posix().encode()
         if path.is_symlink():
