@@ -29,6 +29,8 @@ def test_uv_sync_flags_and_pytest_options_come_from_ci():
 def test_lock_lines_the_index_cannot_serve_are_left_out_and_named(tmp_path):
     """codeflash's uv.lock points nuitka at ../Nuitka, beside the repository: not there."""
     script = plan(ProjectFacts(frozenset({"uv.lock"}))).script
+    # and the project's [tool.uv.sources] cannot bring the path back when it is installed
+    assert "uv pip install --no-sources -r /tmp/gk-locked.txt" in script
     exported = ("-e .\n-e ../Nuitka\n    # via codeflash\n-e ./codeflash-benchmark\n"
                 "-e /opt/elsewhere\nfoo @ git+https://example.org/foo\n"
                 "six==1.16.0 \\\n    --hash=sha256:1e61\n")

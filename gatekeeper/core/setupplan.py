@@ -369,11 +369,13 @@ def _uv_lock(flags: list[str] | None, followed: str, pytest_args: list[str],
     script = ("uv export --frozen --format requirements-txt --no-header "
               f"{exported} -o /tmp/gk-export.txt\n"
               + _on_index("/tmp/gk-export.txt", "/tmp/gk-locked.txt")
-              + "uv pip install -r /tmp/gk-locked.txt\n")
+              # the export names every package: the project's [tool.uv.sources] would bring
+              # back the paths and URLs left out above
+              + "uv pip install --no-sources -r /tmp/gk-locked.txt\n")
     deps = ("uv export --frozen --format requirements-txt --no-header --no-emit-project "
             f"--no-emit-workspace {exported} -o /tmp/gk-deps-export.txt\n"
             + _on_index("/tmp/gk-deps-export.txt", "/tmp/gk-deps.txt")
-            + "uv pip install -r /tmp/gk-deps.txt\n")
+            + "uv pip install --no-sources -r /tmp/gk-deps.txt\n")
     return SetupPlan("uv.lock", script, followed, tuple(pytest_args),
                      (*notes, f"installed from uv.lock (uv sync {' '.join(chosen)})"), deps)
 
