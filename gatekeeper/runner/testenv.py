@@ -150,10 +150,13 @@ def _local_dependencies(root: Path, data: dict) -> list[Path]:
     """Sub-projects one folder down that the root project depends on by name (pulp-cli and
     its pulp-glue/, released together with the same dev version, which no index holds): CI
     builds both, so they are installed together."""
-    project = data.get("project", {})
-    wanted = {_requirement_name(r) for r in project.get("dependencies", [])}
-    for extra in (project.get("optional-dependencies") or {}).values():
-        wanted |= {_requirement_name(r) for r in extra or []}
+    project = data.get("project")
+    if not isinstance(project, dict):
+        return []
+    lists = [project.get("dependencies")]
+    extras = project.get("optional-dependencies")
+    lists += list(extras.values()) if isinstance(extras, dict) else []
+    wanted = {_requirement_name(r) for one in lists if isinstance(one, list) for r in one}
     wanted.discard("")
     found = []
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()
@@ -161,7 +164,8 @@ def _local_dependencies(root: Path, data: dict) -> list[Path]:
     for folder in folders:
         if not _readable(folder / "pyproject.toml"):
             continue
-        name = _toml(folder / "pyproject.toml").get("project", {}).get("name")
+        project = _toml(folder / "pyproject.toml").get("project")
+        name = project.get("name") if isinstance(project, dict) else None
         if isinstance(name, str) and canonicalize_name(name) in wanted:
             found.append(folder)
     return found
