@@ -154,7 +154,7 @@ def test_a_sub_project_the_root_depends_on_is_installed_with_it(tmp_path):
     assert alone.projects == ["."]
     odd = discover(tree(tmp_path / "c", {  # a hostile pyproject is read, never a crash
         "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n[project]\nname = "x"\n'
-                          'dependencies = ["z"]\noptional-dependencies = {a = 7, b = ["y"]}\n',
+                          'dependencies = 5\noptional-dependencies = {a = 7, b = ["y"]}\n',
         "y/pyproject.toml": "project = 3\n",
     }))
     assert odd.projects == ["."]

@@ -62,6 +62,17 @@ def _toml(path: Path) -> dict:
         return {}
 
 
+def _table(data: dict, key: str) -> dict:
+    """A TOML table by name, or empty when the file has something else there: the file is
+    the pull request's, and a wrong type is read as nothing, never a crash on the worker."""
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _strings(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def _readable(path: Path) -> bool:
     return path.is_file() and not path.is_symlink()
 
@@ -92,24 +103,25 @@ def _project_folder(root: Path, folder: Path, env: TestEnv) -> None:
     pyproject = folder / "pyproject.toml"
     data = _toml(pyproject) if _readable(pyproject) else {}
     has_setup = _readable(folder / "setup.py") or _readable(folder / "setup.cfg")
-    system = data.get("build-system", {})
+    system = _table(data, "build-system")
     if not system and not has_setup:
         return
     rel = str(folder.relative_to(root)) or "."
     where = f"{rel}/pyproject.toml" if rel != "." else "pyproject.toml"
-    project = data.get("project", {})
-    if project.get("name"):
+    project = _table(data, "project")
+    if isinstance(project.get("name"), str) and project["name"]:
         env.local_names.add(canonicalize_name(project["name"]))
     env.requirements += [(f"{where} [project.dependencies]", d)
-                         for d in project.get("dependencies", [])]
-    poetry = data.get("tool", {}).get("poetry", {})
-    if poetry.get("name"):
+                         for d in _strings(project.get("dependencies"))]
+    poetry = _table(_table(data, "tool"), "poetry")
+    if isinstance(poetry.get("name"), str) and poetry["name"]:
         env.local_names.add(canonicalize_name(poetry["name"]))
     # poetry's constraint language (^, ~) is not PEP 508: the names are what is installed
     env.requirements += [(f"{where} [tool.poetry.dependencies]", n)
-                         for n in poetry.get("dependencies", {}) if n.lower() != "python"]
-    requires = system.get("requires", DEFAULT_BUILD) if system else DEFAULT_BUILD
+                         for n in _table(poetry, "dependencies") if n.lower() != "python"]
+    requires = _strings(system.get("requires", DEFAULT_BUILD)) if system else DEFAULT_BUILD
     backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
+    backend = backend if isinstance(backend, str) else "setuptools.build_meta:__legacy__"
     if backend.startswith("setuptools") and "wheel" not in requires:
         # what setuptools' backend asks for at build time (older setuptools, like the one a
         # new virtualenv brings, cannot build a wheel without it)
@@ -150,13 +162,9 @@ def _local_dependencies(root: Path, data: dict) -> list[Path]:
     """Sub-projects one folder down that the root project depends on by name (pulp-cli and
     its pulp-glue/, released together with the same dev version, which no index holds): CI
     builds both, so they are installed together."""
-    project = data.get("project")
-    if not isinstance(project, dict):
-        return []
-    lists = [project.get("dependencies")]
-    extras = project.get("optional-dependencies")
-    lists += list(extras.values()) if isinstance(extras, dict) else []
-    wanted = {_requirement_name(r) for one in lists if isinstance(one, list) for r in one}
+    project = _table(data, "project")
+    lists = [project.get("dependencies"), *_table(project, "optional-dependencies").values()]
+    wanted = {_requirement_name(r) for one in lists for r in _strings(one)}
     wanted.discard("")
     found = []
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()
@@ -164,15 +172,14 @@ def _local_dependencies(root: Path, data: dict) -> list[Path]:
     for folder in folders:
         if not _readable(folder / "pyproject.toml"):
             continue
-        project = _toml(folder / "pyproject.toml").get("project")
-        name = project.get("name") if isinstance(project, dict) else None
+        name = _table(_toml(folder / "pyproject.toml"), "project").get("name")
         if isinstance(name, str) and canonicalize_name(name) in wanted:
             found.append(folder)
     return found
 
 
-def _requirement_name(line: object) -> str:
-    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line) if isinstance(line, str) else None
+def _requirement_name(line: str) -> str:
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
     return canonicalize_name(match.group(1)) if match else ""
 
 
