@@ -1,10 +1,11 @@
 """Finding the test environment a repository declares, read as data, for each common shape."""
 
 
+import pytest
 from factories import write_tree
 from packaging.specifiers import SpecifierSet
 
-from gatekeeper.runner.testenv import discover, parts
+from gatekeeper.runner.testenv import Unreadable, discover, parts
 
 tree = write_tree
 
@@ -158,6 +159,8 @@ def test_a_sub_project_the_root_depends_on_is_installed_with_it(tmp_path):
         "y/pyproject.toml": "project = 3\n",
     }))
     assert odd.projects == ["."]
+    with pytest.raises(Unreadable, match="unexpected type"):  # said, not a crash
+        discover(tree(tmp_path / "d", {"pyproject.toml": '[tool]\npoetry = "x"\n'}))
 
 
 def test_requirement_files_follow_includes_inside_the_repository_only(tmp_path):

@@ -28,7 +28,7 @@ from gatekeeper.runner import sandbox
 from gatekeeper.runner.egress import EgressGate, EgressLog
 from gatekeeper.runner.indexcache import INDEX_PATH, IndexUnavailable, ensure_cache
 from gatekeeper.runner.interpreters import Interpreter
-from gatekeeper.runner.testenv import discover, every_declaration
+from gatekeeper.runner.testenv import TooComplex, discover, every_declaration
 from gatekeeper.runner.wheelhouse import sanitize
 
 ROOT_FILES = ("pyproject.toml", "uv.lock", "poetry.lock", "pdm.lock", "setup.py", "setup.cfg",
@@ -204,7 +204,10 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
            limits: sandbox.Limits, tag: str | None = None, asked: tuple[str, ...] = ()) -> Setup:
     """A working copy of `source` with its environment, in a fresh folder the caller removes
     (`Setup.work.parent`)."""
-    chosen = plan(gather(source, ci_root, asked))
+    try:
+        chosen = plan(gather(source, ci_root, asked))
+    except TooComplex as exc:
+        raise SetupError(f"could not read the project's declarations: {exc}") from None
     try:
         index = ensure_cache(cache)
     except IndexUnavailable as exc:

@@ -10,6 +10,7 @@ as wheels like everything else, and the build runs later, inside the sandbox.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 import re
@@ -80,12 +81,13 @@ def _readable(path: Path) -> bool:
 def discover(root: Path) -> TestEnv:
     env = TestEnv()
     data = _toml(root / "pyproject.toml") if _readable(root / "pyproject.toml") else {}
-    _projects(root, data, env)
-    # the first declaration of a test environment is the one used: a project that has a
-    # dependency group and a tox file means the same thing twice, usually
-    any(reader(root, data, env) for reader in
-        (_dependency_groups, _hatch, _tox, _extras, _poetry, _pdm, _uv, _pipenv))
-    _requirement_files(root, env)
+    with _readable_types():
+        _projects(root, data, env)
+        # the first declaration of a test environment is the one used: a project that has a
+        # dependency group and a tox file means the same thing twice, usually
+        any(reader(root, data, env) for reader in
+            (_dependency_groups, _hatch, _tox, _extras, _poetry, _pdm, _uv, _pipenv))
+        _requirement_files(root, env)
     return env
 
 
@@ -93,9 +95,22 @@ def every_declaration(root: Path) -> TestEnv:
     """Every test declaration, not only the first: for a set-up that installs them all."""
     env = TestEnv()
     data = _toml(root / "pyproject.toml") if _readable(root / "pyproject.toml") else {}
-    for reader in (_dependency_groups, _hatch, _tox, _extras, _poetry, _pdm, _uv, _pipenv):
-        reader(root, data, env)
+    with _readable_types():
+        for reader in (_dependency_groups, _hatch, _tox, _extras, _poetry, _pdm, _uv, _pipenv):
+            reader(root, data, env)
     return env
+
+
+@contextlib.contextmanager
+def _readable_types():
+    """The declaration files are the pull request's: a table or list where the readers expect
+    another type is said as such (the stage's error), never a crash of the worker's job."""
+    try:
+        yield
+    except (AttributeError, TypeError) as exc:
+        raise Unreadable("a declaration file (pyproject.toml, tox.ini, Pipfile, ...) has a "
+                         f"value of an unexpected type ({str(exc)[:120]}): fix it to the "
+                         "format its tool documents") from None
 
 
 def _project_folder(root: Path, folder: Path, env: TestEnv) -> None:
@@ -189,6 +204,10 @@ MAX_GLOB_DIRS = 20_000
 
 class TooComplex(Exception):
     """A pattern or tree the worker will not match outside the sandbox: said, never a hang."""
+
+
+class Unreadable(TooComplex):
+    """Declarations the worker cannot read as their tool's format."""
 
 
 def member_folders(root: Path, pattern: str) -> list[Path]:

@@ -75,11 +75,12 @@ def run_tests(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits 
     the base's versions of those that are tests run on the change's code too."""
     try:
         declared = discover(source)
-    except TooComplex as exc:  # over the worker's budget: an honest error, never a hang
+        own = [line for p in declared.projects if p != "."
+               for line in discover(source / p).requirements]
+    except TooComplex as exc:  # over the worker's budget, or unreadable: an honest error
         return StageResult("tests", "error", f"could not read the project's declarations: "
                                              f"{md_text(str(exc))}")
     asked = [("policy tests.install", r) for r in policy.tests.install]
-    own = [line for p in declared.projects if p != "." for line in discover(source / p).requirements]
     requirements, refused = sanitize(declared.requirements + declared.build_requires + asked + own)
     requirements = [r for r in requirements if not names([r]) & declared.local_names]
     unittest_style = not uses_pytest(source, declared)

@@ -60,3 +60,21 @@ def test_a_python_files_glob_of_the_pull_requests_is_matched_by_name_not_expande
     (tmp_path / "pytest.ini").write_text("[pytest]\npython_files = check_*.py\n")
     (tmp_path / "d0" / "check_me.py").write_text("")
     assert has_tests(tmp_path) is True  # the control: the project's own naming is honoured
+
+
+@pytest.mark.parametrize("where", [".", "sub"])
+def test_a_pyproject_with_tables_of_the_wrong_type_is_an_error_not_a_crash(tmp_path, wheel_cache,
+                                                                           where):
+    """Read on the worker: `[tool] poetry = "x"` had raised AttributeError in the job, at the
+    root or in a workspace member."""
+    bad = '[tool]\npoetry = "x"\n'
+    member = ('[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+              '[project]\nname = "sub"\n')
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "pyproject.toml").write_text(
+        bad if where == "." else '[tool.uv.workspace]\nmembers = ["sub"]\n')
+    (tmp_path / "sub" / "pyproject.toml").write_text(member + (bad if where == "sub" else ""))
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
+    result = run_tests(tmp_path, policy(), wheel_cache, Limits(wall_seconds=60))
+    assert result.status == "error"
+    assert "unexpected type" in result.summary and "could not read" in result.summary
