@@ -9,11 +9,51 @@ what an intended behaviour change looks like.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
+import json
 from dataclasses import dataclass
 
 from gatekeeper.core.model import Finding
 
 ACK = "tests.referee"  # the waiver an approval acknowledges with /gatekeeper ack RULE
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """What a pytest session registered, as the gate's report plugin wrote it at its end."""
+    plugins: dict[str, tuple[str, ...]]  # plugin name -> hooks it implements
+    entrypoints: tuple[str, ...] = ()  # plugins loaded from distributions' entry points
+    inifile: str | None = None
+    rootdir: str | None = None
+    site: tuple[str, ...] = ()  # plugins whose code is installed (their hooks vary by version)
+
+    @classmethod
+    def decode(cls, text: bytes | str) -> SessionRecord | None:
+        """From the report's record; None when it is not one the plugin could have written."""
+        try:
+            data = json.loads(base64.b64decode(text, validate=True))
+            plugins = {str(k): tuple(str(h) for h in v) for k, v in data["plugins"].items()}
+            return cls(plugins, tuple(str(n) for n in data["entrypoints"]),
+                       data["inifile"] if isinstance(data["inifile"], str) else None,
+                       data["rootdir"] if isinstance(data["rootdir"], str) else None,
+                       tuple(str(n) for n in data["site"]))
+        except (binascii.Error, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def encode(self) -> dict:
+        return {"plugins": {k: list(v) for k, v in self.plugins.items()},
+                "entrypoints": list(self.entrypoints), "inifile": self.inifile,
+                "rootdir": self.rootdir, "site": list(self.site)}
+
+    @classmethod
+    def of(cls, data: dict | None) -> SessionRecord | None:
+        if not data:
+            return None
+        return cls({k: tuple(v) for k, v in data["plugins"].items()},
+                   tuple(data["entrypoints"]), data["inifile"], data["rootdir"],
+                   tuple(data["site"]))
 
 
 @dataclass(frozen=True)
@@ -26,6 +66,40 @@ class RefereeRun:
     coverage_errors: tuple[str, ...] = ()
     passed: frozenset[str] = frozenset()  # test ids that ran and passed
     attempts_lost: int = 0  # attempt records its log dropped
+    sessions: tuple[SessionRecord | None, ...] = ()  # the session records its report holds
+    left_out: tuple[str, ...] = ()  # the head's files its working copy did not take
+    missing_plugins: tuple[str, ...] = ()  # the base's plugins the change's environment lacks
+
+    def with_copy(self, left_out: tuple[str, ...], missing: tuple[str, ...]) -> RefereeRun:
+        return dataclasses.replace(self, left_out=left_out, missing_plugins=missing)
+
+
+TAMPER = "runner-tampering/referee-session"
+
+
+def session_findings(base: SessionRecord | None, run: RefereeRun) -> list[Finding]:
+    """The referee's pytest session against the base's own: a plugin or hook implementation
+    the base's run did not have was brought in by the change (its code, its environment), and
+    a session without exactly one record had its report rewritten. Both block."""
+    if base is None:
+        return []  # the base's own run left no record: nothing to compare with (said apart)
+    if len(run.sessions) != 1 or run.sessions[0] is None:
+        return [Finding("tests", TAMPER, f"the referee's report holds {len(run.sessions)} "
+                        "session records where the gate's plugin writes exactly one: the report "
+                        "was rewritten or forged after pytest finished", "high")]
+    extra = []
+    for name, hooks in sorted(run.sessions[0].plugins.items()):
+        known = base.plugins.get(name)
+        if known is None:
+            extra.append(f"plugin {name!r} (hooks: {', '.join(hooks) or 'none'})")
+        elif set(hooks) - set(known) and name not in base.site:
+            extra.append(f"plugin {name!r} gained hooks "
+                         f"{', '.join(sorted(set(hooks) - set(known)))}")
+    if not extra:
+        return []
+    return [Finding("tests", TAMPER, "the referee's pytest session registered what the base's "
+                    "own run did not: " + "; ".join(extra[:10]) + ". The change's code or "
+                    "environment put it there; it can rewrite any outcome", "high")]
 
 
 def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: int | None,

@@ -182,7 +182,8 @@ def build_argv(source: Path, command: list[str], limits: Limits, files: Path,
                  FORWARDER]
     inside = Path(__file__).parent / "inside"
     placed = {f"{PYTEST_PLUGINS}/{name}": str(inside / name)
-              for name in ("gatekeeper_report.py", "sitecustomize.py")} | (placed or {})
+              for name in ("gatekeeper_report.py", "gatekeeper_pytest.py",
+                           "sitecustomize.py")} | (placed or {})
     for inside, host in placed.items():  # a host file at a fixed place inside
         argv += ["--perms", "0755", "--dir", os.path.dirname(inside), "--ro-bind", host, inside]
     for path in toolchain_paths() + binds:  # after the tmpfs mounts, which would hide them

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 import os
 import re
 import shlex
@@ -16,18 +17,18 @@ from pathlib import Path
 from gatekeeper.core.attempts import setup_findings, with_attempts
 from gatekeeper.core.envhooks import hook_findings
 from gatekeeper.core.escape import md_code, md_text
-from gatekeeper.core.model import StageResult, with_findings
+from gatekeeper.core.model import Finding, StageResult, with_findings
 from gatekeeper.core.policy import Policy
-from gatekeeper.core.referee import judge
+from gatekeeper.core.referee import judge, session_findings
 from gatekeeper.core.setupplan import ci_pythons
 from gatekeeper.runner import sandbox
+from gatekeeper.runner.baseside import base_evidence
 from gatekeeper.runner.basetests import edited_tests
 from gatekeeper.runner.changedcode import with_coverage
 from gatekeeper.runner.envhooks import startup_hooks
-from gatekeeper.runner.generated import base_with, generated_files
 from gatekeeper.runner.interpreters import Interpreter
 from gatekeeper.runner.projectsetup import SetupError, gather_workflows, set_up
-from gatekeeper.runner.referee import base_outcome, run_referee
+from gatekeeper.runner.referee import run_referee
 from gatekeeper.runner.suite import (
     REPORT,
     base_tests_not_run,
@@ -74,23 +75,23 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
         venv = setup.env
         notes = [f"- interpreter: Python {python.version} ({md_text(why)})",
                  *[f"- {md_text(n)}" for n in setup.notes]]
+        bare = shell  # the base's own run adds the base's CI arguments itself
         if is_pytest and setup.plan.pytest_args and not policy.tests.command:
             shell += " " + " ".join(shlex.quote(a) for a in setup.plan.pytest_args)
         prepare = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
         refereed = is_pytest and not policy.tests.command and base is not None and \
             has_tests(base)
-        base_tree = base_with(base, setup.work, generated_files(source, setup.work),
-                              setup.work.parent / "base") if refereed else base
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="referee") as pool:
-            # the base's own run and the referee go side by side with the change's run
-            setting = suite_setting(policy)
-            on_base = _timed(pool, base_outcome, base_tree, prepare + setting + shell, venv, python,
-                             limits, cache, REPORT, parse_junit) if refereed else None
-            logged = policy.tests.attempts != "off"
-            measure = policy.coverage.enabled and is_pytest and changed is not None
-            referee = _timed(pool, run_referee, setup.work, base, prepare + setting, shell,
-                             REPORT, [str(venv), python.prefix], limits, patterns,
-                             parse_junit, logged, measure) if refereed else None
+        setting = suite_setting(policy)
+        logged = policy.tests.attempts != "off"
+        measure = policy.coverage.enabled and is_pytest and changed is not None
+        refereeing = functools.partial(
+            run_referee, setup.work, base, prepare + setting, shell, REPORT,
+            [str(venv), python.prefix], limits, patterns, parse_junit, env=venv)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="referee") as pool:
+            # the base's own run, then the referee, side by side with the change's run
+            referee = pool.submit(contextvars.copy_context().run, _base_then_referee, base,
+                                  python, cache, limits, setting, bare, tag, policy,
+                                  refereeing, logged, measure) if refereed else None
             run = sandbox.run(setup.work, ["/bin/sh", "-c", prepare + setting + shell],
                               limits, collect=REPORT if is_pytest else None,
                               binds=[str(venv), python.prefix], attempts=logged,
@@ -108,18 +109,23 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
                     result = with_coverage(result, source, base, changed, patterns, [run],
                                            policy)
                 return with_findings(dataclasses.replace(result, seconds=tuple(seconds)), planted)
-            (base_failing, base_executed, base_tried), base_seconds = on_base.result()
-            (ref_run, why_not), ref_seconds = referee.result()
-        seconds += [("base suite", base_seconds), ("referee", ref_seconds)]
+            evidence, (ref_run, why_not), timings = referee.result()
+        seconds += timings
+        base_failing = evidence.failing
         new = sorted(set(ref_run.failing) - (base_failing or set())) if ref_run else []
         again = frozenset()
         if policy.tests.rerun and 0 < len(new) <= MAX_RERUN:
             started = time.monotonic()
-            rerun, _ = run_referee(setup.work, base, prepare + setting, shell, REPORT,
-                                   [str(venv), python.prefix], limits, patterns, parse_junit,
-                                   only=new)
+            rerun, _ = refereeing(only=new, session=evidence.session)
             again = frozenset(new) & rerun.passed if rerun else frozenset()
             seconds.append(("re-run of new failures", round(time.monotonic() - started, 1)))
+        if evidence.why_unknown:
+            notes_line = f"- base commit: {md_text(evidence.why_unknown)}"
+            result = dataclasses.replace(result, summary=result.summary + "\n" + notes_line)
+        base_executed, base_tried = evidence.executed, evidence.tried
+        if ref_run is not None:
+            planted = (*planted, *session_findings(evidence.session, ref_run),
+                       *_copy_notes(ref_run))
         result = _refereed(result, setup.work, base, policy, (base_failing, base_executed),
                            (ref_run, why_not), touched or changed, patterns, seconds, again)
         tried = run.attempts + (ref_run.attempts if ref_run else ())
@@ -132,13 +138,35 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
     finally:
         shutil.rmtree(setup.work.parent, ignore_errors=True)
 
-def _timed(pool: ThreadPoolExecutor, call, *args):
-    """`call(*args)` in the pool, in this thread's context (the audit trail records its
-    sandbox runs); its future gives (result, seconds)."""
-    def run():
-        started = time.monotonic()
-        return call(*args), round(time.monotonic() - started, 1)
-    return pool.submit(contextvars.copy_context().run, run)
+def _base_then_referee(base: Path, python: Interpreter, cache: Path, limits: sandbox.Limits,
+                       setting: str, shell: str, tag: str | None, policy: Policy, refereeing,
+                       logged: bool, measure: bool):
+    """The base's own evidence (from the base alone), then the referee launched with what the
+    base's run loaded: (evidence, (run, why not), seconds of each)."""
+    started = time.monotonic()
+    evidence = base_evidence(base, python, cache, limits, _setup_limits(limits), setting,
+                             shell, REPORT, parse_junit, tag, tuple(policy.tests.install))
+    middle = time.monotonic()
+    refereed = refereeing(attempts=logged, coverage=measure, session=evidence.session)
+    return evidence, refereed, [("base suite", round(middle - started, 1)),
+                                ("referee", round(time.monotonic() - middle, 1))]
+
+
+def _copy_notes(run) -> list:
+    """What the referee's copy did not take of the change, and the base's plugins it lacks:
+    said, not blocking (the referee's own outcome decides)."""
+    notes = []
+    if run.left_out:
+        notes.append(Finding("tests", "referee-copy", "the referee's working copy left out "
+                             f"{len(run.left_out)} path(s) of the change that are neither the "
+                             "base's nor source (metadata, start-up hooks, configuration, root "
+                             "files the base does not have): " + ", ".join(run.left_out[:8]),
+                             "low", blocking=False))
+    if run.missing_plugins:
+        notes.append(Finding("tests", "referee-plugins-missing", "the base's run loaded pytest "
+                             "plugins the change's environment does not install: "
+                             + ", ".join(run.missing_plugins[:8]), "medium", blocking=False))
+    return notes
 
 def _refereed(result: StageResult, work: Path, base: Path, policy: Policy,
               on_base: tuple[set[str] | None, int | None], referee: tuple,

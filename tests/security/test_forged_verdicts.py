@@ -166,14 +166,16 @@ setup(name="calc", version="1.0", py_modules=["calc"])
 '''.replace("__FORGE__", repr(FORGE))
 
 
-def test_a_hook_planted_by_set_up_is_named_though_it_fools_the_referee(tmp_path, wheel_cache):
+def test_a_hook_planted_by_set_up_is_named_and_does_not_reach_the_referee(tmp_path, wheel_cache):
     base = project(tmp_path / "base", BASE)
     head = project(tmp_path / "head", {**BROKEN, "setup.py": PLANT})
     result = run_tests(head, policy(), wheel_cache, LIMITS, base=base,
                        changed=["calc.py", "setup.py"])
-    # the control: the planted plugin really forged the change's run and the referee's
+    # the control: the planted plugin really forged the change's own run
     assert " 0 failed, 0 errors" in result.summary.splitlines()[0], result.summary
-    assert not [f for f in result.findings if f.rule == "base-test-fails"], result.summary
+    # the gate's launcher sets the variables pytest reads: PYTEST_ADDOPTS is not one
+    [broken] = [f for f in result.findings if f.rule == "base-test-fails"]
+    assert "tests.test_calc::test_add" in broken.message
     assert result.status == "failed", result.summary
     [planted] = [f for f in result.findings if f.rule == "runner-tampering/set-up-hook"]
     assert planted.blocking and "zz_forge.pth" in planted.message

@@ -6,9 +6,12 @@ them, `classname::name`), only those tests run: the gate's re-run of new failure
 paths and options the suite's command line holds. Runs with the project's interpreter, so it
 keeps to old Python and pytest."""
 
+import base64
+import json
 import os
 import re
 import shutil
+import sys
 
 import pytest
 
@@ -24,10 +27,42 @@ def pytest_configure(config):
 def pytest_sessionfinish(session):
     asked = _asked[0] if _asked else None
     written = getattr(session.config.option, "xmlpath", None)
-    if not asked or not written or os.path.abspath(written) == os.path.abspath(asked):
-        return
-    if os.path.isfile(written):
+    if asked and written and os.path.abspath(written) != os.path.abspath(asked) and \
+            os.path.isfile(written):
         shutil.copyfile(written, asked)
+    if asked and os.path.isfile(asked):
+        with open(asked, "a") as report:  # after the root element: XML readers skip it
+            report.write("\n<!-- gatekeeper-session %s -->\n" % _session(session.config))
+
+
+def _session(config):
+    """The plugins this session registered (pytest's own left out: they change with its
+    version), each with the hooks it implements, the ones loaded from entry points, those
+    whose code is installed in site-packages, and the configuration file: what the referee
+    compares with the base's own run."""
+    manager = config.pluginmanager
+    loaded = set(p for p, _ in manager.list_plugin_distinfo())
+    plugins, site = {}, []
+    for name, plugin in manager.list_name_plugin():
+        if plugin is None or plugin in loaded:
+            continue  # blocked with -p no:NAME, or an entry point (the gate names those)
+        module = getattr(plugin, "__name__", None) if hasattr(plugin, "__file__") else \
+            type(plugin).__module__
+        if module and module.split(".")[0] in ("_pytest", "pytest", "pluggy"):
+            continue
+        key = "object:" + type(plugin).__name__ if name.isdigit() else name
+        callers = manager.get_hookcallers(plugin) or []
+        plugins[key] = sorted(set(plugins.get(key, [])) | set(h.name for h in callers))
+        where = getattr(sys.modules.get(module or ""), "__file__", None) or ""
+        if "site-packages" in where.split(os.sep):
+            site.append(key)
+    inipath = getattr(config, "inipath", None) or getattr(config, "inifile", None)
+    rootpath = getattr(config, "rootpath", None) or getattr(config, "rootdir", None)
+    record = {"plugins": plugins, "site": sorted(set(site)),
+              "entrypoints": sorted(manager.get_name(p) for p in loaded),
+              "inifile": str(inipath) if inipath else None,
+              "rootdir": str(rootpath) if rootpath else None}
+    return base64.b64encode(json.dumps(record, sort_keys=True).encode()).decode()
 
 
 def _junit_id(nodeid):
