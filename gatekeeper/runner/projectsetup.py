@@ -143,7 +143,7 @@ def script(chosen: SetupPlan, python: Interpreter, env: Path, tag: str | None,
         f"export VIRTUAL_ENV={env} UV_PROJECT_ENVIRONMENT={env} PATH={env}/bin:$PATH",
         f"echo '::gatekeeper:: {chosen.tool}: installing'",
         chosen.script.rstrip("\n"),
-        "python -c 'import pytest' 2>/dev/null || uv pip install -q pytest",
+        "python -I -c 'import pytest' 2>/dev/null || uv pip install -q pytest",
         "echo '::gatekeeper:: set up'",
     ])
 
@@ -186,7 +186,7 @@ def locked_environment(source: Path, chosen: SetupPlan, python: Interpreter, cac
                                f"uv venv -q --relocatable --python {python.path} {env}",
                                f"export VIRTUAL_ENV={env} PATH={env}/bin:$PATH",
                                chosen.locked_deps.rstrip("\n"),
-                               "python -c 'import pytest' 2>/dev/null || uv pip install -q pytest"])
+                               "python -I -c 'import pytest' 2>/dev/null || uv pip install -q pytest"])
             uv = _uv()
             with EgressGate(index) as gate:
                 run = sandbox.run(Path(only), ["/bin/sh", "-c", build], limits,

@@ -108,7 +108,7 @@ def suppressions_added(files: list[ChangedFile]) -> list[Finding]:
 # what a rule can follow, so the approving reviewer must say they looked
 NEEDS_ACK = {"shell-injection", "eval-on-input", "unsafe-deserialization",
              "sql-built-from-strings", "markup-from-variable", "tar-extract-without-filter",
-             "xml-entities-resolved", "archive-member-path"}
+             "xml-entities-resolved", "archive-member-path", "runner-reached-from-code"}
 ACK = "sast.dangerous-sink"
 
 
