@@ -168,6 +168,16 @@ def test_doctor_names_what_is_wrong_and_how_to_fix_it(env, fake_github):
         done.stdout
 
 
+def test_doctor_says_once_that_github_cannot_be_reached(env, fake_github):
+    done = gatekeeper("doctor", env={**env, "GITHUB_API_URL": "http://127.0.0.1:9"})
+    assert done.returncode == 1
+    assert "[FAIL] GitHub API: http://127.0.0.1:9 cannot be reached" in done.stdout
+    assert "GitHub app key" not in done.stdout  # not asked: it would retry against no host
+    assert "Retry" not in done.stderr and "Traceback" not in done.stderr
+    # the control: the checks before it ran, and the reachable fake answers the same checks
+    assert "[ok] sandbox (bubblewrap)" in done.stdout
+
+
 def test_same_commits_again_are_answered_from_the_stored_result(tmp_path, wheel_cache):
     repo = Repo(tmp_path / "repo")
     repo.commit({"calc.py": "def add(a, b):\n    return a + b\n"})

@@ -36,10 +36,16 @@ def run_checks() -> Iterator[Check]:
         settings = load_settings()
     except SettingsError as exc:
         yield Check("app settings", False, str(exc), "set the variables named above (README: "
-                                                     "Configuration)")
+                                                     "Running in production)")
         return
     yield Check("app settings", True, f"app {settings.github_app_id} at {settings.github_api_url}")
     yield from _safely("redis", lambda: _redis(settings))
+    unreachable = _unreachable(settings.github_api_url)
+    if unreachable:  # one plain line, not each check's retries against a host that is not there
+        yield Check("GitHub API", False, f"{settings.github_api_url} cannot be reached "
+                    f"({unreachable}); the checks that ask GitHub were not run",
+                    "allow the worker to reach GITHUB_API_URL (proxy: HTTPS_PROXY), or fix it")
+        return
     yield from _safely("GitHub app key", lambda: _github(settings))
     yield from _safely("gate required on default branches", lambda: _protected(settings))
     yield from _safely("nobody may bypass the gate", lambda: _bypass(settings))
@@ -116,6 +122,15 @@ def _osv(config: StageConfig) -> Check | str:
                      "set GATEKEEPER_OSV_URL to a reachable OSV service or a mirror "
                      "(gatekeeper osv-mirror)")
     return f"{config.osv_url} answers"
+
+
+def _unreachable(url: str) -> str:
+    """Why the API's host does not answer at all ("" when it does, whatever its status)."""
+    try:
+        requests.get(url, timeout=5)
+    except requests.RequestException as exc:
+        return exc.__class__.__name__
+    return ""
 
 
 def _redis(settings) -> Check | str:

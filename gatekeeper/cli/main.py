@@ -42,6 +42,9 @@ def parser() -> argparse.ArgumentParser:
                        help="text for a terminal; json, markdown or SARIF 2.1.0 for tools")
     check.add_argument("--no-cache", action="store_true",
                        help="run every stage even if these exact commits were checked before")
+    check.add_argument("--keep-cache", action="store_true",
+                       help="leave the package cache (devpi-server) running for the next check; "
+                            "by default a check stops the cache it started")
     check.add_argument("--show-preexisting", action="store_true",
                        help="text and markdown: also list findings on lines the change did not "
                             "add, and each tool's finding where several saw the same weakness")
@@ -119,6 +122,18 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     take_secrets()  # before anything can start a child process that would inherit them
     args = parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        # the sandboxes die with this process (bubblewrap's --die-with-parent); leave at once
+        # rather than wait for the stage threads to finish their runs
+        if args.command == "check" and not getattr(args, "keep_cache", False):
+            _stop_started_cache()
+        print(f"gatekeeper {args.command}: interrupted", file=sys.stderr, flush=True)
+        os._exit(130)
+
+
+def _run(args) -> int:
     logging.basicConfig(level=logging.WARNING if args.command in ("check", "demo") else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -132,6 +147,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"gatekeeper {args.command}: {said}", file=sys.stderr)
         return 2
+
+
+_started_cache: list = []  # the cache folder a check started, for an interrupt to stop
+
+
+def _stop_started_cache() -> None:
+    from gatekeeper.runner.indexcache import stop_cache
+
+    for folder in _started_cache:
+        stop_cache(folder)
 
 
 def unreachable(exc: BaseException) -> str | None:
@@ -201,12 +226,31 @@ def _worker(args) -> int:
     backend.dispatch()  # deliveries accepted while no worker ran
     if not args.burst:
         _start_dispatcher(settings)
+        _warm_cache()
     if not args.no_reconcile:  # deliveries lost while nothing was running are found here
         backend.submit(JobRequest("reconcile-all", "reconcile-all", {}))
     # the scheduler is what brings retried jobs back after their backoff interval
     jobs.GatekeeperWorker(QUEUE_NAMES, connection=backend.connection,
                           serializer=JSONSerializer).work(burst=args.burst, with_scheduler=True)
     return 0
+
+
+def _warm_cache() -> None:
+    """The package cache started and the pages every set-up needs fetched before the first
+    gate asks, so a new worker's first gates find a warm cache. Done before the worker takes
+    jobs (a thread holding the cache's start lock across the fork of a job would leave the
+    job waiting on itself); its trouble is logged, and the first set-up tries again."""
+    import logging
+
+    from gatekeeper.runner.indexcache import IndexUnavailable, ensure_cache
+    from gatekeeper.service.settings import load_stage_config
+
+    log = logging.getLogger("gatekeeper.worker")
+    try:
+        cache = ensure_cache(load_stage_config().cache_dir)
+        log.info("package cache ready at %s", cache.url)
+    except (IndexUnavailable, OSError) as exc:
+        log.warning("package cache not started: %s", exc)
 
 
 def _start_dispatcher(settings) -> int:
@@ -260,11 +304,19 @@ def _check(args) -> int:
         if show:
             print(f"  {stage}: {status}", file=sys.stderr, flush=True)
 
+    from gatekeeper.runner.indexcache import running, stop_cache
+
+    already = running(config.cache_dir)
+    if not already:
+        _started_cache.append(config.cache_dir)
     try:
         report = check(repo, args.base, args.head, config, progress, not args.no_cache)
     except RuntimeError as exc:  # git could not answer: unknown ref, not a repository
         print(f"gatekeeper check: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if not already and not args.keep_cache:  # nothing it started is left running
+            stop_cache(config.cache_dir)
 
     def text(r):
         return localreport.text(r, lambda path, n: line_at(repo, args.head, path, n),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import signal
@@ -21,9 +22,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-START_TIMEOUT = 60
+START_LIMIT = 900  # only a server that never gets ready: readiness is what is waited for
 UPSTREAM_TIMEOUT = 60
 INDEX_PATH = "/root/pypi/+simple/"
+logger = logging.getLogger(__name__)
+# what every set-up asks for first: fetched once, one by one, when the cache starts, so a new
+# worker's first gates do not race each other through a cold cache ("no versions of pytest")
+WARM = ("pip", "setuptools", "wheel", "pytest", "pluggy", "iniconfig", "packaging",
+        "hatchling", "flit-core", "poetry-core")
 
 
 class IndexUnavailable(Exception):
@@ -55,12 +61,35 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _healthy(cache: IndexCache) -> bool:
+def _healthy(cache: IndexCache, timeout: float = 5) -> bool:
     try:
-        with urllib.request.urlopen(f"{cache.url}/+api", timeout=5) as answer:
+        with urllib.request.urlopen(f"{cache.url}/+api", timeout=timeout) as answer:
             return answer.status == 200
     except OSError:
         return False
+
+
+def _listed(cache: IndexCache, name: str) -> bool:
+    """Whether the cache's page for `name` lists files (an upstream it could not reach yet
+    gives a page without any)."""
+    try:
+        with urllib.request.urlopen(f"{cache.url}{INDEX_PATH}{name}/",
+                                    timeout=UPSTREAM_TIMEOUT * 2) as answer:
+            return answer.status == 200 and b"href=" in answer.read(4 * 1024**2)
+    except OSError:
+        return False
+
+
+def warm(cache: IndexCache, names: tuple[str, ...] = WARM, tries: int = 3) -> list[str]:
+    """Fetch the pages every set-up needs, one after another; the names still without files
+    afterwards (the upstream index is unreachable, say)."""
+    missing = []
+    for number, name in enumerate(names):
+        if not any(_listed(cache, name) for _ in range(tries)):
+            missing.append(name)
+            if number == 0:  # the upstream is not reachable: the rest would wait the same
+                return list(names)
+    return missing
 
 
 def ensure_cache(cache_dir: Path) -> IndexCache:
@@ -95,19 +124,23 @@ def _start(folder: Path, state: Path) -> IndexCache:
                                     "--request-timeout", str(UPSTREAM_TIMEOUT)], stdout=log,
                                    stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                                    env=_minimal_env())
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if _healthy(cache):
+    started = time.monotonic()
+    while time.monotonic() - started < START_LIMIT and process.poll() is None:
+        # a loaded machine makes the first answer slow: wait as long as the server lives
+        if _healthy(cache, timeout=30):
             state.write_text(json.dumps({"host": cache.host, "port": cache.port,
                                          "pid": process.pid}))
+            warm(cache)
             return cache
-        if process.poll() is not None:
-            break
         time.sleep(0.3)
+    alive = process.poll() is None
     process.kill()
-    tail = (folder / "server.log").read_text(errors="replace").strip().splitlines()[-5:]
-    raise IndexUnavailable(f"devpi-server did not answer within {START_TIMEOUT} s: "
-                           + " / ".join(tail))
+    logger.warning("devpi-server did not become ready; its log: %s",
+                   (folder / "server.log").read_text(errors="replace")[-4000:])
+    raise IndexUnavailable("the package cache (devpi-server) " + (
+        f"did not become ready within {START_LIMIT} s" if alive else
+        f"exited with status {process.returncode} while starting")
+        + f"; its log is {folder / 'server.log'} on the worker")
 
 
 def _minimal_env() -> dict[str, str]:
@@ -115,6 +148,15 @@ def _minimal_env() -> dict[str, str]:
     kept = ("PATH", "HOME", "LANG", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "http_proxy",
             "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
     return {k: v for k, v in os.environ.items() if k in kept}
+
+
+def running(cache_dir: Path) -> bool:
+    """Whether this cache folder's server is up and answering."""
+    try:
+        saved = json.loads((cache_dir / "index-cache" / "server.json").read_text())
+        return _healthy(IndexCache(saved["host"], saved["port"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def stop_cache(cache_dir: Path) -> None:
