@@ -118,7 +118,7 @@ def _long_key(parts: int) -> re.Pattern:
     """A dotted key (or anything shaped like one) of more than `parts` parts; starting only
     where a part can start keeps the search linear."""
     part = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')"""
-    return re.compile(rf"""(?<![A-Za-z0-9_"'-]){part}(?:[ \t]*\.[ \t]*{part}){{{parts},}}""")
+    return re.compile(rf"""(?<![A-Za-z0-9_"'-]){part}(?:[ \t]*\.[ \t]*{part}){{{parts}}}""")
 
 
 def _check_size(text: str, name: str, bounds: Bounds) -> None:
