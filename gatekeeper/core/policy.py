@@ -208,7 +208,7 @@ def load_mapping(text: str, model: type[BaseModel], file: str = POLICY_PATH) -> 
     try:
         model.model_validate(data)
     except ValidationError as exc:
-        problems = [Problem(_line_of(node, err["loc"]), _friendly(err, model), file)
+        problems = [Problem(line_of(node, err["loc"]), _friendly(err, model), file)
                     for err in exc.errors()]
         raise PolicyError(sorted(problems, key=lambda p: (p.line or 0, p.message))) from None
     return data
@@ -303,7 +303,7 @@ def merge(base: Any, override: Any, path: tuple = ()) -> Any:
     return override
 
 
-def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+def line_of(node: yaml.Node | None, loc: tuple) -> int | None:
     """The line of the deepest part of `loc` that the file itself has."""
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
