@@ -45,7 +45,21 @@ def bomb(levels: int, width: int = 10, key: str = "agents", indent: str = "  ") 
     return "\n".join(lines) + "\n"
 
 
-BOMB = bomb(9)  # 10^10 values once expanded, in a few hundred bytes
+# in the policy, each level under a key that takes a list: validation then names every
+# element it refuses with its value (9 levels took the old worker past 15 minutes)
+AGENT_LISTS = ["bot_logins", "branch_prefixes", "coauthor_emails", "author_emails",
+               "author_names", "markers", "message_prefixes", "labels", "automation_logins",
+               "automation_emails"]
+
+
+def policy_bomb(levels: int, width: int = 10) -> str:
+    text = bomb(levels, width)
+    for i, key in enumerate(AGENT_LISTS[:levels + 1]):
+        text = text.replace(f"  l{i}: &l{i}", f"  {key}: &l{i}", 1)
+    return text
+
+
+BOMB = policy_bomb(9)  # 10^10 values once expanded, in a few hundred bytes
 BENIGN_POLICY = ("sensitive:\n  paths: &mine [src/secret/**, deploy/**]\n"
                  "approvers:\n  users: &people [erin, frank]\n"
                  "break_glass:\n  teams: *people\n"
@@ -76,8 +90,10 @@ def expanded_size(value) -> int:
 
 def test_the_bomb_is_a_bomb_and_a_benign_file_reads_as_safe_load_reads_it():
     # each level multiplies what a reader walks by ten: the old reading of 9 levels is 10^10
-    sizes = [expanded_size(yaml.safe_load(bomb(n))) for n in (2, 3, 4)]
-    assert sizes[1] > 9 * sizes[0] and sizes[2] > 9 * sizes[1]
+    for make in (bomb, policy_bomb):
+        sizes = [expanded_size(yaml.safe_load(make(n))) for n in (2, 3, 4)]
+        assert sizes[1] > 9 * sizes[0] and sizes[2] > 9 * sizes[1]
+    assert "automation_emails: &l9" in BOMB
     assert 10**9 > CONFIG.nodes * 1000  # the bound is far below the full bomb
     small = bomb(3)  # 10^4 values: under the bound, read, same value as yaml.safe_load
     assert load_yaml(small, "small.yml") == yaml.safe_load(small)
@@ -112,7 +128,7 @@ def test_an_alias_bomb_in_the_base_policy_is_the_local_gates_error_naming_the_fi
         repo.commit({"a.py": "x = 2\n"})
         return check(repo.root, "main", "feature", config, use_cache=False)
 
-    report, peak = peak_of(lambda: gate("bomb", "gate: all\n" + bomb(9, key="agents")))
+    report, peak = peak_of(lambda: gate("bomb", "gate: all\n" + BOMB))
     assert peak < 8 * MIB
     assert isinstance(report.policy_error, PolicyError) and report.blocked
     assert f"{POLICY_PATH}:" in str(report.policy_error)
@@ -242,3 +258,21 @@ def test_a_deep_line_on_the_attempt_fifo_does_not_stop_the_reader(tmp_path):
     records, dropped = log.close()
     assert dropped == 1
     assert [(r["kind"], r["target"]) for r in records] == [("network", "203.0.113.5:443")]
+
+
+@pytest.mark.timeout(60)
+def test_a_lock_past_the_bounds_blocks_the_dependencies_stage_naming_it(tmp_path):
+    from gatekeeper.scanners.depaudit import Auditor, run_dependencies
+
+    def stage(lock_text):
+        return run_dependencies([ChangedFile("uv.lock", "added")], lambda path: lock_text,
+                                lambda path: None, "high",  # even at the laxest level
+                                Auditor("http://127.0.0.1:9/v1/query", tmp_path, 0), set())
+    deep = "version = 1\nx = " + "[" * DEEP + "]" * DEEP + "\n"
+    result = stage(deep)
+    [finding] = [f for f in result.findings if f.rule == "manifest-not-read"]
+    assert result.status == "failed" and finding.blocking and finding.path == "uv.lock"
+    assert finding.message.startswith("uv.lock: nested more than 64 levels deep")
+    # the control: the same lock, shallow, is read and has nothing to audit
+    shallow = stage(deep.replace("[" * DEEP, "[[").replace("]" * DEEP, "]]"))
+    assert shallow.status == "passed" and shallow.findings == ()
