@@ -80,10 +80,12 @@ def parser() -> argparse.ArgumentParser:
     policy_show.add_argument("repo", metavar="OWNER/NAME")
     policy_show.add_argument("--format", choices=["text", "json"], default="text")
     policy_check = policy_sub.add_parser(
-        "check", help="validate a policy file offline (exit 1 when invalid)",
+        "check", help="validate a policy file offline (exit 1 when it has errors, 2 on a "
+                      "usage error; warnings alone exit 0)",
         description="Validate a repository's .github/gatekeeper.yml, or an organisation's "
                     "(--org), offline: every problem with its line, unknown keys with the "
-                    "nearest valid key.")
+                    "nearest valid key, keys said twice, secrets in tests.env; and, as "
+                    "warnings, every setting weaker than the organisation's default.")
     policy_check.add_argument("file", nargs="?", default=".github/gatekeeper.yml")
     policy_check.add_argument("--org", action="store_true",
                               help="the file is an organisation policy (ORG/.github)")

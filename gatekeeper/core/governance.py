@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, model_validator
 
+from gatekeeper.core.bounded import load_yaml
 from gatekeeper.core.model import ChangedFile
 from gatekeeper.core.policy import (
     ADDITIVE,
@@ -161,7 +161,8 @@ def combine(default_text: str, org: dict | None, org_label: str, repo_text: str 
     """Built-in default < organisation policy < repository file (tighten-only, except keys the
     organisation marks overridable) < the repository's level (tightens again)."""
     # every key, so a repository's value always has the organisation's to be compared with
-    default = merge(Policy().model_dump(), short_forms(yaml.safe_load(default_text) or {}))
+    default = merge(Policy().model_dump(),
+                    short_forms(load_yaml(default_text, "rules/policy.yml") or {}))
     repo = load_mapping(repo_text, Policy) if repo_text is not None else {}
     sources = {_dotted(k): BUILT_IN for k, _ in leaves(default)}
     if org is None:  # no organisation policy: the repository's file overrides, as always

@@ -21,6 +21,8 @@ from pydantic import (
     field_validator,
 )
 
+from gatekeeper.core.bounded import ParseError, load_yaml, load_yaml_node
+
 POLICY_PATH = ".github/gatekeeper.yml"
 PERMISSION_RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
 # lists that a repository adds to rather than replaces: it cannot drop the org's protections
@@ -184,7 +186,7 @@ class PolicyError(Exception):
 
 def parse_policy(repo_text: str | None, default_text: str) -> Policy:
     """The effective policy: the org default, overridden by the repository's file if any."""
-    default = short_forms(yaml.safe_load(default_text) or {})
+    default = short_forms(load_yaml(default_text, "rules/policy.yml") or {})
     if repo_text is None:
         return Policy.model_validate(default)
     data = load_mapping(repo_text, Policy)
@@ -195,13 +197,9 @@ def load_mapping(text: str, model: type[BaseModel], file: str = POLICY_PATH) -> 
     """A policy file's mapping, short forms expanded, valid for `model` on its own (so error
     locations are the file's own lines); PolicyError otherwise."""
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError([Problem(line, f"not valid YAML: {reason}", file)]) from None
+        data, node = load_yaml_node(text, file)
+    except ParseError as exc:  # not YAML, a repeated key, or past a bound (an alias bomb)
+        raise PolicyError([Problem(exc.line, exc.reason, file)]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -210,7 +208,7 @@ def load_mapping(text: str, model: type[BaseModel], file: str = POLICY_PATH) -> 
     try:
         model.model_validate(data)
     except ValidationError as exc:
-        problems = [Problem(_line_of(node, err["loc"]), _friendly(err, model), file)
+        problems = [Problem(line_of(node, err["loc"]), _friendly(err, model), file)
                     for err in exc.errors()]
         raise PolicyError(sorted(problems, key=lambda p: (p.line or 0, p.message))) from None
     return data
@@ -305,7 +303,7 @@ def merge(base: Any, override: Any, path: tuple = ()) -> Any:
     return override
 
 
-def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+def line_of(node: yaml.Node | None, loc: tuple) -> int | None:
     """The line of the deepest part of `loc` that the file itself has."""
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
@@ -327,7 +325,7 @@ def parse_agents(text: str) -> AgentRules:
     """rules/agents.yml: a list of agents and of automation bots, each with its signatures
     (and notes on where they were seen), flattened for detection; flat lists as in a policy's
     `agents:` are read as they are."""
-    data = yaml.safe_load(text) or {}
+    data = load_yaml(text, "rules/agents.yml") or {}
     if not isinstance(data.get("agents", []), list) and not isinstance(data.get("automation"), list):
         return AgentRules.model_validate(data)
     flat: dict[str, list[str]] = {"labels": list(data.get("labels", []))}

@@ -4,11 +4,12 @@ log (what the code tried) and the coverage log (which lines of the work folder r
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import threading
 from pathlib import Path
+
+from gatekeeper.core.bounded import Bounds, load_json
 
 INSIDE = "/run/gatekeeper-attempts/records"  # where the attempt FIFO is bound in the sandbox
 COVERAGE_FOLDER = "/run/gatekeeper-coverage"  # the gate's coverage.py and the lines FIFO
@@ -17,6 +18,7 @@ MAX_DISTINCT = 2000  # attempt records kept; past this the log says how many it 
 MAX_LINES = 2_000_000  # covered lines kept over all files
 MAX_FILES = 20_000  # files with covered lines
 MAX_LINE = 4096
+RECORD = Bounds(chars=MAX_LINE, nodes=MAX_LINE, depth=8)  # the gate's records are flat
 
 
 class _Fifo:
@@ -51,7 +53,7 @@ class _Fifo:
                     self.dropped += 1
                     continue
                 try:
-                    record = json.loads(line)
+                    record = load_json(line.decode(), "a record", RECORD)
                     if not isinstance(record, dict) or not self.take(record):
                         self.dropped += 1
                 except (ValueError, KeyError, TypeError):

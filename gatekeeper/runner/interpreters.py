@@ -7,12 +7,10 @@ its Pipfile; all are read as data. The worker's interpreters are GATEKEEPER_PYTH
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from gatekeeper.core.bounded import ParseError, load_json, load_toml
 from gatekeeper.core.pipenv import python_version
 
 
@@ -78,8 +77,8 @@ def declared(root: Path) -> tuple[SpecifierSet | None, str]:
     pyproject = root / "pyproject.toml"
     if pyproject.is_file() and not pyproject.is_symlink():
         try:
-            project = tomllib.loads(pyproject.read_text()).get("project", {})
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            project = load_toml(pyproject.read_text(), "pyproject.toml").get("project", {})
+        except (ParseError, UnicodeDecodeError):  # the set-up that follows names a bound hit
             project = {}
         if project.get("requires-python"):
             try:
@@ -98,10 +97,10 @@ def declared(root: Path) -> tuple[SpecifierSet | None, str]:
 
 def _pipenv_python(root: Path) -> str | None:
     files = {}
-    for name, parse in (("Pipfile", tomllib.loads), ("Pipfile.lock", json.loads)):
+    for name, parse in (("Pipfile", load_toml), ("Pipfile.lock", load_json)):
         path = root / name
         try:
-            files[name] = parse(path.read_text()) if path.is_file() and not \
+            files[name] = parse(path.read_text(), name) if path.is_file() and not \
                 path.is_symlink() and path.stat().st_size < 8 * 1024**2 else {}
         except (OSError, ValueError, UnicodeDecodeError):
             files[name] = {}

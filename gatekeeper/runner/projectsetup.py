@@ -16,12 +16,10 @@ import shutil
 import sys
 import tempfile
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from gatekeeper.core.bounded import ParseError, TooLarge, load_toml, load_yaml
 from gatekeeper.core.escape import md_fence, md_text
 from gatekeeper.core.setupplan import ProjectFacts, SetupPlan, plan
 from gatekeeper.runner import sandbox
@@ -72,8 +70,10 @@ def gather(source: Path, ci_root: Path | None, asked: tuple[str, ...] = ()) -> P
     """What the plan needs, read as data: the head's project files, the base's CI."""
     has = frozenset(n for n in ROOT_FILES if (source / n).is_file())
     try:
-        pyproject = tomllib.loads(_text(source / "pyproject.toml") or "")
-    except tomllib.TOMLDecodeError:
+        pyproject = load_toml(_text(source / "pyproject.toml") or "", "pyproject.toml")
+    except TooLarge as exc:
+        raise TooComplex(str(exc)) from None
+    except ParseError:
         pyproject = {}
     workflows = gather_workflows(ci_root or source)
     requirement_files = tuple(
@@ -114,17 +114,22 @@ def gather_workflows(root: Path) -> dict[str, dict]:
     for path in sorted(folder.glob("*.y*ml"))[:MAX_WORKFLOWS] if folder.is_dir() else []:
         text = _text(path)
         try:
-            workflows[f".github/workflows/{path.name}"] = yaml.safe_load(text or "") or {}
-        except yaml.YAMLError:
+            workflows[f".github/workflows/{path.name}"] = \
+                load_yaml(text or "", f".github/workflows/{path.name}") or {}
+        except TooLarge as exc:
+            raise TooComplex(str(exc)) from None
+        except ParseError:
             continue
     actions = root / ".github" / "actions"
     for path in sorted(actions.glob("*/action.y*ml"))[:MAX_WORKFLOWS] if actions.is_dir() else []:
         if path.parent.is_symlink():
             continue
+        name = f".github/actions/{path.parent.name}/{path.name}"
         try:  # local composite actions: CI's steps and Python may sit in them
-            workflows[f".github/actions/{path.parent.name}/{path.name}"] = \
-                yaml.safe_load(_text(path) or "") or {}
-        except yaml.YAMLError:
+            workflows[name] = load_yaml(_text(path) or "", name) or {}
+        except TooLarge as exc:
+            raise TooComplex(str(exc)) from None
+        except ParseError:
             continue
     return workflows
 

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import configparser
 import contextlib
-import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from gatekeeper.core.bounded import DATA, ParseError, TooLarge, load_json, load_toml
 from gatekeeper.core.pipenv import lock_requirements, pipfile_requirements
 from gatekeeper.core.policy import path_matches
 from gatekeeper.runner.wheelhouse import sanitize
@@ -57,9 +56,15 @@ def declared_requirements(root: Path) -> tuple[list[str], list[str]]:
 
 
 def _toml(path: Path) -> dict:
+    """A pyproject or Pipfile, or nothing when it does not parse; past the reading bounds
+    (a nesting bomb, a huge file) it is the stage's error, never read as empty."""
     try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        if path.stat().st_size > DATA.chars * 4:  # not read whole: at most 4 bytes a character
+            raise TooLarge(path.name, "larger than is read")
+        return load_toml(path.read_text(), path.name)
+    except TooLarge as exc:
+        raise TooComplex(str(exc)) from None
+    except (OSError, ParseError, UnicodeDecodeError):
         return {}
 
 
@@ -355,9 +360,9 @@ def _pipenv(root: Path, data: dict, env: TestEnv) -> bool:
     """Pipfile.lock's pins when it parses, else the Pipfile's own lines."""
     lock, pipfile = root / "Pipfile.lock", root / "Pipfile"
     try:
-        parsed = json.loads(lock.read_text()) if _readable(lock) and \
+        parsed = load_json(lock.read_text(), "Pipfile.lock") if _readable(lock) and \
             lock.stat().st_size < 8 * 1024**2 else None
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # ParseError included: the Pipfile's lines are read instead
         parsed = None
     if isinstance(parsed, dict):
         lines, _ = lock_requirements(parsed)

@@ -6,12 +6,12 @@ empty list of findings.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from gatekeeper.core.bounded import REPORT, ParseError, load_json
 from gatekeeper.core.model import Finding
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
@@ -49,8 +49,8 @@ def json_report(tool: str, version: str, run) -> dict | ScanResult:
         return ScanResult(tool, version, error=f"{tool}'s report was larger than the "
                                                f"{REPORT_BYTES // 1024**2} MiB kept")
     try:
-        report = json.loads(run.stdout)
-    except json.JSONDecodeError:
+        report = load_json(run.stdout, f"{tool}'s report", REPORT)
+    except ParseError:
         return ScanResult(tool, version, error=f"{tool} exited {run.exit_code} without a report: "
                                                f"{run.stderr.strip()[-500:]}")
     if not isinstance(report, dict):

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from gatekeeper.core.bounded import REPORT, ParseError, TooLarge, load_json, load_toml
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import path_matches
 from gatekeeper.runner.wheelhouse import PASSED_ENV, sanitize
@@ -64,13 +64,17 @@ def pins_of(path: str, text: str | None) -> tuple[dict[str, Pin], list[str]]:
     if any(path_matches(p, path) for p in LOCKS):
         try:
             raw = _locked(path, text)
-        except (tomllib.TOMLDecodeError, ValueError, AttributeError) as exc:
+        except TooLarge:
+            raise
+        except (ValueError, AttributeError) as exc:  # ParseError included
             return {}, [f"{path}: lock file not readable: {exc}"]
     elif path.endswith("pyproject.toml"):
         try:
-            project = tomllib.loads(text).get("project", {})
-        except tomllib.TOMLDecodeError as exc:
-            return {}, [f"{path}: not valid TOML: {exc}"]
+            project = load_toml(text, path).get("project", {})
+        except TooLarge:
+            raise
+        except ParseError as exc:
+            return {}, [str(exc)]
         raw = [(path, _line_of(text, d), d) for d in project.get("dependencies", [])[:2000]]
     else:
         raw = [(path, n, line) for n, line in enumerate(text.splitlines(), 1)]
@@ -89,12 +93,12 @@ def _locked(path: str, text: str) -> list[tuple[str, int, str]]:
     """Exact pins from a lock file: poetry.lock, uv.lock, pylock.toml or Pipfile.lock."""
     lines = _line_index(text)  # once: a lookup per package over the text was quadratic
     if path.endswith("Pipfile.lock"):
-        data = json.loads(text)
+        data = load_json(text, path)
         return [(path, lines.get(f'"{name}"', 1), f"{name}{info.get('version', '')}")
                 for section in ("default", "develop")
                 for name, info in data.get(section, {}).items() if info.get("version")]
     key = "packages" if path.rsplit("/", 1)[-1].startswith("pylock") else "package"
-    packages = tomllib.loads(text).get(key, [])
+    packages = load_toml(text, path).get(key, [])
     return [(path, lines.get(f'name = "{p["name"]}"', 1), f"{p['name']}=={p['version']}")
             for p in packages if p.get("name") and p.get("version")]
 
@@ -140,9 +144,15 @@ def run_dependencies(files: list[ChangedFile], head_text: Callable[[str], str | 
     base: dict[str, Pin] = {}
     findings: list[Finding] = []
     for path in paths:
-        pins, refused = pins_of(path, head_text(path))
-        head |= pins
-        base |= pins_of(path, base_text(path))[0]
+        try:
+            pins, refused = pins_of(path, head_text(path))
+            head |= pins
+            base |= pins_of(path, base_text(path))[0]
+        except TooLarge as exc:  # not read, so nothing in it is known: blocks at any level
+            findings.append(Finding("gatekeeper", "manifest-not-read", f"{exc}: its "
+                                    "dependencies are not checked", "high", path,
+                                    exc.line or 1, exc.line or 1))
+            continue
         findings += [Finding("gatekeeper", "unsupported-requirement", why, "medium", path, 1, 1)
                      for why in refused]
     touched = {n for n, pin in head.items() if n not in base or base[n].spec != pin.spec}
@@ -231,8 +241,8 @@ class Auditor:
             except subprocess.TimeoutExpired:
                 raise AuditError(f"pip-audit took over {AUDIT_TIMEOUT} s") from None
         try:
-            report = json.loads(done.stdout)
-        except json.JSONDecodeError:
+            report = load_json(done.stdout, "pip-audit's report", REPORT)
+        except ParseError:
             tail = " / ".join(done.stderr.strip().splitlines()[-2:])
             raise AuditError(f"pip-audit exited {done.returncode}: {tail}") from None
         results: dict[str, list[dict]] = {}
