@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import path_matches
+from gatekeeper.runner import toolargv
 from gatekeeper.runner.wheelhouse import PASSED_ENV, sanitize
 from gatekeeper.scanners import blocks
 
@@ -224,9 +225,10 @@ class Auditor:
             env = {k: v for k, v in os.environ.items() if k in PASSED_ENV} | {"HOME": tmp}
             try:
                 done = subprocess.run(
-                    [sys.executable, "-m", "pip_audit", "-r", str(listing), "--no-deps",
-                     "--disable-pip", "-s", "osv", "--osv-url", self.osv_url, "-f", "json",
-                     "--progress-spinner", "off", "--cache-dir", str(Path(tmp) / "cache")],
+                    toolargv.module(
+                        sys.executable, "pip_audit", "-r", str(listing), "--no-deps",
+                        "--disable-pip", "-s", "osv", "--osv-url", self.osv_url, "-f", "json",
+                        "--progress-spinner", "off", "--cache-dir", str(Path(tmp) / "cache")),
                     capture_output=True, text=True, timeout=AUDIT_TIMEOUT, env=env)
             except subprocess.TimeoutExpired:
                 raise AuditError(f"pip-audit took over {AUDIT_TIMEOUT} s") from None
