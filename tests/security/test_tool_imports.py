@@ -184,3 +184,49 @@ def test_every_argv_the_helper_builds_is_isolated():
     assert bandit.command()[1] == "-I" and semgrep.command()[1] == "-I"
     with pytest.raises(ValueError):
         toolargv.script("py", "relative/forward.py")
+
+
+# a tree's `encodings` on PYTHONPATH runs before site, and so before the gate's hook: this one
+# takes sys.addaudithook away, then loads the library's own encodings so Python starts normally
+ENCODINGS = f"""import sys
+import _io
+sys.stderr.write({PLANTED!r} + "\\n")
+sys.addaudithook = lambda hook: None
+_real = sys.base_prefix + "/lib/python%d.%d/encodings" % sys.version_info[:2]
+__path__.insert(0, _real)
+with _io.open(_real + "/__init__.py", "rb") as _f:
+    exec(compile(_f.read(), _real + "/__init__.py", "exec"))
+"""
+
+
+def test_a_policys_python_path_is_added_after_the_gates_hook_is_installed(tmp_path):
+    """A policy's `tests.env: PYTHONPATH: src` names a folder of the tree; given to Python as
+    PYTHONPATH it would come before the standard library and run before site."""
+    from factories import policy
+
+    from gatekeeper.runner.suite import suite_setting
+
+    python = os.path.join(os.path.realpath(sys.base_prefix), "bin", "python3")
+    (tmp_path / "src" / "encodings").mkdir(parents=True)
+    (tmp_path / "src" / "encodings" / "__init__.py").write_text(ENCODINGS)
+    (tmp_path / "src" / "mypkg.py").write_text("VALUE = 'from src'\n")
+    (tmp_path / "attack.py").write_text(
+        "import socket, sys, mypkg\nprint(mypkg.VALUE, sys.path.index('/work/src') -\n"
+        f"      sys.path.index({sandbox.PYTEST_PLUGINS!r}))\n"
+        "try:\n    socket.create_connection(('198.51.100.9', 80), timeout=1)\n"
+        "except OSError:\n    pass\n")
+    setting = suite_setting(policy("tests:\n  env:\n    PYTHONPATH: src\n"))
+    run = sandbox.run(tmp_path, ["/bin/sh", "-c", f"{setting}{python} attack.py"],
+                      sandbox.Limits(wall_seconds=120), attempts=True)
+    assert run.exit_code == 0, run.stderr
+    assert PLANTED not in run.stderr
+    # the policy's folder works, where PYTHONPATH put it: right after the gate's folder
+    assert run.stdout.split() == ["from", "src", "1"]
+    assert ("network", "198.51.100.9:80") in {(a["kind"], a["target"]) for a in run.attempts}
+    # control: the same folder given as PYTHONPATH (the old setting) runs the tree's encodings
+    # first, and the connection goes unrecorded
+    old = sandbox.run(tmp_path, ["/bin/sh", "-c", f"export PYTHONPATH={sandbox.PYTEST_PLUGINS}"
+                                 f":src\n{python} attack.py"],
+                      sandbox.Limits(wall_seconds=120), attempts=True)
+    assert PLANTED in old.stderr and old.exit_code == 0, old.stderr
+    assert not any(a["kind"] == "network" for a in old.attempts)

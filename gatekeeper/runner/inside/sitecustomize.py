@@ -342,3 +342,21 @@ if hasattr(sys, "addaudithook") and os.path.exists(_FIFO):
     _environment(_FIFO)
 if os.path.exists("/run/gatekeeper-coverage/lines"):
     _measure("/run/gatekeeper-coverage")
+
+
+def _project_path(ours):
+    """The project's import folders (GATEKEEPER_PYTHONPATH: a policy's PYTHONPATH), where
+    PYTHONPATH would have put them, right after the gate's folder, but only now: given as
+    PYTHONPATH, a tree's `encodings` or `site` there runs before this file and can stop the
+    hook from being installed. Relative entries are taken from the working folder, as
+    PYTHONPATH's are."""
+    entries = []
+    for entry in os.environ.get("GATEKEEPER_PYTHONPATH", "").split(os.pathsep):
+        entry = os.path.abspath(entry) if entry else ""
+        if entry and entry not in sys.path and entry not in entries:
+            entries.append(entry)
+    at = sys.path.index(ours) + 1 if ours in sys.path else 0
+    sys.path[at:at] = entries
+
+
+_project_path(os.path.dirname(os.path.abspath(__file__)))
