@@ -210,7 +210,8 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
     try:
         chosen = plan(gather(source, ci_root, asked))
     except TooComplex as exc:
-        raise SetupError(f"could not read the project's declarations: {exc}") from None
+        raise SetupError(f"could not read the project's declarations: {md_text(str(exc))}") \
+            from None
     try:
         index = ensure_cache(cache)
     except IndexUnavailable as exc:

@@ -20,6 +20,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from gatekeeper.core.escape import md_text
 from gatekeeper.runner import toolargv
 
 PASSED_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
@@ -144,9 +145,10 @@ def ensure_wheelhouse(requirements: list[str], cache: Path, python: str | None =
 
 
 def _why(stderr: str) -> str:
+    """pip's reason, for a check run's markdown: it quotes the change's requirements."""
     missing = re.findall(r"No matching distribution found for (\S+)", stderr)
     if missing:
-        return (f"no wheel for {', '.join(missing)}: only wheels are installed (no sdist is "
-                "built); pin a version that ships a wheel")
+        return (f"no wheel for {md_text(', '.join(missing))}: only wheels are installed (no "
+                "sdist is built); pin a version that ships a wheel")
     tail = stderr.strip().splitlines()[-3:]
-    return "pip download failed: " + " / ".join(tail)
+    return "pip download failed: " + md_text(" / ".join(tail))

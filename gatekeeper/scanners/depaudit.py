@@ -21,6 +21,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from gatekeeper.core.escape import md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import path_matches
 from gatekeeper.runner import toolargv
@@ -169,8 +170,10 @@ def run_dependencies(files: list[ChangedFile], head_text: Callable[[str], str | 
         hint = ("\n\nThe vulnerability service did not answer: point GATEKEEPER_OSV_URL at one "
                 "the worker reaches (`gatekeeper osv-mirror FOLDER` serves the PyPA advisory "
                 "database offline); `gatekeeper doctor` checks it.") if unreachable else ""
+        # pip-audit's own words quote the change's requirement names
         return StageResult("dependencies", "error", f"the dependency audit did not complete, so "
-                                                    f"nothing is known to be safe: {exc}{hint}",
+                                                    f"nothing is known to be safe: "
+                                                    f"{md_text(str(exc))}{hint}",
                            tuple(findings))
     for name, vulns in sorted(advisories.items()):
         pin = head[name]
