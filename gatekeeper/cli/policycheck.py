@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from gatekeeper.core.escape import terminal
+from gatekeeper.core.escape import one_line
 from gatekeeper.core.governance import parse_org
 from gatekeeper.core.policy import POLICY_PATH, PolicyError, parse_policy
 from gatekeeper.core.rules import default_policy_text
@@ -38,9 +38,9 @@ def check_file(path: str, org: bool = False, form: str = "text", out=None) -> in
             {"path": p.file, "line": p.line, "message": p.message} for p in found]},
             indent=2) + "\n")
     elif found:
-        out.write("".join(terminal(str(p)) + "\n" for p in found))
+        out.write("".join(one_line(str(p)) + "\n" for p in found))
         out.write(f"{len(found)} problem{'s' if len(found) != 1 else ''}: the gate would fail "
                   "every gated pull request with this file\n")
     else:
-        out.write(f"{terminal(path)}: valid\n")
+        out.write(f"{one_line(path)}: valid\n")
     return 1 if found else 0

@@ -230,3 +230,18 @@ def test_a_policys_python_path_is_added_after_the_gates_hook_is_installed(tmp_pa
                       sandbox.Limits(wall_seconds=120), attempts=True)
     assert PLANTED in old.stderr and old.exit_code == 0, old.stderr
     assert not any(a["kind"] == "network" for a in old.attempts)
+
+
+def test_set_ups_pytest_probe_asks_the_environment_not_the_tree(tmp_path):
+    """Set-up installs pytest unless the environment has it; the probe runs in the working
+    copy, whose own `pytest.py` must not answer for the environment."""
+    from gatekeeper.runner.projectsetup import HAS_PYTEST
+
+    (tmp_path / "pytest.py").write_text(f"import sys\nsys.stderr.write({PLANTED!r})\n")
+    folder = os.path.join(os.path.realpath(sys.base_prefix), "bin")
+    run = sandbox.run(tmp_path, ["/bin/sh", "-c", f"PATH={folder}:$PATH\n{HAS_PYTEST}"],
+                      sandbox.Limits(wall_seconds=120))
+    assert run.exit_code == 0 and PLANTED not in run.stderr, run.stderr
+    old = sandbox.run(tmp_path, ["/bin/sh", "-c", f"PATH={folder}:$PATH\n"
+                                 "python -c 'import pytest'"], sandbox.Limits(wall_seconds=120))
+    assert PLANTED in old.stderr  # control: the old probe imported the tree's pytest.py
