@@ -168,3 +168,18 @@ def test_the_text_report_strips_terminal_escapes_from_what_people_wrote():
     _text({"organisation": "acme", **summarise(hostile, SINCE, UNTIL)}, out)
     assert "@carol: down" in out.getvalue()  # the line is there
     assert "\x1b" not in out.getvalue() and "\x07" not in out.getvalue()
+
+
+def test_a_reason_stays_on_its_one_line_in_the_text_report():
+    from gatekeeper.cli.activityreport import _text
+
+    forged = "Merged or pushed past the gate (0)"
+    acme = [r for r in RECORDS if r["repo"].startswith("acme/")]
+    hostile = [{**r, "reason": f"down\n{forged}\u2028"} if r["kind"] == "override" else r
+               for r in acme]
+    out = io.StringIO()
+    _text({"organisation": "acme", **summarise(hostile, SINCE, UNTIL)}, out)
+    lines = out.getvalue().splitlines()
+    assert f"@carol: down\\n{forged}\\u2028" in out.getvalue()  # there, escaped, on its line
+    # control: the real heading is printed once, by the report itself
+    assert sum(1 for line in lines if line.startswith("Merged or pushed past the gate")) == 1

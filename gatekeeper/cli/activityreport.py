@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from redis.exceptions import RedisError
 
 from gatekeeper.core.activity import parse_window
-from gatekeeper.core.escape import terminal
+from gatekeeper.core.escape import one_line
 from gatekeeper.core.rules import with_cwe_name
 from gatekeeper.service.activity import organisation_report
 from gatekeeper.service.queue import RETENTION_DAYS, stored_trail
@@ -102,12 +102,12 @@ def _text(figures: dict, out) -> None:
           file=out)
     print(f"\nOverrides ({len(figures['overrides'])})", file=out)
     for o in figures["overrides"]:
-        print(terminal(f"  {o['at']}  {o['repo']}#{o['pr']}  @{o['by']}: {o['reason']}"),
+        print(one_line(f"  {o['at']}  {o['repo']}#{o['pr']}  @{o['by']}: {o['reason']}"),
               file=out)
     print(f"\nMerged or pushed past the gate ({len(figures['past_gate'])})", file=out)
     for p in figures["past_gate"]:
         where = f"{p['repo']}#{p['pr']}" if p["pr"] else f"{p['repo']}@{(p['sha'] or '')[:7]}"
-        print(terminal(f"  {p['at']}  {where}  @{p['by']}: {p['how']}"), file=out)
+        print(one_line(f"  {p['at']}  {where}  @{p['by']}: {p['how']}"), file=out)
     unknown = figures.get("unknown_bots") or {}
     if unknown:
         print(f"\nUnknown bots, gated as agents ({len(unknown)}): classify each in the "

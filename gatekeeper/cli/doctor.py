@@ -104,10 +104,11 @@ def _cgroups() -> Check | str:
 
 
 def _tools() -> str:
+    from gatekeeper.runner import toolargv
     from gatekeeper.scanners import bandit, semgrep
 
-    audit = subprocess.run([sys.executable, "-m", "pip_audit", "--version"], capture_output=True,
-                           text=True, timeout=60).stdout.strip()
+    audit = subprocess.run(toolargv.module(sys.executable, "pip_audit", "--version"),
+                           capture_output=True, text=True, timeout=60).stdout.strip()
     return f"{semgrep.version()}, {bandit.version()}, {audit}"
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
+from urllib.parse import quote
 
 from gatekeeper import __version__
 from gatekeeper.cli.local import LocalReport
-from gatekeeper.core.escape import md_code, md_fence, md_text, terminal
+from gatekeeper.core.escape import md_code, md_fence, md_text, md_unescape, one_line, terminal
 from gatekeeper.core.model import Finding
 from gatekeeper.core.quiet import preexisting_line, quiet, weight
 from gatekeeper.core.report import level
@@ -38,37 +39,51 @@ def shown(report: LocalReport, show_preexisting: bool) -> tuple[list[Finding], i
     return list(found), preexisting
 
 
+def _summary_lines(summary: str) -> list[str]:
+    """A stage summary (check-run markdown) for a terminal: its markdown escapes undone, each
+    line of it one line here (split on newlines only: any other separator is shown)."""
+    return [one_line(md_unescape(line)) for line in summary.replace("\r\n", "\n").split("\n")]
+
+
 def text(report: LocalReport, line_of: LineOf, show_preexisting: bool = False) -> str:
-    out = [f"Gatekeeper {__version__}: {report.repo} {report.base}..{report.head}", ""]
+    # every field may carry the repository's text (trailers, paths, source, messages, tool
+    # output): each is put on its one line with its controls shown (one_line), so nothing of
+    # theirs starts a line, a verdict line included
+    out = [f"Gatekeeper {__version__}: {one_line(report.repo)} "
+           f"{one_line(report.base)}..{one_line(report.head)}", ""]
     if report.policy_error is not None:
-        out += [str(p) for p in report.policy_error.problems] + ["", verdict_line(report)]
+        out += [one_line(p) for p in report.policy_error.problems] + ["", verdict_line(report)]
         return "\n".join(terminal(line) for line in out) + "\n"
     if report.detection is not None:
-        out += [evidence(report.detection, markdown=False), ""]
+        out += [one_line(line) for line in evidence(report.detection, markdown=False).split("\n")]
+        out.append("")
     for name, result in report.stages.items():
-        out.append(f"[{MARK.get(result.status, result.status)}] {name}: "
-                   f"{result.summary.splitlines()[0] if result.summary else ''}")
+        lines = _summary_lines(result.summary) if result.summary else [""]
+        out.append(f"[{MARK.get(result.status, result.status)}] {one_line(name)}: {lines[0]}")
         if result.status == "error":
-            out += ["    " + line for line in result.summary.splitlines()[1:12]]
+            out += ["    " + line for line in lines[1:12]]
     by_file: dict[str, list[Finding]] = defaultdict(list)
     loose: list[Finding] = []
     findings, preexisting = shown(report, show_preexisting)
     for finding in findings:
         (by_file[finding.path] if finding.path else loose).append(finding)
     for path in sorted(by_file, key=lambda p: -max(weight(f) for f in by_file[p])):
-        out += ["", path]
+        out += ["", one_line(path)]
         for f in sorted(by_file[path], key=lambda f: f.start_line):
-            out.append(f"  {f.start_line:>5}  {level(f):<8} {f.tool}/{f.rule}: {f.message}")
+            out.append(f"  {f.start_line:>5}  {level(f):<8} {_said(f)}")
             code = line_of(path, f.start_line).strip()
             if code:
-                out.append(f"         | {code[:160]}")
+                out.append(f"         | {one_line(code[:160])}")
     for f in loose:
-        out.append(f"  {level(f):<8} {f.tool}/{f.rule}: {f.message}")
+        out.append(f"  {level(f):<8} {_said(f)}")
     if preexisting:
         out += ["", preexisting_line(preexisting) + " (--show-preexisting lists them)"]
     out += ["", verdict_line(report)]
-    # every line may carry the repository's text (trailers, paths, source, messages)
     return "\n".join(terminal(line) for line in out) + "\n"
+
+
+def _said(f: Finding) -> str:
+    return f"{one_line(f.tool)}/{one_line(f.rule)}: {one_line(f.message)}"
 
 
 def as_json(report: LocalReport) -> str:
@@ -169,5 +184,6 @@ def _sarif_result(f: Finding, index: int) -> dict:
     if f.path:
         region = {"startLine": max(f.start_line, 1), "endLine": max(f.end_line, f.start_line, 1)}
         result["locations"] = [{"physicalLocation": {
-            "artifactLocation": {"uri": f.path}, "region": region}}]
+            # a URI (RFC 3986): no raw newline, quote or direction mark, `/` kept
+            "artifactLocation": {"uri": quote(f.path, safe="/")}, "region": region}}]
     return result

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from gatekeeper.core.bounded import ParseError, load_yaml_node
-from gatekeeper.core.escape import terminal
+from gatekeeper.core.escape import one_line
 from gatekeeper.core.governance import ORG_ONLY, parse_org
 from gatekeeper.core.policy import POLICY_PATH, Policy, PolicyError, Problem, line_of, merge, parse_policy
 from gatekeeper.core.policylint import Note, secrets_in_env, weakenings
@@ -62,16 +62,16 @@ def check_file(path: str, org: bool = False, form: str = "text", out=None) -> in
                          for p in warned]}, indent=2) + "\n")
         return ERRORS if found else VALID
     if found:
-        out.write("".join(terminal(str(p)) + "\n" for p in found))
+        out.write("".join(one_line(str(p)) + "\n" for p in found))
         secrets = all("tests.env." in p.message for p in found)
         out.write(f"{len(found)} problem{'s' if len(found) != 1 else ''}: " + (
             "secrets in tests.env: remove them and revoke them" if secrets else
             "the gate would fail every gated pull request with this file") + "\n")
-    out.write("".join(terminal(f"{p.file}:{p.line}: warning: {p.message}" if p.line else
+    out.write("".join(one_line(f"{p.file}:{p.line}: warning: {p.message}" if p.line else
                                f"{p.file}: warning: {p.message}") + "\n" for p in warned))
     if warned:
         out.write(f"{len(warned)} warning{'s' if len(warned) != 1 else ''} (the gate accepts "
                   "the file as it is)\n")
     if not found:
-        out.write(f"{terminal(path)}: valid\n")
+        out.write(f"{one_line(path)}: valid\n")
     return ERRORS if found else VALID

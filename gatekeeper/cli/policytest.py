@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from gatekeeper.core.decision import decide_gate
-from gatekeeper.core.escape import terminal
+from gatekeeper.core.escape import one_line
 from gatekeeper.core.policy import PolicyError
 from gatekeeper.core.policycases import differences, effective_of, facts_of, parse_cases
 from gatekeeper.core.rules import agent_rules, default_policy_text
@@ -53,7 +53,7 @@ def run_suite(folder: str, form: str = "text", out=None) -> int:
             results.append((file.name, case.name, wrong))
     if problems:
         for problem in problems:
-            print(terminal(str(problem)), file=sys.stderr)
+            print(one_line(str(problem)), file=sys.stderr)
         print(f"{len(problems)} problem(s) in the case files: nothing was run", file=sys.stderr)
         return 2
     failed = sum(1 for _, _, wrong in results if wrong)
@@ -63,7 +63,7 @@ def run_suite(folder: str, form: str = "text", out=None) -> int:
             indent=2) + "\n")
     else:
         for file, name, wrong in results:
-            out.write(f"{'ok  ' if not wrong else 'FAIL'}  {terminal(name)}  ({file})\n")
-            out.write("".join(f"      {terminal(str(line))}\n" for line in wrong))
+            out.write(f"{'ok  ' if not wrong else 'FAIL'}  {one_line(name)}  ({file})\n")
+            out.write("".join(f"      {one_line(str(line))}\n" for line in wrong))
         out.write(f"{len(results) - failed} passed, {failed} failed\n")
     return 1 if failed else 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from gatekeeper.core.decision import GateFacts, Override, decide_gate
-from gatekeeper.core.escape import terminal
+from gatekeeper.core.escape import one_line
 from gatekeeper.core.model import Review, StageResult, User
 from gatekeeper.core.policy import PolicyError
 from gatekeeper.core.rules import agent_rules
@@ -123,10 +123,10 @@ def _text(out, ref, head, decision, effective, stored, approve, policy_file) -> 
                     f" ({reviewer.reason})")
     for missing in decision.review.missing if decision.review else ():
         said.append(f"    missing: {missing}")
-    out.write("".join(terminal(line) + "\n" for line in said))
+    out.write("".join(one_line(line) + "\n" for line in said))
 
 
 def _fail(message: str) -> int:
-    print(f"gatekeeper simulate: {terminal(message)}", file=sys.stderr)
+    print(f"gatekeeper simulate: {one_line(message)}", file=sys.stderr)
     return 2
 

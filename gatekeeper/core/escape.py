@@ -26,6 +26,26 @@ def terminal(text: str) -> str:
     return _TERMINAL.sub("", str(text))
 
 
+# every character that can end a line, move the cursor, start an escape sequence or turn the
+# text's direction, and the invisible direction marks
+_SHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
+                    r"\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match) -> str:
+    char = match.group(0)
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100
+                                else f"\\u{ord(char):04x}")
+
+
+def one_line(text: str) -> str:
+    """For a terminal, on one line: each such character shown as its escape (`\\n`, `\\x1b`,
+    `\\u202e`), so a name cannot start a line of its own, move the cursor or turn the text
+    around, and the reader still sees that it was there."""
+    return _SHOWN.sub(_escaped, str(text))
+
+
 def inside_path(path: str) -> str:
     """A repository-relative path as given, or "" when it is absolute or leaves the tree."""
     if not path or path.startswith("/") or "\\" in path:

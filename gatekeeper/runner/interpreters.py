@@ -20,6 +20,9 @@ from packaging.version import Version
 
 from gatekeeper.core.bounded import ParseError, load_json, load_toml
 from gatekeeper.core.pipenv import python_version
+from gatekeeper.runner import toolargv
+
+VERSION = "import sys; print(*sys.version_info[:3], sep='.')"  # the probe, run isolated
 
 
 class NoInterpreter(Exception):
@@ -59,8 +62,8 @@ def available(configured: str | None = None) -> tuple[Interpreter, ...]:
 
 def _version_of(path: str) -> Version | None:
     try:
-        done = subprocess.run([path, "-c", "import sys; print(*sys.version_info[:3], sep='.')"],
-                              capture_output=True, text=True, timeout=20, env={})
+        done = subprocess.run(toolargv.code(path, VERSION), capture_output=True, text=True,
+                              timeout=20, env={})
     except (OSError, subprocess.TimeoutExpired):
         return None
     return Version(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None

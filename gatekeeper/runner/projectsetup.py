@@ -22,7 +22,7 @@ from pathlib import Path
 from gatekeeper.core.bounded import ParseError, TooLarge, load_toml, load_yaml
 from gatekeeper.core.escape import md_fence, md_text
 from gatekeeper.core.setupplan import ProjectFacts, SetupPlan, plan
-from gatekeeper.runner import sandbox
+from gatekeeper.runner import sandbox, toolargv
 from gatekeeper.runner.egress import EgressGate, EgressLog
 from gatekeeper.runner.indexcache import INDEX_PATH, IndexUnavailable, ensure_cache
 from gatekeeper.runner.interpreters import Interpreter
@@ -35,6 +35,8 @@ REQUIREMENT_HINTS = ("test", "dev", "ci")
 MAX_READ = 1024**2  # a project or workflow file larger than this is not read
 MAX_WORKFLOWS = 50
 TOOLS = "/run/gatekeeper/bin"  # uv, bound read-only
+# does the environment have pytest (the tree's own `pytest.py` does not count)
+HAS_PYTEST = toolargv.shell(toolargv.code("python", "import pytest"))
 
 
 class SetupError(Exception):
@@ -97,10 +99,11 @@ def _preamble(python: Interpreter) -> list[str]:
     index = f"http://127.0.0.1:{sandbox.INDEX_PORT}{INDEX_PATH}"
     return [
         "set -e",
-        f"{python.path} {sandbox.FORWARDER} {sandbox.INDEX_PORT} {sandbox.INDEX_SOCKET} "
-        "> /tmp/gk-forward.log 2>&1 &",
-        f"for i in $(seq 100); do {python.path} -c 'import socket; socket.create_connection("
-        f"(\"127.0.0.1\", {sandbox.INDEX_PORT}))' 2>/dev/null && break; sleep 0.1; done",
+        toolargv.shell(toolargv.script(python.path, sandbox.FORWARDER, str(sandbox.INDEX_PORT),
+                                       sandbox.INDEX_SOCKET)) + " > /tmp/gk-forward.log 2>&1 &",
+        "for i in $(seq 100); do " + toolargv.shell(toolargv.code(
+            python.path, f'import socket; socket.create_connection(("127.0.0.1", '
+                         f'{sandbox.INDEX_PORT}))')) + " 2>/dev/null && break; sleep 0.1; done",
         f"export UV_DEFAULT_INDEX={index} UV_INDEX_URL={index} PIP_INDEX_URL={index} "
         "PIP_NO_INDEX=0 UV_PYTHON_DOWNLOADS=never UV_CACHE_DIR=/tmp/uv-cache UV_LINK_MODE=copy "
         "UV_NO_PROGRESS=1 UV_HTTP_TIMEOUT=120",
@@ -148,7 +151,7 @@ def script(chosen: SetupPlan, python: Interpreter, env: Path, tag: str | None,
         f"export VIRTUAL_ENV={env} UV_PROJECT_ENVIRONMENT={env} PATH={env}/bin:$PATH",
         f"echo '::gatekeeper:: {chosen.tool}: installing'",
         chosen.script.rstrip("\n"),
-        "python -I -c 'import pytest' 2>/dev/null || uv pip install -q pytest",
+        f"{HAS_PYTEST} 2>/dev/null || uv pip install -q pytest",
         "echo '::gatekeeper:: set up'",
     ])
 
@@ -191,7 +194,7 @@ def locked_environment(source: Path, chosen: SetupPlan, python: Interpreter, cac
                                f"uv venv -q --relocatable --python {python.path} {env}",
                                f"export VIRTUAL_ENV={env} PATH={env}/bin:$PATH",
                                chosen.locked_deps.rstrip("\n"),
-                               "python -I -c 'import pytest' 2>/dev/null || uv pip install -q pytest"])
+                               f"{HAS_PYTEST} 2>/dev/null || uv pip install -q pytest"])
             uv = _uv()
             with EgressGate(index) as gate:
                 run = sandbox.run(Path(only), ["/bin/sh", "-c", build], limits,
@@ -212,7 +215,8 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
     try:
         chosen = plan(gather(source, ci_root, asked))
     except TooComplex as exc:
-        raise SetupError(f"could not read the project's declarations: {exc}") from None
+        raise SetupError(f"could not read the project's declarations: {md_text(str(exc))}") \
+            from None
     try:
         index = ensure_cache(cache)
     except IndexUnavailable as exc:

@@ -19,6 +19,7 @@ from gatekeeper.runner.basetests import edited_tests
 from gatekeeper.runner.testenv import pytest_collection
 
 REPORT = "/tmp/gatekeeper-junit.xml"
+PROJECT_PATH = "GATEKEEPER_PYTHONPATH"  # the project's import folders, added by sitecustomize
 
 SETUP_FAILED = 97  # with SETUP_MARK: the project could not be built, no test ran
 
@@ -57,10 +58,11 @@ def has_tests(root: Path, patterns: tuple[str, ...] = TEST_FILES) -> bool:
 
 def suite_setting(policy: Policy) -> str:
     """The policy's tests.env and tests.workdir, as shell before the test command."""
-    # the gate's folder comes first: a sitecustomize of the repository's on the policy's path
-    # must not shadow the gate's, which installs the attempt log
-    lines = [f"export {name}=" + (f"{sandbox.PYTEST_PLUGINS}:" if name == "PYTHONPATH" else "")
-             + shlex.quote(value) for name, value in policy.tests.env.items()]
+    # the policy's PYTHONPATH (the tree's `src`, say) goes on sys.path only once the gate's
+    # start-up file has run (it reads PROJECT_PATH): on PYTHONPATH it would come before the
+    # standard library, and a tree's `encodings` there runs before anything of the gate's
+    lines = [f"export {PROJECT_PATH if name == 'PYTHONPATH' else name}={shlex.quote(value)}"
+             for name, value in policy.tests.env.items()]
     if policy.tests.workdir:
         folder = shlex.quote(policy.tests.workdir)
         lines.append(f"cd {folder} || {{ echo \"gatekeeper: the policy's tests.workdir\" {folder} "

@@ -20,6 +20,9 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from gatekeeper.core.escape import md_text
+from gatekeeper.runner import toolargv
+
 PASSED_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
               "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
 # the operator's index settings, given to pip as options: no PIP_* variable is inherited
@@ -79,8 +82,8 @@ def wheelhouse_key(requirements: list[str], python: str | None = None) -> str:
 def _has_pip(interpreter: str) -> bool:
     """A pip of its own, recent enough for the options used here (21 and later)."""
     try:
-        done = subprocess.run([interpreter, "-m", "pip", "--version"], capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(toolargv.module(interpreter, "pip", "--version"),
+                              capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return False
     found = re.match(r"pip (\d+)\.", done.stdout)
@@ -92,8 +95,8 @@ def _downloader(python: str | None, interpreter: str | None) -> list[str]:
     the right wheels but evaluates markers such as `python_version >= "3.13"` for the worker's
     own Python, so a dependency only newer Pythons need would be missing in the sandbox."""
     if interpreter and _has_pip(interpreter):
-        return [interpreter, "-m", "pip"]
-    return [sys.executable, "-m", "pip", *_target(python)]
+        return toolargv.module(interpreter, "pip")
+    return toolargv.module(sys.executable, "pip", *_target(python))
 
 
 def _target(python: str | None) -> list[str]:
@@ -142,9 +145,10 @@ def ensure_wheelhouse(requirements: list[str], cache: Path, python: str | None =
 
 
 def _why(stderr: str) -> str:
+    """pip's reason, for a check run's markdown: it quotes the change's requirements."""
     missing = re.findall(r"No matching distribution found for (\S+)", stderr)
     if missing:
-        return (f"no wheel for {', '.join(missing)}: only wheels are installed (no sdist is "
-                "built); pin a version that ships a wheel")
+        return (f"no wheel for {md_text(', '.join(missing))}: only wheels are installed (no "
+                "sdist is built); pin a version that ships a wheel")
     tail = stderr.strip().splitlines()[-3:]
-    return "pip download failed: " + " / ".join(tail)
+    return "pip download failed: " + md_text(" / ".join(tail))

@@ -7,14 +7,15 @@ from functools import lru_cache
 
 from gatekeeper.core.diff import is_new
 from gatekeeper.core.model import Finding
-from gatekeeper.runner import sandbox
+from gatekeeper.runner import sandbox, toolargv
 from gatekeeper.scanners import REPORT_BYTES, ScanResult, ScanTarget, json_report, safe_version, toolenv
 
 FLAGS = ["-f", "json", "-q", "--ignore-nosec"]  # a `# nosec` the change adds is the reviewer's call
 
 
 def command() -> list[str]:
-    return [toolenv.python(), "-m", "bandit"]
+    # isolated: bandit runs in the tree, which must not shadow bandit's own imports (rich, yaml)
+    return toolargv.module(toolenv.python(), "bandit")
 
 
 def version() -> str:

@@ -21,8 +21,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from gatekeeper.core.bounded import REPORT, ParseError, TooLarge, load_json, load_toml
+from gatekeeper.core.escape import md_text
 from gatekeeper.core.model import ChangedFile, Finding, StageResult
 from gatekeeper.core.policy import path_matches
+from gatekeeper.runner import toolargv
 from gatekeeper.runner.wheelhouse import PASSED_ENV, sanitize
 from gatekeeper.scanners import blocks
 
@@ -178,8 +180,10 @@ def run_dependencies(files: list[ChangedFile], head_text: Callable[[str], str | 
         hint = ("\n\nThe vulnerability service did not answer: point GATEKEEPER_OSV_URL at one "
                 "the worker reaches (`gatekeeper osv-mirror FOLDER` serves the PyPA advisory "
                 "database offline); `gatekeeper doctor` checks it.") if unreachable else ""
+        # pip-audit's own words quote the change's requirement names
         return StageResult("dependencies", "error", f"the dependency audit did not complete, so "
-                                                    f"nothing is known to be safe: {exc}{hint}",
+                                                    f"nothing is known to be safe: "
+                                                    f"{md_text(str(exc))}{hint}",
                            tuple(findings))
     for name, vulns in sorted(advisories.items()):
         pin = head[name]
@@ -234,9 +238,10 @@ class Auditor:
             env = {k: v for k, v in os.environ.items() if k in PASSED_ENV} | {"HOME": tmp}
             try:
                 done = subprocess.run(
-                    [sys.executable, "-m", "pip_audit", "-r", str(listing), "--no-deps",
-                     "--disable-pip", "-s", "osv", "--osv-url", self.osv_url, "-f", "json",
-                     "--progress-spinner", "off", "--cache-dir", str(Path(tmp) / "cache")],
+                    toolargv.module(
+                        sys.executable, "pip_audit", "-r", str(listing), "--no-deps",
+                        "--disable-pip", "-s", "osv", "--osv-url", self.osv_url, "-f", "json",
+                        "--progress-spinner", "off", "--cache-dir", str(Path(tmp) / "cache")),
                     capture_output=True, text=True, timeout=AUDIT_TIMEOUT, env=env)
             except subprocess.TimeoutExpired:
                 raise AuditError(f"pip-audit took over {AUDIT_TIMEOUT} s") from None

@@ -48,7 +48,8 @@ def run_sast(source: Path, files: list[ChangedFile], block_on: str,
         summary = (f"could not analyse {len(unread)} file{'s' if len(unread) > 1 else ''}, so "
                    "they were not checked:\n" + "\n".join(f"- {u}" for u in unread[:20])
                    + "\n\n" + summary)
-    errors = [f"{r.tool}: {r.error}" for r in results if r.error]
+    # a tool's error quotes its output (stderr, semgrep's messages): the tree's paths and text
+    errors = [f"{r.tool}: {md_text(r.error)}" for r in results if r.error]
     if errors:
         return StageResult("sast", "error", "a scanner did not complete, so nothing is known to be "
                            "safe:\n" + "\n".join(f"- {e}" for e in errors) + "\n\n" + summary,

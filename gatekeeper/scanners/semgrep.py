@@ -10,7 +10,7 @@ from pathlib import Path
 from gatekeeper.core.diff import is_new
 from gatekeeper.core.model import Finding
 from gatekeeper.core.rules import rules_dir
-from gatekeeper.runner import sandbox
+from gatekeeper.runner import sandbox, toolargv
 from gatekeeper.scanners import REPORT_BYTES, ScanResult, ScanTarget, json_report, safe_version
 
 FLAGS = ["scan", "--metrics=off", "--disable-version-check", "--json", "--quiet",
@@ -23,15 +23,24 @@ def executable() -> str:
     return str(Path(sys.prefix) / "bin" / "semgrep")
 
 
+def command() -> list[str]:
+    """semgrep's Python wrapper started isolated; the pysemgrep it may start in turn is a
+    script by path (its folder, not the tree's, first) and gets PYTHONSAFEPATH from ENV."""
+    return toolargv.script(sys.executable, executable())
+
+
+ENV = {"SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off", "HOME": "/tmp",
+       "PYTHONSAFEPATH": "1"}
+
+
 def version() -> str:
     return safe_version("semgrep", _version)
 
 
 @lru_cache(maxsize=1)
 def _version() -> str:
-    done = subprocess.run([executable(), "--version"], capture_output=True, text=True, timeout=60,
-                          env={"HOME": "/tmp", "PATH": "/usr/bin:/bin",
-                               "SEMGREP_ENABLE_VERSION_CHECK": "0"})
+    done = subprocess.run([*command(), "--version"], capture_output=True, text=True, timeout=60,
+                          env={**ENV, "PATH": "/usr/bin:/bin"})
     return f"semgrep {done.stdout.strip()}" if done.stdout.strip() else ""
 
 
@@ -46,10 +55,8 @@ class Semgrep:
         if not target.paths:
             return ScanResult(self.name, version())
         config = rules_dir() / "semgrep"
-        command = [executable(), *FLAGS, "--config", str(config), "--", *target.paths]
-        run = sandbox.run(target.root, command, self.limits,
-                          env={"SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off",
-                               "HOME": "/tmp"},
+        argv = [*command(), *FLAGS, "--config", str(config), "--", *target.paths]
+        run = sandbox.run(target.root, argv, self.limits, env=ENV,
                           binds=[sys.prefix, str(rules_dir())])
         return parse(run, target)
 

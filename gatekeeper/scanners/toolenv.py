@@ -17,6 +17,9 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from gatekeeper.runner import toolargv
+from gatekeeper.runner.interpreters import VERSION
+
 DEFAULT = Path(sys.prefix) / "scanners"
 
 
@@ -40,8 +43,8 @@ def binds(interpreter: str) -> list[str]:
 
 @lru_cache(maxsize=4)
 def version_of(interpreter: str) -> str:
-    done = subprocess.run([interpreter, "-c", "import sys; print(*sys.version_info[:3], sep='.')"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(toolargv.code(interpreter, VERSION), capture_output=True, text=True,
+                          timeout=60)
     return done.stdout.strip()
 
 
@@ -52,10 +55,10 @@ def create(dest: Path) -> str:
     from gatekeeper.runner.interpreters import available
 
     newest = available(os.environ.get("GATEKEEPER_PYTHONS"))[0]
-    subprocess.run([newest.path, "-m", "venv", "--clear", str(dest)], check=True)
+    subprocess.run(toolargv.module(newest.path, "venv", "--clear", str(dest)), check=True)
     pins = [f"bandit=={version('bandit')}"]
-    subprocess.run([str(dest / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    "--disable-pip-version-check", *pins], check=True)
+    subprocess.run(toolargv.module(str(dest / "bin" / "python"), "pip", "install", "--quiet",
+                                   "--disable-pip-version-check", *pins), check=True)
     return f"{dest} (Python {newest.version}, {' '.join(pins)})"
 
 

@@ -4,6 +4,7 @@ Each destination gets the same corpus of injection strings. Markdown is rendered
 CommonMark renderer with GitHub's autolinking (markdown-it, linkify) and the HTML inspected.
 """
 
+import json
 from html.parser import HTMLParser
 
 import pytest
@@ -180,3 +181,85 @@ def test_activity_charts_escape_agent_names_and_cwes_from_the_records():
     tags = Tags(svg)
     assert not [t for t, _ in tags.tags if t in ("script", "img")]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in svg  # shown, as text
+
+
+INSTALLER = ["x===@octocat", "x===<https://evil.example/login>", "x===[sign in](https://evil.example)",
+             "x===![t](https://evil.example/p.png)", "x===<img src=x onerror=alert(1)>"]
+
+
+def inert(markdown: str) -> Tags:
+    """Rendered summary text with no link, image, HTML element or mention in it."""
+    tags = rendered(markdown)
+    assert not [t for t, _ in tags.tags if t in ("a", "img", "script", "details")], tags.tags
+    return tags
+
+
+def test_the_renderer_does_link_and_mention_the_raw_strings():
+    """Control for the tests below: unescaped, each installer string is a link or an element
+    (mentions are GitHub's own: `@octocat` is left to the ZWSP check)."""
+    for hostile in INSTALLER[1:]:
+        assert [t for t, _ in rendered(hostile).tags if t in ("a", "img")] or \
+            "<img" in MarkdownIt("commonmark").render(hostile), hostile
+
+
+@pytest.mark.parametrize("hostile", INSTALLER)
+def test_set_up_errors_quoted_in_a_check_run_are_inert(hostile):
+    from gatekeeper.runner.projectsetup import _first_error, _tail
+
+    output = f"Resolved 3 packages\n  × error: Failed to parse: `{hostile}`\nlast {hostile}\n"
+    summary = f"the project could not be set up: exit 1{_first_error(output)}\n\n{_tail(output)}"
+    tags = inert(summary)
+    assert "@octocat" not in summary.replace("`", "") or "@" + escape.ZWSP in summary
+    assert hostile in shown(tags)  # shown, as text
+
+
+@pytest.mark.parametrize("hostile", INSTALLER)
+def test_pip_download_errors_quoted_in_a_check_run_are_inert(hostile):
+    from gatekeeper.runner.wheelhouse import _why
+
+    # pip names the requirement up to the first space
+    for stderr, quoted in ((f"ERROR: No matching distribution found for {hostile}\n",
+                            hostile.split()[0]),
+                           (f"ERROR: Invalid requirement: '{hostile}'\nhint: see @octocat\n",
+                            hostile)):
+        tags = inert(f"could not run the suite: {_why(stderr)}")
+        assert quoted in shown(tags)
+        assert "@octocat" not in _why(stderr)  # a mention broken by the zero-width space
+
+
+@pytest.mark.parametrize("hostile", INSTALLER)
+def test_tool_errors_quoted_in_the_sast_and_dependency_summaries_are_inert(tmp_path, hostile):
+    from gatekeeper.core.model import ChangedFile
+    from gatekeeper.runner.sandbox import SandboxResult
+    from gatekeeper.scanners import ScanTarget, semgrep
+    from gatekeeper.scanners.depaudit import AuditError, run_dependencies
+    from gatekeeper.scanners.sast import run_sast
+
+    report = {"results": [], "errors": [{"level": "error", "message": f"bad pattern {hostile}"}]}
+    run = SandboxResult([], 2, 1.0, None, json.dumps(report), "", False)
+    failed = semgrep.parse(run, ScanTarget(tmp_path, ["app.py"], {}))
+    assert hostile in failed.error  # control: semgrep's own words carry it
+
+    class Semgrep:
+        name = "semgrep"
+
+        def scan(self, target):
+            return failed
+
+    (tmp_path / "app.py").write_text("x = 1\n")
+    sast = run_sast(tmp_path, [ChangedFile("app.py", "added", patch="@@ -0,0 +1 @@\n+x = 1")],
+                    "medium", [Semgrep()])
+    assert sast.status == "error" and "@octocat" not in sast.summary
+    assert hostile in shown(inert(sast.summary))
+
+    class Auditor:
+        def describe(self):
+            return "pip-audit"
+
+        def vulnerabilities(self, pins):
+            raise AuditError(f"{hostile} was not checked: pip-audit exited 1")
+
+    deps = run_dependencies([ChangedFile("requirements.txt", "added")],
+                            lambda p: "six==1.16.0\n", lambda p: None, "medium", Auditor(), set())
+    assert deps.status == "error" and "@octocat" not in deps.summary
+    assert hostile in shown(inert(deps.summary))

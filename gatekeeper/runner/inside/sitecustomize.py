@@ -20,9 +20,38 @@ import os
 import sys
 
 
+def _library(*names, first=()):
+    """Modules for the gate's hooks from the interpreter's own library (and `first`, a gate
+    folder) only. PYTHONPATH, where a policy may put `src`, comes before the library on
+    sys.path: a tree's `json.py` there would otherwise run inside the hook. A module already
+    loaded from elsewhere means the start-up was tampered with: the process ends rather than
+    go on unrecorded."""
+    home = os.path.realpath(sys.base_prefix) + os.sep
+    own = [p for p in sys.path if p and os.path.realpath(p).startswith(home)
+           and "-packages" not in p]
+    saved = sys.path[:]
+    sys.path[:] = list(first) + own
+    try:
+        found = [__import__(name) for name in names]
+    finally:
+        sys.path[:] = saved
+    for index, module in enumerate(found):  # no zip(strict=): this runs on Python 3.8 too
+        name = names[index]
+        where = getattr(module, "__file__", None)
+        if where is None:  # built in or frozen, or a namespace package (from some folder)
+            origin = getattr(getattr(module, "__spec__", None), "origin", None)
+            where = home if origin in ("built-in", "frozen") else "(no file)"
+        where = os.path.realpath(where) + os.sep
+        if not where.startswith(home) and not any(where.startswith(f + os.sep) for f in first):
+            sys.stderr.write("gatekeeper: %s was loaded from %s before the gate's hook\n"
+                             % (name, where))
+            sys.stderr.flush()
+            os._exit(70)
+    return found
+
+
 def _install(fifo):
-    import json
-    import re
+    json, re = _library("json", "re")
 
     credential = re.compile(
         r"(^|/)\.ssh(/|$)|(^|/)\.aws(/|$)|(^|/)\.netrc$|(^|/)\.pypirc$|(^|/)\.git-credentials$"
@@ -168,7 +197,7 @@ def _install(fifo):
 def _environment(fifo):
     """Reads of secret-shaped environment names, through os.environ (best effort: code can
     read posix.environ or swap the class back; the sandbox holds no secret either way)."""
-    import json
+    json, re = _library("json", "re")
 
     class Recorded(type(os.environ)):
         def __getitem__(self, key, _open=os.open, _write=os.write, _close=os.close,
@@ -187,7 +216,6 @@ def _environment(fifo):
                     pass
             return super().__getitem__(key)
 
-    import re
     pattern = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL")
 
     def _secret(name):
@@ -204,8 +232,7 @@ def _measure(folder):
     sys.monitoring, neither stops it nor is stopped by it), on 3.11 by the gate's copy of
     coverage.py (bound read-only at `folder/coverage`). A process that ends without exit
     handlers (os._exit) sends nothing."""
-    import atexit
-    import json
+    atexit, json = _library("atexit", "json")
 
     fifo = folder + "/lines"
 
@@ -286,11 +313,7 @@ def _monitored():
 
 def _covered(folder):
     """coverage.py's C tracer, for Python 3.11 (the gate's own copy, built for it)."""
-    sys.path.insert(0, folder)
-    try:
-        import coverage
-    finally:
-        sys.path.remove(folder)
+    coverage, = _library("coverage", first=(folder,))
     cov = coverage.Coverage(data_file=None, source=["/work"], config_file=False,
                             omit=["*/site-packages/*", "*/.venv/*", "*/.tox/*"])
     cov.set_option("run:disable_warnings", [
@@ -319,3 +342,21 @@ if hasattr(sys, "addaudithook") and os.path.exists(_FIFO):
     _environment(_FIFO)
 if os.path.exists("/run/gatekeeper-coverage/lines"):
     _measure("/run/gatekeeper-coverage")
+
+
+def _project_path(ours):
+    """The project's import folders (GATEKEEPER_PYTHONPATH: a policy's PYTHONPATH), where
+    PYTHONPATH would have put them, right after the gate's folder, but only now: given as
+    PYTHONPATH, a tree's `encodings` or `site` there runs before this file and can stop the
+    hook from being installed. Relative entries are taken from the working folder, as
+    PYTHONPATH's are."""
+    entries = []
+    for entry in os.environ.get("GATEKEEPER_PYTHONPATH", "").split(os.pathsep):
+        entry = os.path.abspath(entry) if entry else ""
+        if entry and entry not in sys.path and entry not in entries:
+            entries.append(entry)
+    at = sys.path.index(ours) + 1 if ours in sys.path else 0
+    sys.path[at:at] = entries
+
+
+_project_path(os.path.dirname(os.path.abspath(__file__)))
