@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from gitrepo import Repo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,7 @@ def until(condition, what: str, limit: float = 900):
         time.sleep(0.2)
 
 
+@pytest.mark.timeout(900)  # a cold cache of its own starts and warms first
 def test_an_interrupted_check_exits_130_with_no_traceback_and_nothing_left(tmp_path):
     repo = Repo(tmp_path / "repo")
     repo.commit({"calc.py": "def add(a, b):\n    return a + b\n",

@@ -27,7 +27,7 @@ from xml.etree import ElementTree
 
 from gatekeeper.core.referee import RefereeRun, SessionRecord
 from gatekeeper.runner import sandbox
-from gatekeeper.runner.suite import passed_ids
+from gatekeeper.runner.suite import LAUNCHER, passed_ids
 
 CONFIG_NAMES = ("conftest.py", "pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml",
                 "tox.ini", "setup.cfg", "pyproject.toml", "sitecustomize.py",
@@ -36,7 +36,6 @@ TEST_FOLDERS = {"tests", "test", "testing"}  # helpers and data beside the tests
 HOOK_NAMES = ("sitecustomize.py", "usercustomize.py", "*.pth")
 METADATA = (".dist-info", ".egg-info", ".egg-link")
 MAX_FILES = 200_000
-LAUNCHER = f"{sandbox.PYTEST_PLUGINS}/gatekeeper_pytest.py"
 EMPTY_INI = f"{sandbox.PYTEST_PLUGINS}/empty.ini"
 SESSION_RE = re.compile(rb"<!-- gatekeeper-session ([A-Za-z0-9+/=]+) -->")
 
@@ -187,7 +186,7 @@ def run_referee(work: Path, base: Path, prepare: str, shell: str, report: str,
         command, missing = launch(shell, session, offered_plugins(env) if env else None)
         (Path(folder) / "empty.ini").write_text("[pytest]\n")
         variables = "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 GATEKEEPER_PYTEST_ENV=" \
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD${GATEKEEPER_PYTEST_ENV:+,$GATEKEEPER_PYTEST_ENV}"
         if only is not None:
             (Path(folder) / "only.txt").write_text("".join(t + "\n" for t in only))
             prepare = f"export GATEKEEPER_ONLY={shlex.quote(folder + '/only.txt')}\n{prepare}"

@@ -32,6 +32,10 @@ PYTEST_FLAGS = ["-o", "cache_dir=/tmp/gatekeeper-pytest-cache", "-o", "junit_fam
                 f"--junitxml={REPORT}", "--continue-on-collection-errors",
                 "-p", "gatekeeper_report"]  # the report lands at REPORT wherever conftest puts it
 
+# the gate's pytest launcher, by absolute path: the working copy is never first on the import
+# path (`python -m pytest` would put it there: a root `pytest.py` or `gatekeeper_report.py`)
+LAUNCHER = f"{sandbox.PYTEST_PLUGINS}/gatekeeper_pytest.py"
+
 TEST_FILES = ("test_*.py", "*_test.py")
 
 UNITTEST_FILES = ("test*.py",)  # unittest's default pattern: tests.py and test*.py too
@@ -63,6 +67,10 @@ def suite_setting(policy: Policy) -> str:
     # standard library, and a tree's `encodings` there runs before anything of the gate's
     lines = [f"export {PROJECT_PATH if name == 'PYTHONPATH' else name}={shlex.quote(value)}"
              for name, value in policy.tests.env.items()]
+    # the gate's launcher drops every PYTEST_* variable but those the gate set: these
+    kept = [name for name in policy.tests.env if name.startswith("PYTEST_")]
+    if kept:
+        lines.append(f"export GATEKEEPER_PYTEST_ENV={shlex.quote(','.join(kept))}")
     if policy.tests.workdir:
         folder = shlex.quote(policy.tests.workdir)
         lines.append(f"cd {folder} || {{ echo \"gatekeeper: the policy's tests.workdir\" {folder} "

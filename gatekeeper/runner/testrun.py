@@ -22,6 +22,8 @@ from gatekeeper.runner.changedcode import with_coverage
 from gatekeeper.runner.interpreters import Interpreter, NoInterpreter, fitting
 from gatekeeper.runner.setuprun import as_ci, policy_limits, with_setup
 from gatekeeper.runner.suite import (  # noqa: F401 - parse_junit, output_tail: the stage's readers
+    LAUNCHER,
+    PROJECT_PATH,
     PYTEST_FLAGS,
     REPORT,
     SETUP_FAILED,
@@ -58,7 +60,7 @@ def command(policy: Policy) -> tuple[str, bool]:
     """The shell command to run, and whether it is pytest (so it writes the JUnit report)."""
     configured = policy.tests.command
     if not configured:
-        return "python -m pytest -q " + " ".join(shlex.quote(f) for f in PYTEST_FLAGS), True
+        return f"python {LAUNCHER} -q " + " ".join(shlex.quote(f) for f in PYTEST_FLAGS), True
     words = shlex.split(configured)
     is_pytest = any(w == "pytest" or w.endswith("/pytest") for w in words[:3])
     if is_pytest:
@@ -301,11 +303,11 @@ def install_script(declared: TestEnv) -> str:
         return ""
     folders = " ".join(shlex.quote(f"./{p}") for p in declared.projects)
     return (f"export SETUPTOOLS_SCM_PRETEND_VERSION=0+gatekeeper PIP_NO_INDEX=1\n"
-            f"if ! python -m pip install -q --no-deps --no-build-isolation --no-index "
+            f"if ! python -I -m pip install -q --no-deps --no-build-isolation --no-index "
             f"--disable-pip-version-check --target {PROJECT_SITE} {folders} "
             f"> /tmp/gatekeeper-install.log 2>&1; then\n"
             f"  echo '{SETUP_MARK}'; tail -n 40 /tmp/gatekeeper-install.log; exit {SETUP_FAILED}\n"
-            f"fi\nexport PYTHONPATH={PROJECT_SITE}${{PYTHONPATH:+:$PYTHONPATH}} "
+            f"fi\nexport {PROJECT_PATH}={PROJECT_SITE}${{{PROJECT_PATH}:+:${PROJECT_PATH}}} "
             f"PATH={PROJECT_SITE}/bin:$PATH\n")  # its console scripts too
 
 
@@ -320,7 +322,7 @@ def _compare_with_base(result: StageResult, report: bytes, base: Path, venv: Pat
     if install is None:
         install = install_script(discover(base))
     script = (f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n{install}"
-              "python -m pytest --collect-only -q -p no:cacheprovider")
+              f"python {LAUNCHER} --collect-only -q -p no:cacheprovider")
     key = baserun.key_of(base, "collected", baserun.stable(script, venv), python.prefix,
                           repr(limits))
     known = baserun.remembered(cache, key)
