@@ -126,11 +126,18 @@ def _osv(config: StageConfig) -> Check | str:
 
 
 def _unreachable(url: str) -> str:
-    """Why the API's host does not answer at all ("" when it does, whatever its status)."""
+    """Why the API's host takes no connection ("" when it does): no request is sent."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if requests.utils.get_environ_proxies(url):
+        return ""  # through a proxy: the checks themselves say whether it answers
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        requests.get(url, timeout=5)
-    except requests.RequestException as exc:
-        return exc.__class__.__name__
+        socket.create_connection((parts.hostname or "", port), timeout=5).close()
+    except OSError as exc:
+        return exc.strerror or exc.__class__.__name__
     return ""
 
 
