@@ -66,7 +66,41 @@ class RedisServer:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=10)
+        self.proc.wait()
+
+
+def _left_behind(basetemp: Path, before: set[int]) -> list[str]:
+    """Processes this test session started that still run: in its session (not re-parented
+    out of it) or naming its temporary folder (a package cache's server, say)."""
+    mine, found = os.getsid(0), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in before or \
+                int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace").strip()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            session = os.getsid(int(entry.name))
+        except (OSError, IndexError):
+            continue
+        if cmdline and state != "Z" and (session == mine or str(basetemp) in cmdline):
+            found.append(f"{entry.name}: {cmdline[:200]}")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_running(tmp_path_factory):
+    """The suite leaves no process behind: a worker, a sandbox, a cache server."""
+    before = {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    yield
+    basetemp = tmp_path_factory.getbasetemp()
+    left = _left_behind(basetemp, before)
+    deadline = time.monotonic() + PATIENCE
+    while left and time.monotonic() < deadline:  # ones still exiting get their time
+        time.sleep(0.5)
+        left = _left_behind(basetemp, before)
+    assert not left, "processes left running by the tests:\n" + "\n".join(left)
 
 
 @pytest.fixture(scope="session")
@@ -177,17 +211,35 @@ def gunicorn(env, redis_url, tmp_path):
         yield url, env
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait()
+
+
+# a wait is for a condition; its limit only turns a hang into a failure, so it is never
+# shorter than this, however quick the caller expects the condition to be (a loaded machine)
+PATIENCE = 600.0
 
 
 def wait_for(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + max(timeout, PATIENCE)
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.05)
     raise AssertionError("timed out waiting")
+
+
+def stop_process(proc: subprocess.Popen) -> str:
+    """Stop a gatekeeper process the way an operator would (SIGTERM; a second one makes an
+    RQ worker leave its running job), then wait for it to exit: no fixed time. Its output."""
+    while True:  # repeated until it exits: a later SIGTERM makes RQ leave its job at once
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            output = proc.communicate(timeout=1)[0]
+            return output if isinstance(output, str) else ""
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def serving(url: str) -> bool:

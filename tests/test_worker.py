@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from conftest import APP_ID, INSTALLATION_ID, STAGES_OFF, delivery, installed_repo, payload, wait_for
+from conftest import (
+    APP_ID,
+    INSTALLATION_ID,
+    STAGES_OFF,
+    delivery,
+    installed_repo,
+    payload,
+    stop_process,
+    wait_for,
+)
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -52,7 +61,7 @@ def test_rq_worker_runs_the_queued_gate(env, redis_url, fake_github, hello_world
     response = client.post("/webhook", data=body, headers=headers)
     assert response.status_code == 202
     worker = run_worker(env)
-    output, _ = worker.communicate(timeout=90)
+    output, _ = worker.communicate()
     assert worker.returncode == 0, output
     assert_gate_failed_closed(fake_github)
     job = Job.fetch(response.json["jobs"][0], connection=redis.Redis.from_url(redis_url),
@@ -75,7 +84,7 @@ def test_worker_runs_installation_jobs(env, redis_url, fake_github, hello_world)
     fake_github.add_installation(payload("installation", "created")["installation"]["id"],
                                  APP_ID, [REPO])
     worker = run_worker(env)
-    output, _ = worker.communicate(timeout=90)
+    output, _ = worker.communicate()
     assert worker.returncode == 0, output
     assert fake_github.count("GET", "/installation/repositories") == 1
     # the installation's open pull request was gated
@@ -84,13 +93,13 @@ def test_worker_runs_installation_jobs(env, redis_url, fake_github, hello_world)
 
 def test_worker_refuses_to_start_without_redis(env):
     worker = run_worker(env)
-    output, _ = worker.communicate(timeout=30)
+    output, _ = worker.communicate()
     assert worker.returncode == 2 and "needs REDIS_URL" in output
 
 
 def test_worker_with_bad_settings_names_the_problem(env):
     worker = run_worker({**env, "GITHUB_APP_ID": "zero", "GITHUB_WEBHOOK_SECRET": ""})
-    output, _ = worker.communicate(timeout=30)
+    output, _ = worker.communicate()
     assert worker.returncode == 2
     assert "GITHUB_APP_ID must be a positive integer" in output
     assert "GITHUB_WEBHOOK_SECRET is not set" in output
@@ -132,8 +141,7 @@ def test_end_to_end_under_gunicorn_with_a_real_worker(gunicorn, fake_github, hel
                              for r in fake_github.runs_for(REPO, HEAD, "gatekeeper")), 60)
         assert_gate_failed_closed(fake_github)
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        stop_process(worker)
 
 
 def test_gunicorn_logs_audit_records_as_json_lines(gunicorn):
@@ -249,8 +257,7 @@ def test_worker_killed_mid_gate_the_gate_completes_on_retry(env, redis_url, fake
                                  for r in fake_github.runs_for(REPO, HEAD, "gatekeeper/tests")),
                      60)
         except AssertionError:
-            worker.terminate()
-            raise AssertionError(worker.communicate(timeout=30)[0][-4000:]) from None
+            raise AssertionError(stop_process(worker)[-4000:]) from None
         [tests] = fake_github.runs_for(REPO, HEAD, "gatekeeper/tests")
         assert tests["conclusion"] == "success"  # the retry ran the suite to the end
         wait_for(lambda: fake_github.runs_for(REPO, HEAD, "gatekeeper")[0]["status"] ==
@@ -258,8 +265,7 @@ def test_worker_killed_mid_gate_the_gate_completes_on_retry(env, redis_url, fake
         [gate] = fake_github.runs_for(REPO, HEAD, "gatekeeper")
         assert gate["status"] == "completed" and gate["conclusion"] == "failure"  # no approval
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        stop_process(worker)
 
 
 def test_one_installation_token_serves_a_pull_requests_whole_life(env, redis_url, fake_github,
@@ -276,7 +282,7 @@ def test_one_installation_token_serves_a_pull_requests_whole_life(env, redis_url
         body, headers = delivery(event, payload(event, action))
         assert client.post("/webhook", data=body, headers=headers).status_code in (200, 202)
         worker = run_worker(env)
-        output, _ = worker.communicate(timeout=90)
+        output, _ = worker.communicate()
         assert worker.returncode == 0, output
     assert len(fake_github.runs_for(REPO, HEAD, "gatekeeper")) >= 1
     assert fake_github.count("GET", f"/repos/{REPO}/pulls/2") >= 3  # the jobs did run
@@ -306,19 +312,17 @@ def test_a_whole_worker_killed_mid_gate_is_taken_up_by_another_within_two_minute
         hello_world.tarballs[HEAD] = FAST_SUITE
         os.killpg(first.pid, signal.SIGKILL)  # the worker's whole process group
         killed = time.monotonic()
-        first.wait(timeout=10)
+        first.wait()
         second = run_worker(env, burst=False)
         try:
             wait_for(lambda: any(r["status"] == "completed" and r["conclusion"] == "success"
                                  for r in fake_github.runs_for(REPO, HEAD, "gatekeeper/tests")),
                      150)
         except AssertionError:
-            second.terminate()
-            raise AssertionError(second.communicate(timeout=30)[0][-5000:]) from None
+            raise AssertionError(stop_process(second)[-5000:]) from None
         recovered = time.monotonic() - killed
         print(f"gate completed {recovered:.1f} s after its worker was killed")  # bench, not a bound
     finally:
         for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
+            if proc is not None:
+                stop_process(proc)

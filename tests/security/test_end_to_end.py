@@ -15,7 +15,16 @@ import pytest
 import redis
 import requests
 from canaries import HOOK, REDIS_PASSWORD, canaries
-from conftest import RedisServer, delivery, free_port, installed_repo, payload, serving, wait_for
+from conftest import (
+    RedisServer,
+    delivery,
+    free_port,
+    installed_repo,
+    payload,
+    serving,
+    stop_process,
+    wait_for,
+)
 from gitrepo import Repo
 from test_review_flow import tree_tarball
 
@@ -128,9 +137,7 @@ def test_worker_gate_on_a_thieving_pull_request_leaks_nothing(
             wait_for(lambda: [r for r in fake_github.runs_for(REPO, HEAD, "gatekeeper")
                               if r["status"] == "completed"], timeout=240)
         finally:
-            web.terminate()
-            worker.terminate()
-            logs = web.communicate(timeout=30)[0] + worker.communicate(timeout=30)[0]
+            logs = stop_process(web) + stop_process(worker)
         [tests] = fake_github.runs_for(REPO, HEAD, "gatekeeper/tests")
         assert tests["conclusion"] == "failure"
         runs = json.dumps(list(fake_github.check_runs.values()))
