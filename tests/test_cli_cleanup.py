@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from gitrepo import Repo
 
+from gatekeeper.runner.indexcache import stop_cache
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -27,6 +29,23 @@ def processes_mentioning(text: str) -> list[int]:
             if text in cmdline and int(entry.name) != os.getpid():
                 found.append(int(entry.name))
     return found
+
+
+def parent_of(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def descends_from(pid: int, ancestor: int) -> bool:
+    for _ in range(50):
+        pid = parent_of(pid)
+        if pid in (0, 1):
+            return False
+        if pid == ancestor:
+            return True
+    return False
 
 
 def until(condition, what: str, limit: float = 900):
@@ -51,7 +70,6 @@ def test_an_interrupted_check_exits_130_with_no_traceback_and_nothing_left(tmp_p
     cache = tmp_path / "cache"  # a cache of its own: this check starts it
     env = {**os.environ, "GATEKEEPER_CACHE_DIR": str(cache),
            "GATEKEEPER_OSV_URL": "http://127.0.0.1:9/v1/query"}
-    before = set(processes_mentioning("gatekeeper_pytest.py"))
     check = subprocess.Popen([sys.executable, "-m", "gatekeeper", "check", str(repo.root),
                               "--base", "main"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -59,17 +77,21 @@ def test_an_interrupted_check_exits_130_with_no_traceback_and_nothing_left(tmp_p
         # the control: the suite really runs in the sandbox (its slow test is in the tree),
         # and the cache this check started is up
         until(lambda: processes_mentioning(str(cache / "index-cache")), "the cache started")
-        until(lambda: set(processes_mentioning("gatekeeper_pytest.py")) - before or
-              check.poll() is not None, "the suite started")
+        def suites():
+            return {p for p in processes_mentioning("gatekeeper_pytest.py")
+                    if descends_from(p, check.pid)}
+
+        until(lambda: suites() or check.poll() is not None, "the suite started")
         assert check.poll() is None, check.communicate()
-        suites = set(processes_mentioning("gatekeeper_pytest.py")) - before
+        started = suites()
         check.send_signal(signal.SIGINT)
         out, err = check.communicate(timeout=600)
     finally:
         if check.poll() is None:
             os.killpg(check.pid, signal.SIGKILL)
+            stop_cache(cache)  # what the killed check could not stop
     assert check.returncode == 130, err[-2000:]
     assert "interrupted" in err and "Traceback" not in err, err[-2000:]
     until(lambda: not processes_mentioning(str(cache / "index-cache")), "the cache stopped")
-    until(lambda: not suites & set(processes_mentioning("gatekeeper_pytest.py")),
+    until(lambda: not started & set(processes_mentioning("gatekeeper_pytest.py")),
           "the sandboxed suites ended")

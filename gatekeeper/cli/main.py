@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from datetime import UTC
 from pathlib import Path
@@ -124,15 +125,22 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     take_secrets()  # before anything can start a child process that would inherit them
     args = parser().parse_args(argv)
+    if args.command not in ("worker", "serve"):  # those stop their own way
+        signal.signal(signal.SIGINT, lambda *_: _interrupted(args))
     try:
         return _run(args)
     except KeyboardInterrupt:
-        # the sandboxes die with this process (bubblewrap's --die-with-parent); leave at once
-        # rather than wait for the stage threads to finish their runs
-        if args.command == "check" and not getattr(args, "keep_cache", False):
-            _stop_started_cache()
-        print(f"gatekeeper {args.command}: interrupted", file=sys.stderr, flush=True)
-        os._exit(130)
+        _interrupted(args)
+
+
+def _interrupted(args) -> None:
+    """Ctrl-C: leave at once, from the signal handler itself (the main thread may be waiting
+    for stage threads to finish their sandbox runs). The sandboxes die with this process
+    (bubblewrap's --die-with-parent); a package cache a check started is stopped."""
+    if args.command == "check" and not getattr(args, "keep_cache", False):
+        _stop_started_cache()
+    print(f"gatekeeper {args.command}: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 def _run(args) -> int:
