@@ -10,8 +10,9 @@ import pytest
 from factories import policy
 
 from gatekeeper.core.attempts import attempt_findings
+from gatekeeper.core.attempts import key as attempt_key
 from gatekeeper.runner import sandbox
-from gatekeeper.runner.attempts import INSIDE
+from gatekeeper.runner.attempts import INSIDE, MAX_PER_KIND
 from gatekeeper.runner.suite import suite_setting
 
 PYTHON = os.path.join(os.path.realpath(sys.base_prefix), "bin", "python3")
@@ -51,14 +52,15 @@ def test_the_log_cannot_be_read_replaced_or_removed_from_inside(tmp_path):
                 print(name, "done")
             except OSError as exc:
                 print(name, "refused", exc.errno)
-        fd = os.open({INSIDE!r}, os.O_WRONLY)  # writing is allowed: forging more is harmless
+        fd = os.open({INSIDE!r}, os.O_WRONLY)  # writing is allowed: an unsigned line is found
         os.write(fd, b'{{"kind": "network", "target": "forged:1", "test": "", "at": ""}}\\n')
         os.close(fd)
         connect("198.51.100.7")
         """.replace("\n        ", "\n"))
     for name in ("read", "chmod", "unlink", "rename"):
         assert f"{name} refused" in run.stdout, run.stdout
-    assert {"forged:1", "198.51.100.7:80"} <= targets(run, "network")  # control: it writes
+    assert targets(run, "network") == {"198.51.100.7:80"}  # the hook's own line verifies
+    assert run.attempts_lost == 1 and any("attempt log" in t for t in targets(run, "tamper"))
 
 
 def test_closing_every_descriptor_does_not_silence_it(tmp_path):
@@ -111,17 +113,55 @@ print("child ran", done.returncode)
     assert started.startswith("python3 -I -c import sys")
 
 
-def test_a_flood_of_forged_records_is_bounded_and_said(tmp_path):
+def test_a_flood_of_forged_lines_is_a_blocking_tamper_finding_not_a_lost_read(tmp_path):
+    # before: 2,500 forged lines filled the 2,000-record bound first, the credential read
+    # after them was dropped, and only a non-blocking "log incomplete" was left
     run = attack(tmp_path, f"""
 import os
 for n in range(2500):
     fd = os.open({INSIDE!r}, os.O_WRONLY)
     os.write(fd, ('{{"kind": "file", "target": "/x/%d", "test": "", "at": ""}}\\n' % n).encode())
     os.close(fd)
+try:
+    open("/proc/1/environ", "rb").read()
+    print("read")
+except OSError as exc:
+    print("refused", exc.errno)
 """)
-    assert len(run.attempts) == 2000 and run.attempts_lost == 500
-    assert any(f.rule == "attempt-log-incomplete" for f in attempt_findings(run.attempts, set(),
-                                                                          run.attempts_lost))
+    assert "read" in run.stdout or "refused" in run.stdout  # control: the attack ran to the end
+    assert run.attempts_lost == 2500 and not any(t.startswith("/x/") for t in targets(run, "file"))
+    assert targets(run, "credential") == {"/proc/1/environ"}
+    findings = attempt_findings(run.attempts, set(), run.attempts_lost)
+    blocking = {f.rule for f in findings if f.blocking}
+    assert blocking == {"attempt-credential", "attempt-tamper"}, findings
+    # the tamper finding stands even when the base's run had the same record
+    assert any(f.rule == "attempt-tamper" for f in attempt_findings(
+        run.attempts, {attempt_key(a) for a in run.attempts}, run.attempts_lost))
+
+
+def test_a_flood_of_real_attempts_never_pushes_out_another_kind(tmp_path):
+    # records the hook itself signs: 2,500 distinct files, then the credential read
+    run = attack(tmp_path, """
+for n in range(2500):
+    try:
+        open("/etc/x%d" % n)
+    except OSError:
+        pass
+try:
+    open("/proc/1/environ", "rb").read()
+except OSError:
+    pass
+print("done")
+""")
+    assert "done" in run.stdout and run.attempts_lost == 0
+    files = [a for a in run.attempts if a["kind"] == "file"]
+    assert len(files) == MAX_PER_KIND + 1  # control: the flood filled its kind's bound
+    [more] = [a for a in files if a.get("overflow")]
+    assert more["overflow"] == 2500 - MAX_PER_KIND
+    assert targets(run, "credential") == {"/proc/1/environ"}
+    findings = attempt_findings(run.attempts, {attempt_key(a) for a in files})
+    # the kind past its bound is said even when the base made every attempt kept
+    assert [f.rule for f in findings if "past the log's bound" in f.message] == ["attempt-file"]
 
 
 @pytest.mark.parametrize("env", ["PYTHONPATH: vendor\n", "PYTHONPATH: 'a:b'\n"])
