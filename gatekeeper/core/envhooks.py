@@ -22,24 +22,32 @@ EDITABLE_RE = re.compile(r"^import (__editable___[\w.]+_finder|_[\w]+_editable\w
 @dataclass(frozen=True)
 class Hook:
     path: str  # relative to the environment
-    kind: str  # pth | sitecustomize | usercustomize
-    owner: str  # the distribution whose RECORD lists it, "" when none does
+    kind: str  # pth | sitecustomize | usercustomize | unverified (a folder not looked through)
+    owner: str  # the distribution whose RECORD lists it (and what it imports) with the hashes
+    # they have, "" when none does
     local: bool  # that distribution was built from the repository (not from the index)
-    code: str  # the .pth line that runs
+    code: str  # the .pth line that runs (for `unverified`: why)
     creator: bool = False  # byte for byte what the environment's creator (uv venv) writes
 
 
 def hook_findings(hooks: list[Hook]) -> list[Finding]:
     findings = []
     for hook in hooks:
+        if hook.kind == "unverified":  # a folder too big to look through: nothing vouched for
+            findings.append(Finding(
+                "tests", "runner-tampering/set-up-hook", f"set-up left {hook.path} with "
+                f"{hook.code}, so the gate could not verify what runs before every test "
+                "(the referee's run too): no outcome of this environment is evidence", "high"))
+            continue
         if hook.creator:
             continue  # e.g. uv's `_virtualenv.pth` on older Pythons, with its module intact
         if hook.owner and not hook.local:
-            continue  # from a package on the index
-        if hook.kind == "pth" and hook.local and EDITABLE_RE.match(hook.code):
-            continue
-        made = f"installed by the project's own package {hook.owner}" if hook.owner else \
-            "written during set-up by no installer"
+            continue  # from a package on the index, as its RECORD says, hashes included
+        if hook.kind == "pth" and hook.owner and EDITABLE_RE.match(hook.code):
+            continue  # the project's editable finder, its .pth and module as recorded
+        made = f"installed by the project's own distribution {hook.owner} (its RECORD lists " \
+            "it)" if hook.owner else "that no distribution's RECORD accounts for, hashes " \
+            "included, with the modules it imports"
         findings.append(Finding(
             "tests", "runner-tampering/set-up-hook", f"set-up left a start-up hook in the test "
             f"environment: {hook.path} ({hook.kind}, {made}"
