@@ -348,6 +348,7 @@ os.symlink("/proc/1", "/tmp/p")
 open("/tmp/p/environ", "rb").read()
 ctypes.CDLL(None).system
 connect("198.51.100.10")
+os.environ.get("API_TOKEN")
 print("done")
 """)
     run = sandbox.run(tmp_path, [python.path, "attack.py"], attempts=True, binds=[python.prefix])
@@ -356,3 +357,4 @@ print("done")
     assert targets(run, "credential") == {"/tmp/p/environ -> /proc/1/environ"}
     assert targets(run, "shell") == {"ctypes: system"}
     assert targets(run, "network") == {"198.51.100.10:80"}
+    assert targets(run, "environment") == {"API_TOKEN"}
