@@ -100,6 +100,7 @@ def _install(fifo, key):
               "object.__getattr__", "object.__setattr__", "os.symlink", "gatekeeper.environ"}
     me = []
     flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+    opath, cloexec = getattr(os, "O_PATH", 0), getattr(os, "O_CLOEXEC", 0)
     sign, number, proc = _signer(key)
     encoding = sys.getfilesystemencoding()
     test_name = os.environ.encodekey("PYTEST_CURRENT_TEST")  # os.environ's own dict's key
@@ -118,9 +119,14 @@ def _install(fifo, key):
              _native=native.get, _lstat=os.lstat, _readlink=os.readlink,
              _getcwd=os.getcwd, _frame=sys._getframe, _data=os.environ._data,
              _test_name=test_name, _flags=flags,
-             _sign=sign, _number=number, _proc=proc):
+             _sign=sign, _number=number, _proc=proc, _opath=opath,
+             _cloexec=cloexec):
         if event not in _wanted:
             return
+        if event == "open" and _opath and _len(args) > 2 and _type(args[2]) is _int and \
+                args[2] & _opath == _opath:
+            return  # the hook's own look-up below, or a descriptor nothing can be read from
+            # (what is opened through it later, /proc/self/fd/N, is resolved then)
         kind = target = None
         if event == "open" or event == "os.listdir" or event == "os.scandir" or \
                 event == "os.symlink":
@@ -150,7 +156,20 @@ def _install(fifo, key):
             # what the path reaches, not what it names: each link followed (a link in the
             # temporary folder, /proc/self/root/..., /proc/N/fd/M), each .. taken
             if "/." in path or "//" in path or not path.startswith(_fixed):
-                done, todo, links, steps = "", path.split("/"), 0, 0
+                # the kernel resolves it (an O_PATH descriptor reads nothing; its own open
+                # event returns at once, below); a path that does not exist (yet) is
+                # followed here, link by link
+                done, todo, links, steps = "", [], 0, 0
+                try:
+                    fd = _open(path, _opath | _cloexec)
+                    try:
+                        done = _readlink("/proc/self/fd/" + _str(fd))
+                    finally:
+                        _close(fd)
+                except (OSError, ValueError):
+                    todo = path.split("/")
+                if done[:1] != "/":
+                    done, todo = "", todo or path.split("/")
                 todo.reverse()
                 while todo:
                     part = todo.pop()
