@@ -1,11 +1,14 @@
 """Judging the start-up hooks set-up left in the test environment (facts from
 `runner.envhooks`).
 
-A hook a package from the index installs (setuptools' distutils shim, a namespace package's
-`.pth`) is the dependency's business and the dependency audit's. One that no installer
-recorded, or that the project's own build put there, runs the project's code before every
-test, the referee's run included: it can rewrite outcomes where no diff shows it. An
-editable install's finder is the one shape installers write for the project itself.
+Judged by provenance first: a hook (and the modules its `.pth` line imports) that no
+distribution's RECORD lists with the hashes it has now was written by something other than an
+installer, whatever it looks like, and blocks. A hook a package from the index installs
+(setuptools' distutils shim, a namespace package's `.pth`) is the dependency's business and
+the dependency audit's. One the project's own distribution installs runs the project's code
+before every test, the referee's run included: it can rewrite outcomes where no diff shows
+it; only its editable finder, recorded, is let through. A site-packages folder too big to
+look through is nothing vouched for, and blocks.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class RefereeRun:
     covered: dict[str, frozenset[int]] | None = None  # lines of the change's code that ran
     coverage_errors: tuple[str, ...] = ()
     passed: frozenset[str] = frozenset()  # test ids that ran and passed
-    attempts_lost: int = 0  # attempt records its log dropped
+    attempts_lost: int = 0  # lines in its attempt log the gate's hook did not write
 
 
 def judge(run: RefereeRun | None, base_failing: set[str] | None, base_executed: int | None,

@@ -17,7 +17,10 @@ Hiding a record through Python code is made impossible, not hard:
   go on unrecorded.
 Each line is signed (keyed BLAKE2, the run's key read from a file before the hook is
 installed; reading it later is recorded as tampering), so a line written into the FIFO by
-other code is found out by the gate and blocks.
+other code is found out by the gate and blocks. What can still sign: a process with no hook
+(`python -I`, a program that is not Python) reading the key file, recorded only as the
+process start its parent made; code that reaches the signer through gc (gc's walks are
+recorded first, as introspection) or reads memory through ctypes (recorded as native).
 Runs on every interpreter a project may use (3.8 and newer), so it keeps to old syntax.
 """
 
