@@ -358,3 +358,15 @@ print("done")
     assert targets(run, "shell") == {"ctypes: system"}
     assert targets(run, "network") == {"198.51.100.10:80"}
     assert targets(run, "environment") == {"API_TOKEN"}
+
+
+def test_a_program_started_on_the_logs_key_is_tampering(tmp_path):
+    # a program without the hook reads what it is given unrecorded: its start names the key
+    run = attack(tmp_path, f"""
+import subprocess
+done = subprocess.run(["wc", "-c", {INSIDE + ".key"!r}], capture_output=True, text=True)
+print("child read", done.stdout.split()[0])
+""")
+    assert "child read 32" in run.stdout  # control: the child really read the key
+    [tamper] = targets(run, "tamper")
+    assert tamper.startswith("wc -c /run/gatekeeper-attempts/records.key")
