@@ -96,7 +96,12 @@ def test_attempts_compare_by_kind_and_target_and_the_policy_setting_applies():
                                 "test": "t.py::test_no_cycles (call)", "at": "t.py:4"}], set())
     assert walk.rule == "attempt-introspection" and not walk.blocking and walk.waived_by
     [lost] = attempt_findings([], set(), lost=12)
-    assert lost.rule == "attempt-log-incomplete" and "12 attempt records" in lost.message
+    assert lost.rule == "attempt-log-incomplete" and "12 lines" in lost.message and lost.blocking
+    # the log's own record of the forged lines is the finding then, never excused by a base
+    forged = {"kind": "tamper", "target": "12 lines written into the attempt log by code other "
+              "than the gate's hook", "test": "", "at": "", "log": True}
+    [tamper] = attempt_findings([forged], {key(forged)}, lost=12)
+    assert tamper.rule == "attempt-tamper" and tamper.blocking
 
 
 def test_the_wheels_set_up_records_attempts_and_coverage_too(tmp_path, cache):
@@ -132,8 +137,8 @@ def test_build_code_that_reads_a_credential_during_set_up_blocks(tmp_path, cache
     assert not [f for f in clean.findings if f.rule.startswith("attempt-")]
 
 
-def test_a_flood_only_in_the_referees_run_still_says_the_log_is_incomplete(tmp_path, cache):
-    # the change's code floods the log only when its own test file is gone: in the referee's
+def test_forged_lines_only_in_the_referees_run_still_block(tmp_path, cache):
+    # the change's code forges log lines only when its own test file is gone: in the referee's
     # run (the base's tests on the change's code), never in its own
     flood = ("import json, os\n\nif not os.path.exists('tests/test_new.py'):\n"
              "    for n in range(2500):\n"
@@ -144,5 +149,6 @@ def test_a_flood_only_in_the_referees_run_still_says_the_log_is_incomplete(tmp_p
     head = write_tree(tmp_path / "head", {**CALC, "calc.py": flood + CALC["calc.py"],
                                           "tests/test_new.py": QUIET})
     result = run_tests(head, policy(), cache, LIMITS, base=base, changed=["calc.py"])
-    [incomplete] = [f for f in result.findings if f.rule == "attempt-log-incomplete"]
-    assert "attempt records were dropped" in incomplete.message and incomplete.waived_by
+    [forged] = [f for f in result.findings if f.rule == "attempt-tamper"]
+    assert "2500 lines written into the attempt log" in forged.message and forged.blocking
+    assert result.status == "failed"

@@ -50,7 +50,7 @@ def test_an_installers_hook_rewritten_after_install_belongs_to_nobody(tmp_path):
     assert hook_findings(startup_hooks(tmp_path)) == []  # the control: as recorded, trusted
     (site / "distutils-precedence.pth").write_text("import _forge\n")
     [finding] = hook_findings(startup_hooks(tmp_path))
-    assert finding.blocking and "written during set-up by no installer" in finding.message
+    assert finding.blocking and "no distribution's RECORD accounts for" in finding.message
 
 
 def test_only_an_editable_finder_is_accepted_from_the_projects_own_package():
@@ -58,7 +58,7 @@ def test_only_an_editable_finder_is_accepted_from_the_projects_own_package():
     assert hook_findings([editable]) == []
     own = Hook("lib/x/calc.pth", "pth", "calc", True, "import calc_boot; calc_boot.go()")
     [finding] = hook_findings([own])
-    assert finding.blocking and "installed by the project's own package calc" in finding.message
+    assert finding.blocking and "the project's own distribution calc" in finding.message
     chained = Hook("lib/x/e.pth", "pth", "calc", True, EDITABLE.strip() + "; import evil")
     assert hook_findings([chained])  # the finder's shape, then more code: not a finder
     index = Hook("lib/x/distutils-precedence.pth", "pth", "setuptools", False, SHIM.strip())
@@ -89,3 +89,70 @@ def test_the_environment_creators_own_hook_is_known_only_while_it_is_untouched(t
     assert not hook.creator
     [finding] = hook_findings([hook])
     assert finding.blocking and "_virtualenv.pth" in finding.message
+
+
+FINDER = "import sys\n\ndef install(path):\n    sys.path.append(path)\n"
+SHIM_PTH = ("import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, "
+            "'local') == 'local'; enabled and __import__('_distutils_hack').add_shim(); \n")
+
+
+def test_a_hook_is_vouched_for_by_its_record_with_the_modules_it_imports(tmp_path):
+    site = tmp_path / "lib/python3.12/site-packages"
+    site.mkdir(parents=True)
+    _dist(site, "calc", {"__editable__.calc-1.0.pth": EDITABLE,
+                         "__editable___calc_1_0_finder.py": FINDER}, local=True)
+    (site / "_distutils_hack").mkdir()
+    _dist(site, "setuptools", {"distutils-precedence.pth": SHIM_PTH,
+                               "_distutils_hack/__init__.py": "def add_shim():\n    pass\n"})
+    # control: as the installers wrote them, both are accounted for
+    hooks = startup_hooks(tmp_path)
+    assert {(h.owner, h.local) for h in hooks} == {("calc", True), ("setuptools", False)}
+    assert hook_findings(hooks) == []
+    # the editable finder's shape is kept, its module rewritten after install: before, the
+    # shape alone let it through
+    (site / "__editable___calc_1_0_finder.py").write_text(FINDER + "import _planted\n")
+    # and the module setuptools' shim loads with __import__
+    (site / "_distutils_hack/__init__.py").write_text("def add_shim():\n    import _planted\n")
+    findings = hook_findings(startup_hooks(tmp_path))
+    assert sorted(f.message.split(" (")[0].rsplit("/", 1)[-1] for f in findings) == [
+        "__editable__.calc-1.0.pth", "distutils-precedence.pth"]
+    assert all(f.blocking and "no distribution's RECORD accounts for" in f.message
+               for f in findings)
+
+
+def test_an_editable_shaped_hook_no_record_lists_blocks(tmp_path):
+    site = tmp_path / "lib/python3.12/site-packages"
+    site.mkdir(parents=True)
+    _dist(site, "calc", {"__editable___calc_1_0_finder.py": FINDER}, local=True)
+    (site / "__editable__.calc-1.0.pth").write_text(EDITABLE)  # written by set-up code
+    [finding] = hook_findings(startup_hooks(tmp_path))
+    assert finding.blocking and "__editable__.calc-1.0.pth" in finding.message
+
+
+def test_a_sitecustomize_package_or_bytecode_is_a_hook_too(tmp_path):
+    site = tmp_path / "lib/python3.12/site-packages"
+    (site / "sitecustomize").mkdir(parents=True)
+    (site / "sitecustomize/__init__.py").write_text("import _planted\n")
+    (site / "usercustomize.pyc").write_bytes(b"\x00" * 16)
+    (site / "sitecustomizer.py").write_text("")  # another name: control, not a hook
+    findings = hook_findings(startup_hooks(tmp_path))
+    assert sorted(f.message.split(" (")[0].rsplit("/", 1)[-1] for f in findings) == [
+        "sitecustomize", "usercustomize.pyc"]
+
+
+def test_a_folder_past_the_scan_bound_is_a_blocking_could_not_verify(tmp_path):
+    from gatekeeper.runner.envhooks import MAX_ENTRIES
+
+    site = tmp_path / "lib/python3.12/site-packages"
+    site.mkdir(parents=True)
+    for n in range(MAX_ENTRIES - 1):
+        (site / f"m{n:05d}.txt").touch()
+    (site / "zz_planted.pth").write_text("import _planted\n")  # sorted last
+    # control: at the bound, the hook at the end is still looked at
+    [found] = hook_findings(startup_hooks(tmp_path))
+    assert "zz_planted.pth" in found.message
+    # one more entry: before, the scan stopped silently and the hook ran in every later run
+    (site / "m_extra.txt").touch()
+    [finding] = hook_findings(startup_hooks(tmp_path))
+    assert finding.blocking and f"more than {MAX_ENTRIES} entries" in finding.message
+    assert "could not verify" in finding.message

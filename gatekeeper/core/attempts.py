@@ -5,7 +5,8 @@ base's own run did not. Pure: records in, findings out.
 A record: {"kind", "target", "test", "at"} from the attempt log (`at` is the first repository
 frame, "path:line"). Kinds: network, credential, shell, process, file, environment, native,
 introspection (gc's object walks: how the hook is found, and how leak tests look for cycles),
-tamper (the hook itself reached). Credential reads and reaching for the log itself block;
+tamper (the hook itself reached, the log's key read, or lines in the log the hook did not
+write: never excused by the base). Credential reads and tampering block;
 the rest need the approving reviewer's acknowledgement (`/gatekeeper ack attempt-network`,
 ...), or block under the policy's `tests.attempts: block`.
 """
@@ -56,15 +57,18 @@ UNCOMPARED = ("credential", "tamper", "network", "shell")  # kinds shown with no
 def attempt_findings(head: Iterable[dict], base: set[tuple[str, str]] | None,
                      lost: int = 0, setting: str = "ack") -> list[Finding]:
     """Findings for the head's attempts the base did not make. `base` None: the base's own run
-    gave no log, so only the kinds no suite needs count (and say so). `lost`: records the log
-    dropped. `setting`: the policy's tests.attempts (ack, block or off)."""
+    gave no log, so only the kinds no suite needs count (and say so). `lost`: lines in the log
+    the gate's hook did not write (they block). `setting`: the policy's tests.attempts (ack, block or off)."""
     if setting == "off":
         return []
     first: dict[tuple[str, str], dict] = {}
     tests: dict[tuple[str, str], set[str]] = {}
+    head = list(head)
     for record in head:
         k = key(record)
-        if (k in base) if base is not None else (k[0] not in UNCOMPARED):
+        # tampering, and a kind past the log's bound, are never the base's doing
+        fixed = k[0] == "tamper" or record.get("overflow")
+        if not fixed and ((k in base) if base is not None else (k[0] not in UNCOMPARED)):
             continue
         first.setdefault(k, record)
         if record.get("test"):
@@ -79,11 +83,10 @@ def attempt_findings(head: Iterable[dict], base: set[tuple[str, str]] | None,
         if len(keys) > SHOWN_PER_KIND:
             findings.append(_made(kind, f"{len(keys) - SHOWN_PER_KIND} more {kind} attempts "
                                         "not shown, each new on the change", "", 0))
-    if lost:
-        findings.append(Finding("sandbox", "attempt-log-incomplete", f"{lost} attempt records "
-                                "were dropped past the log's bound or were not written by the "
-                                "gate's hook: what the code tried is not all known",
-                                "medium", blocking=False, waived_by=ACK))
+    if lost and not any(r.get("log") for r in head):  # else the log's own record says so
+        findings.append(Finding("sandbox", "attempt-log-incomplete", f"{lost} lines in the "
+                                "attempt log were not written by the gate's hook (forged, "
+                                "replayed or cut): what the code tried is not known", "high"))
     if setting == "block":
         findings = [Finding(f.tool, f.rule, f.message, "high", f.path, f.start_line, f.end_line)
                     for f in findings]

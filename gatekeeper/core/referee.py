@@ -65,7 +65,7 @@ class RefereeRun:
     covered: dict[str, frozenset[int]] | None = None  # lines of the change's code that ran
     coverage_errors: tuple[str, ...] = ()
     passed: frozenset[str] = frozenset()  # test ids that ran and passed
-    attempts_lost: int = 0  # attempt records its log dropped
+    attempts_lost: int = 0  # lines in its attempt log the gate's hook did not write
     sessions: tuple[SessionRecord | None, ...] = ()  # the session records its report holds
     left_out: tuple[str, ...] = ()  # the head's files its working copy did not take
     missing_plugins: tuple[str, ...] = ()  # the base's plugins the change's environment lacks

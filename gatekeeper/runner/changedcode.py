@@ -11,8 +11,9 @@ from pathlib import Path
 
 from gatekeeper.core.coverage import ChangedCode, changed_in, coverage_findings
 from gatekeeper.core.escape import md_text
-from gatekeeper.core.model import StageResult, with_findings
+from gatekeeper.core.model import Finding, StageResult, with_findings
 from gatekeeper.core.policy import Policy
+from gatekeeper.runner.attempts import FORGED
 
 MAX_FILES = 300
 MAX_BYTES = 1024**2
@@ -67,6 +68,12 @@ def with_coverage(result: StageResult, source: Path, base: Path | None, changed:
                   patterns: tuple[str, ...], runs: list, policy: Policy) -> StageResult:
     """The stage with the change's uncovered lines: `runs` are the sandbox results that
     measured (the change's run, the referee's), their covered lines joined."""
+    forged = [e for r in runs if r is not None for e in r.coverage_errors
+              if e.startswith(FORGED)]
+    if forged:  # whatever the policy says: the change's code wrote its own coverage
+        return with_findings(result, [Finding(
+            "coverage", "coverage-forged", f"changed-line coverage not measured: "
+            f"{md_text(forged[0])}, which only the code under test could have done", "high")])
     measured = [r.covered for r in runs if r is not None and r.covered]
     files, skipped = changed_code(source, base, changed, patterns)
     if not files:

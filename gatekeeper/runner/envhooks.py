@@ -9,8 +9,11 @@ base's and the referee's included; these are the facts `core.envhooks` judges.
 from __future__ import annotations
 
 import base64
+import glob
 import hashlib
+import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,32 +23,83 @@ from pathlib import Path
 
 from gatekeeper.core.envhooks import Hook
 
-MAX_ENTRIES = 20_000  # site-packages entries looked at; a bigger folder is reported as such
+MAX_ENTRIES = 20_000  # site-packages entries looked at; past it nothing there is vouched for
+STARTUP = ("sitecustomize", "usercustomize")  # modules site.py imports at start-up
+DYNAMIC = re.compile(r"""__import__\(\s*['"]([\w.]+)['"]""")
 
 
 def startup_hooks(env: Path, python: str | None = None) -> list[Hook]:
     """`python`: the interpreter the environment was made with; a fresh environment made
-    with it outside the sandbox tells which files the environment's creator wrote."""
+    with it outside the sandbox tells which files the environment's creator wrote.
+
+    A hook's owner is the distribution whose RECORD lists it with its hash, and lists with
+    their hashes the modules in site-packages its `.pth` line imports: an installer put them
+    there from that distribution, unchanged since. A hook anything else accounts for (or
+    nothing) has no owner."""
     hooks: list[Hook] = []
     reference = creator_files(python) if python else {}
     for site in sorted(env.glob("lib/python*/site-packages")):
-        entries = sorted(site.iterdir())[:MAX_ENTRIES]
-        owners = _owners(site, entries)
+        where = site.relative_to(env).as_posix()
+        entries = sorted(itertools.islice(site.iterdir(), MAX_ENTRIES + 1))
+        if len(entries) > MAX_ENTRIES:
+            hooks.append(Hook(where, "unverified", "", False, f"more than {MAX_ENTRIES} "
+                              "entries: the start-up hooks there were not all looked at"))
+            continue
+        rows = _rows(site, entries)
         # the creator's files, all of them unchanged: its hook and the module that hook runs
         intact = bool(reference) and all(_digest(site / n) == d for n, d in reference.items())
         for entry in entries:
             name = entry.name
-            where = entry.relative_to(env).as_posix()
+            path = f"{where}/{name}"
             if name.endswith(".pth") and entry.is_file():
                 code = [line.strip() for line in _text(entry).splitlines()
                         if line.startswith(("import ", "import\t"))]
                 if code:
-                    hooks.append(Hook(where, "pth", *owners.get(name, ("", False)),
-                                      code[0][:200], intact and name in reference))
-            elif name in ("sitecustomize.py", "usercustomize.py"):
-                hooks.append(Hook(where, name.removesuffix(".py"),
-                                  *owners.get(name, ("", False)), ""))
+                    owner = _owner(site, [name, *_imported(site, code)], rows)
+                    hooks.append(Hook(path, "pth", *(owner or ("", False)), code[0][:200],
+                                      intact and name in reference))
+            elif name.split(".", 1)[0] in STARTUP:  # a .py, .pyc, extension or package
+                files = [f"{name}/__init__.py"] if entry.is_dir() else [name]
+                owner = _owner(site, files, rows)
+                hooks.append(Hook(path, name.split(".", 1)[0], *(owner or ("", False)), ""))
     return hooks
+
+
+def _imported(site: Path, code: list[str]) -> list[str]:
+    """The files in site-packages that a .pth's import lines load first: `import a.b, c`
+    runs a/__init__.py (or a.py, or an extension) and c's."""
+    files = []
+    for line in code:
+        for statement in line.split(";"):
+            words = statement.split()
+            if words[:1] != ["import"]:
+                continue
+            for module in " ".join(words[1:]).split(","):
+                top = module.strip().split(" ", 1)[0].split(".", 1)[0]
+                if top:
+                    files += _module(site, top)
+        for top in DYNAMIC.findall(line):  # setuptools' own: __import__('_distutils_hack')
+            files += _module(site, top.split(".", 1)[0])
+    return files
+
+
+def _module(site: Path, top: str) -> list[str]:
+    files = [f"{top}/__init__.py"] if (site / top / "__init__.py").is_file() else []
+    return files + [p.name for p in site.glob(f"{glob.escape(top)}.*")
+                    if p.is_file() and p.name.split(".")[-1] in ("py", "pyc", "so")]
+
+
+def _owner(site: Path, files: list[str], rows: dict[str, tuple[str, str, bool]]
+           ) -> tuple[str, bool] | None:
+    """(distribution, built locally) when one distribution's RECORD lists every file with
+    the hash it has now; None otherwise."""
+    owners = set()
+    for name in files:
+        row = rows.get(name)
+        if row is None or not _hashed(site / name, row[1]):
+            return None
+        owners.add((row[0], row[2]))
+    return owners.pop() if len(owners) == 1 else None
 
 
 @lru_cache(maxsize=16)
@@ -73,25 +127,23 @@ def _digest(path: Path) -> str:
         return ""
 
 
-def _owners(site: Path, entries: list[Path]) -> dict[str, tuple[str, bool]]:
-    """Top-level file name -> (the distribution whose RECORD lists it, installed from a
-    local path or URL rather than from the index)."""
-    owners: dict[str, tuple[str, bool]] = {}
+def _rows(site: Path, entries: list[Path]) -> dict[str, tuple[str, str, bool]]:
+    """RECORD rows of every distribution: path -> (its name, the recorded hash, installed
+    from a local path or URL rather than from the index)."""
+    rows: dict[str, tuple[str, str, bool]] = {}
     for info in entries:
         if not info.name.endswith(".dist-info"):
             continue
         local = (info / "direct_url.json").is_file()
         for row in _text(info / "RECORD").splitlines():
             path, _, digest = row.partition(",")
-            if "/" not in path and _recorded(site / path, digest.split(",", 1)[0]):
-                owners[path] = (_dist_name(info), local)
-    return owners
+            if path and not path.startswith(("/", "..")):
+                rows.setdefault(path, (_dist_name(info), digest.split(",", 1)[0], local))
+    return rows
 
 
-def _recorded(path: Path, digest: str) -> bool:
-    """The file is as its installer recorded it (a hook rewritten later is nobody's)."""
-    if not path.name.endswith((".pth", "customize.py")):
-        return True  # only hooks are judged; the rest is not read
+def _hashed(path: Path, digest: str) -> bool:
+    """The file is as its installer recorded it (rewritten later, it is nobody's)."""
     algorithm, _, expected = digest.partition("=")
     if algorithm != "sha256" or not path.is_file():
         return False

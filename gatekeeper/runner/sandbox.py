@@ -84,7 +84,7 @@ class SandboxResult:
     result: bytes | None = None
     limits: Limits = field(default_factory=Limits)
     attempts: tuple[dict, ...] = ()  # what the code tried (attempt log), when it was asked for
-    attempts_lost: int = 0  # records dropped past the bound, or not written by the hook
+    attempts_lost: int = 0  # lines in the log the hook did not write (forged)
     covered: dict[str, frozenset[int]] | None = None  # lines run per work-folder file
     coverage_errors: tuple[str, ...] = ()  # why the gate's coverage.py did not measure
 
@@ -256,9 +256,12 @@ def run(source: Path, command: list[str], limits: Limits = Limits(), *,
         extra_env["GATEKEEPER_RESULT_FD"] = str(write_result)
         log_ = AttemptLog(Path(tmp)) if attempts else None
         lines = CoverageLog(Path(tmp)) if coverage else None
-        placed = {**(placed or {}), **({ATTEMPTS_INSIDE: str(log_.path)} if log_ else {}),
-                  **({COVERAGE_INSIDE: str(lines.path), f"{COVERAGE_FOLDER}/coverage":
-                      coverage_package()} if lines else {})}
+        # each channel's FIFO and the key its lines are signed with (read-only)
+        placed = {**(placed or {}), **({ATTEMPTS_INSIDE: str(log_.path), f"{ATTEMPTS_INSIDE}.key":
+                                        str(log_.key_path)} if log_ else {}),
+                  **({COVERAGE_INSIDE: str(lines.path), f"{COVERAGE_INSIDE}.key":
+                      str(lines.key_path), f"{COVERAGE_FOLDER}/coverage": coverage_package()}
+                     if lines else {})}
         argv = build_argv(source, command, limits, Path(tmp), extra_env, binds or [], writable,
                           in_place, egress, placed)
         try:

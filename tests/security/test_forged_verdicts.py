@@ -179,4 +179,4 @@ def test_a_hook_planted_by_set_up_is_named_and_does_not_reach_the_referee(tmp_pa
     assert result.status == "failed", result.summary
     [planted] = [f for f in result.findings if f.rule == "runner-tampering/set-up-hook"]
     assert planted.blocking and "zz_forge.pth" in planted.message
-    assert "written during set-up by no installer" in planted.message
+    assert "no distribution's RECORD accounts for" in planted.message
