@@ -326,3 +326,47 @@ def test_a_whole_worker_killed_mid_gate_is_taken_up_by_another_within_two_minute
         for proc in (first, second):
             if proc is not None:
                 stop_process(proc)
+
+
+def test_the_gates_own_trouble_keeps_the_check_in_progress_then_says_whose_it_is(
+        env, redis_url, fake_github, hello_world, tmp_path):
+    """The package cache cannot start (its folder is a file): while the queue will try again,
+    the check stays in progress and says why, the operator's trail has it; after the last try
+    it is red, as the gate's own trouble, never the change's failing tests."""
+    from rq import Queue, Retry, SimpleWorker
+
+    from gatekeeper.service.audit import AuditTrail
+    from gatekeeper.service.queue import RedisBackend
+
+    broken = tmp_path / "cache"
+    broken.mkdir()
+    (broken / "index-cache").write_text("not a folder")
+    hello_world.contents[("master", ".github/gatekeeper.yml")] = \
+        b"stages:\n  sast: false\n  dependencies: false\n"
+    hello_world.pulls[2]["base"]["ref"] = "master"
+    hello_world.tarballs[HEAD] = FAST_SUITE
+    settings = load_settings({**env, "REDIS_URL": redis_url,
+                              "GATEKEEPER_CACHE_DIR": str(broken)})
+    store = RedisBackend(redis_url, 3600)
+    jobs.configure(settings, store)
+    queue = Queue("gatekeeper-trouble-test", connection=store.connection,
+                  serializer=JSONSerializer)
+    target = {"installation_id": INSTALLATION_ID, "repo_id": 186853002, "repo": REPO,
+              "number": 2, "head_sha": HEAD}
+    job = queue.enqueue(jobs.run, "gate", {"target": target}, retry=Retry(max=1))
+    SimpleWorker([queue], connection=store.connection, serializer=JSONSerializer).work(
+        burst=True)
+    waits = [s for s in fake_github.check_run_states
+             if s["name"] == "gatekeeper" and s["status"] == "in_progress" and s["output"]
+             and s["output"]["title"] == "Waiting: the gate could not run a stage"]
+    assert waits, fake_github.check_run_states  # the first try left it in progress, saying why
+    [run] = fake_github.runs_for(REPO, HEAD, "gatekeeper")
+    assert run["status"] == "completed" and run["conclusion"] == "failure"
+    summary = run["output"]["summary"]
+    assert "the gate's own trouble, not the change's" in summary
+    assert "package cache is not available" in summary
+    assert not fake_github.runs_for(REPO, HEAD, "gatekeeper/tests")  # nothing blamed on tests
+    kinds = [r["kind"] for r in AuditTrail(store).records(REPO, 2)]
+    assert "gate-trouble" in kinds
+    assert Job.fetch(job.id, connection=store.connection,
+                     serializer=JSONSerializer).get_status() == "failed"

@@ -117,17 +117,21 @@ class StageResult:
     summary: str
     findings: tuple[Finding, ...] = ()
     seconds: tuple[tuple[str, float], ...] = ()  # where the stage's time went: (step, s)
+    # "gate": an error of the gate's own (its package cache, a tool), never the change's; the
+    # service retries the gate instead of concluding
+    cause: str = ""
 
     def to_dict(self) -> dict:
         return {"stage": self.stage, "status": self.status, "summary": self.summary,
                 "findings": [f.to_dict() for f in self.findings],
-                "seconds": dict(self.seconds)}
+                "seconds": dict(self.seconds), "cause": self.cause}
 
     @classmethod
     def from_dict(cls, data: dict) -> StageResult:
         findings = tuple(Finding(**f) for f in data.get("findings", []))
         seconds = tuple((str(k), float(v)) for k, v in (data.get("seconds") or {}).items())
-        return cls(data["stage"], data["status"], data["summary"], findings, seconds)
+        return cls(data["stage"], data["status"], data["summary"], findings, seconds,
+                   str(data.get("cause") or ""))
 
 
 RERUN_ACTION = "rerun"  # identifier of the "Re-run" button on our check runs

@@ -413,6 +413,12 @@ class Installation:
             return existing
         return self._create_check_run(repo, head_sha, name, fields)
 
+    def note_check_run(self, repo: str, run_id: int, output: CheckOutput) -> None:
+        """Say why a run is still in progress (it stays in progress)."""
+        self._request("PATCH", f"/repos/{repo}/check-runs/{run_id}", input={
+            "status": "in_progress", "output": {"title": output.title,
+                                                "summary": output.summary}})
+
     def ensure_check_run(self, repo: str, head_sha: str, name: str) -> int:
         """Our check run of this name on this commit, created if there is none yet."""
         existing = self.find_check_run(repo, head_sha, name)

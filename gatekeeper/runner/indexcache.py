@@ -95,9 +95,14 @@ def warm(cache: IndexCache, names: tuple[str, ...] = WARM, tries: int = 3) -> li
 def ensure_cache(cache_dir: Path) -> IndexCache:
     """The running cache for this cache folder; started (once, across processes) if down."""
     folder = cache_dir / "index-cache"
-    folder.mkdir(parents=True, exist_ok=True)
     state = folder / "server.json"
-    with open(folder / "start.lock", "w") as lock:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = open(folder / "start.lock", "w")  # noqa: SIM115 - held below
+    except OSError as exc:
+        raise IndexUnavailable(f"its folder {folder} cannot be used: {exc.strerror or exc}") \
+            from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one starter; the others wait and reuse it
         if state.exists():
             saved = json.loads(state.read_text())

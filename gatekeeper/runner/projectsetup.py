@@ -40,7 +40,12 @@ HAS_PYTEST = toolargv.shell(toolargv.code("python", "import pytest"))
 
 
 class SetupError(Exception):
-    """The gate could not set the project up; the message says why, with the installer's tail."""
+    """The gate could not set the project up; the message says why, with the installer's tail.
+    `gate`: the cause is the gate's own (its package cache), not the project."""
+
+    def __init__(self, message: str, gate: bool = False):
+        super().__init__(message)
+        self.gate = gate
 
 
 @dataclass
@@ -220,7 +225,7 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
     try:
         index = ensure_cache(cache)
     except IndexUnavailable as exc:
-        raise SetupError(f"the package cache is not available: {exc}") from None
+        raise SetupError(f"the package cache is not available: {exc}", gate=True) from None
     started = time.monotonic()
     locked, how = locked_environment(source, chosen, python, cache, limits, index)
     job = Path(tempfile.mkdtemp(prefix="gatekeeper-setup-"))

@@ -66,7 +66,8 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
         setup = set_up(source, base, python, cache, _setup_limits(limits), tag,
                        tuple(policy.tests.install))
     except SetupError as exc:
-        return StageResult("tests", "error", f"could not run the suite: {exc}")
+        return StageResult("tests", "error", f"could not run the suite: {exc}",
+                           cause="gate" if exc.gate else "")
     try:
         # start-up hooks set-up left behind (no outcome of that environment is evidence),
         # and what the build code tried

@@ -89,15 +89,61 @@ def context() -> Context:
     return _context or configure(load_settings())
 
 
+class GateTrouble(Exception):
+    """A stage could not run for the gate's own reasons (its package cache, a tool): not the
+    change's failure and not a pass. The job is retried with backoff."""
+
+
 def guarded(ctx: Context, target: Target, rescan: bool) -> dict[str, Any]:
-    """Whatever goes wrong, the gate check ends red and says so; never left in progress."""
+    """Whatever goes wrong, the gate check ends red and says so; never left in progress,
+    except while the gate's own trouble is retried (the operator is told)."""
     github = ctx.app.installation(target.installation_id)
     run_id = github.start_check_run(target.repo, target.head_sha, GATE) if rescan else None
     try:
         return evaluate(ctx, github, target, rescan)
+    except GateTrouble as exc:
+        if _retried_later():
+            _still_in_progress(ctx, github, target, str(exc), run_id)
+        else:
+            fail_gate(github, target, f"the gate could not run its stages ({exc}); this is "
+                      "the gate's own trouble, not the change's", run_id)
+        raise
     except Exception as exc:
         fail_gate(github, target, f"{exc.__class__.__name__}", run_id)
         raise
+
+
+def _retried_later() -> bool:
+    """Whether the queue will run this job again (RQ's retries left)."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    return bool(job is not None and job.retries_left)
+
+
+def _still_in_progress(ctx: Context, github: Installation, target: Target, why: str,
+                       run_id: int | None) -> None:
+    """The check stays in progress and says so; the operator hears of it (log, audit trail,
+    Slack): a red check would blame the change, a green one would pass what was not run."""
+    log.error("gate of %s#%s waits on the gate's own trouble: %s", target.repo, target.number,
+              why)
+    AuditTrail(ctx.store).record("gate-trouble", target.repo, target.number,
+                                 sha=target.head_sha, error=why[:500])
+    ctx.store.add_counts({metrics.key("gatekeeper_gate_trouble_total"): 1})
+    try:
+        if run_id is not None:
+            github.note_check_run(target.repo, run_id, CheckOutput(
+                "Waiting: the gate could not run a stage",
+                f"The gate could not run a stage for its own reasons ({why}). It tries again "
+                "shortly; the operator has been told. This is not the change's failure."))
+        if ctx.settings.slack_webhook_url:
+            Slack(ctx.settings.slack_webhook_url).send(Alert(
+                "Gatekeeper could not run a gate (its own trouble)", target.repo,
+                target.number, target.head_sha, why[:300],
+                pull_url(ctx.settings.github_api_url, target.repo, target.number), ()), None)
+    except Exception as exc:  # noqa: BLE001 - the retry is what matters
+        log.warning("could not report the wait on %s: %s", target.head_sha[:12],
+                    exc.__class__.__name__)
 
 
 def fail_gate(github: Installation, target: Target, reason: str, run_id: int | None = None) -> None:
@@ -237,6 +283,10 @@ def run_gate_stages(ctx: Context, github: Installation, target: Target, base_sha
     with sandbox.recording() as runs:
         stages = run_stages(policy, fetch, files, base_text, ctx.settings.stages, progress,
                             fetch_base=lambda dest: fetch(dest, base_sha))
+    trouble = [f"{name}: {r.summary.splitlines()[0][:300]}" for name, r in stages.items()
+               if r.cause == "gate"]
+    if trouble:
+        raise GateTrouble("; ".join(trouble))
     for run in runs:
         audit.sandbox(target.repo, target.number, run)
         if run.limit:

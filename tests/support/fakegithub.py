@@ -109,6 +109,7 @@ class FakeGitHub:
         self.tokens: dict[str, dict] = {}
         self.repos: dict[str, FakeRepo] = {}
         self.check_runs: dict[int, dict] = {}
+        self.check_run_states: list[dict] = []  # every state a check run was put in, in order
         self.requests: list[tuple[str, str, int]] = []
         self.violations: list[str] = []
         self.injected: list[tuple[str, str, int, dict]] = []
@@ -557,6 +558,8 @@ class FakeGitHub:
                 run[key] = data[key]
         if data.get("conclusion"):
             run["status"] = "completed"
+        self.check_run_states.append({"id": run["id"], "name": run["name"],
+                                      "status": run["status"], "output": data.get("output")})
         if "output" in data:
             kept = run["output"]["annotations"] + annotations
             run["output"] = {**data["output"], "annotations": kept}
