@@ -60,14 +60,19 @@ def create(dest: Path, lock: Path | None = None) -> str:
 
     pins = [f"bandit=={version('bandit')}"]
     if lock is not None:
-        if not re.search(rf"^{re.escape(pins[0])}\b", lock.read_text(), re.MULTILINE):
-            raise SystemExit(f"{lock} does not pin {pins[0]}, the bandit this install uses")
+        check_lock(lock, pins[0])
         pins = ["--require-hashes", "--no-deps", "-r", str(lock)]
     newest = available(os.environ.get("GATEKEEPER_PYTHONS"))[0]
     subprocess.run(toolargv.module(newest.path, "venv", "--clear", str(dest)), check=True)
     subprocess.run(toolargv.module(str(dest / "bin" / "python"), "pip", "install", "--quiet",
                                    "--disable-pip-version-check", *pins), check=True)
     return f"{dest} (Python {newest.version}, {' '.join(pins)})"
+
+
+def check_lock(lock: Path, pin: str) -> None:
+    """The lock must pin the bandit the worker reports as its own: refuse any other."""
+    if not re.search(rf"^{re.escape(pin)}\b", lock.read_text(), re.MULTILINE):
+        raise SystemExit(f"{lock} does not pin {pin}, the bandit this install uses")
 
 
 if __name__ == "__main__":
