@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run serve test system-deps lint clean
+.PHONY: run serve test system-deps lint clean lock
 
 run: system-deps $(STAMP)
 	@$(BIN)/gatekeeper demo
@@ -32,3 +32,15 @@ $(STAMP): pyproject.toml
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache
+
+# The image's locks, hashed, at the versions the tested virtualenv has (PyPI is asked):
+# requirements.lock (Python 3.12) and requirements-scanners.lock (bandit's, on 3.13).
+lock: $(STAMP)
+	$(BIN)/pip freeze --exclude-editable > .lock-constraints.txt
+	echo "setuptools>=68" | $(BIN)/uv pip compile pyproject.toml - -c .lock-constraints.txt \
+	    --python-version 3.12 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+	    --custom-compile-command "make lock" --quiet -o requirements.lock
+	echo bandit | $(BIN)/uv pip compile - -c .lock-constraints.txt \
+	    --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+	    --custom-compile-command "make lock" --quiet -o requirements-scanners.lock
+	rm .lock-constraints.txt

@@ -25,6 +25,9 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.add_argument("--no-reconcile", action="store_true",
                         help="do not look for ungated open pull requests at start-up")
+    worker.add_argument("--health", action="store_true",
+                        help="exit 0 when a worker on this host beat lately in Redis (the "
+                             "container's health check), else 1 and why")
     sub.add_parser("reconcile", help="gate every open pull request that has no finished gate")
     redeliver = sub.add_parser("redeliver", help="ask GitHub to redeliver failed deliveries")
     redeliver.add_argument("--since", required=True, help="how far back: 90m, 6h, 3d")
@@ -216,6 +219,8 @@ def _serve(args) -> int:
 
 
 def _worker(args) -> int:
+    if args.health:
+        return _worker_health()
     settings = load_settings()
     if not settings.redis_url:
         print("gatekeeper worker needs REDIS_URL; without it `gatekeeper serve` runs jobs "
@@ -242,6 +247,28 @@ def _worker(args) -> int:
     # the scheduler is what brings retried jobs back after their backoff interval
     jobs.GatekeeperWorker(QUEUE_NAMES, connection=backend.connection,
                           serializer=JSONSerializer).work(burst=args.burst, with_scheduler=True)
+    return 0
+
+
+def _worker_health() -> int:
+    """Only REDIS_URL is read: the probe runs often and needs no other secret."""
+    import socket
+
+    import redis
+
+    from gatekeeper.service.settings import taken
+    from gatekeeper.service.workerhealth import worker_problem
+
+    url = (taken("REDIS_URL") or "").strip()
+    if not url:
+        print("unhealthy: REDIS_URL is not set", file=sys.stderr)
+        return 1
+    connection = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    problem = worker_problem(connection, socket.gethostname())
+    if problem:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+        return 1
+    print("healthy")
     return 0
 
 
