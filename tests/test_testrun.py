@@ -510,7 +510,8 @@ def test_the_base_suite_runs_once_per_base_and_environment(tmp_path, cache):
         twice = run_tests(second, policy(), cache, LIMITS, base=base)
     assert [f.message for f in once.findings] == [f.message for f in twice.findings]
     assert once.status == twice.status == "passed"  # the known bug is pre-existing both times
-    assert len(runs) - len(again) == 1  # the base suite on the base commit, remembered
+    # the base's own set-up and suite on the base commit, remembered
+    assert len(runs) - len(again) == 2
     other = project(tmp_path / "other-base", {**CALC, "tests/test_known.py": old_bug + "\n"})
     with sandbox.recording() as fresh:
         run_tests(second, policy(), cache, LIMITS, base=other)  # another base: runs again

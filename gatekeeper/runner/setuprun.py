@@ -17,7 +17,7 @@ from pathlib import Path
 from gatekeeper.core.attempts import setup_findings, with_attempts
 from gatekeeper.core.envhooks import hook_findings
 from gatekeeper.core.escape import md_code, md_text
-from gatekeeper.core.model import Finding, StageResult, with_findings
+from gatekeeper.core.model import StageResult, with_findings
 from gatekeeper.core.policy import Policy
 from gatekeeper.core.referee import judge, session_findings
 from gatekeeper.core.setupplan import ci_pythons
@@ -125,10 +125,11 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
             result = dataclasses.replace(result, summary=result.summary + "\n" + notes_line)
         base_executed, base_tried = evidence.executed, evidence.tried
         if ref_run is not None:
-            planted = (*planted, *session_findings(evidence.session, ref_run),
-                       *_copy_notes(ref_run))
+            planted = (*planted, *session_findings(evidence.session, ref_run))
         result = _refereed(result, setup.work, base, policy, (base_failing, base_executed),
                            (ref_run, why_not), touched or changed, patterns, seconds, again)
+        if ref_run is not None:
+            result = dataclasses.replace(result, summary=result.summary + _copy_notes(ref_run))
         tried = run.attempts + (ref_run.attempts if ref_run else ())
         lost = run.attempts_lost + (ref_run.attempts_lost if ref_run else 0)
         result = with_attempts(result, tried, base_tried, lost, policy.tests.attempts)
@@ -153,21 +154,20 @@ def _base_then_referee(base: Path, python: Interpreter, cache: Path, limits: san
                                 ("referee", round(time.monotonic() - middle, 1))]
 
 
-def _copy_notes(run) -> list:
+def _copy_notes(run) -> str:
     """What the referee's copy did not take of the change, and the base's plugins it lacks:
-    said, not blocking (the referee's own outcome decides)."""
-    notes = []
+    said in the summary (the referee's own outcome decides)."""
+    lines = ""
     if run.left_out:
-        notes.append(Finding("tests", "referee-copy", "the referee's working copy left out "
-                             f"{len(run.left_out)} path(s) of the change that are neither the "
-                             "base's nor source (metadata, start-up hooks, configuration, root "
-                             "files the base does not have): " + ", ".join(run.left_out[:8]),
-                             "low", blocking=False))
+        lines += (f"\n- referee: its working copy left out {len(run.left_out)} path(s) of the "
+                  "change that are neither the base's nor source (metadata, start-up hooks, "
+                  "configuration, root files the base does not have): "
+                  + md_text(", ".join(run.left_out[:8])))
     if run.missing_plugins:
-        notes.append(Finding("tests", "referee-plugins-missing", "the base's run loaded pytest "
-                             "plugins the change's environment does not install: "
-                             + ", ".join(run.missing_plugins[:8]), "medium", blocking=False))
-    return notes
+        lines += ("\n- referee: the base's run loaded pytest plugins the change's environment "
+                  "does not install: " + md_text(", ".join(run.missing_plugins[:8])))
+    return lines
+
 
 def _refereed(result: StageResult, work: Path, base: Path, policy: Policy,
               on_base: tuple[set[str] | None, int | None], referee: tuple,

@@ -171,9 +171,8 @@ def test_a_hook_planted_by_set_up_is_named_and_does_not_reach_the_referee(tmp_pa
     head = project(tmp_path / "head", {**BROKEN, "setup.py": PLANT})
     result = run_tests(head, policy(), wheel_cache, LIMITS, base=base,
                        changed=["calc.py", "setup.py"])
-    # the control: the planted plugin really forged the change's own run
-    assert " 0 failed, 0 errors" in result.summary.splitlines()[0], result.summary
-    # the gate's launcher sets the variables pytest reads: PYTEST_ADDOPTS is not one
+    # the gate's launcher sets the variables pytest reads: PYTEST_ADDOPTS the planted hook
+    # sets is dropped in the change's own run and the referee's alike
     [broken] = [f for f in result.findings if f.rule == "base-test-fails"]
     assert "tests.test_calc::test_add" in broken.message
     assert result.status == "failed", result.summary

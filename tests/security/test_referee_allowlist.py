@@ -4,6 +4,8 @@ code or configuration into the referee's pytest. The positive control of each is
 own run: the trick fooled it (nothing failed there). The referee still blocks.
 """
 
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -85,16 +87,30 @@ def fooled(result) -> bool:
     return " 0 failed, 0 errors" in own_run
 
 
+def ordinary_run_fooled(tree) -> bool:
+    """The control outside the gate: `python -m pytest` in the tree, as CI and the gate's
+    earlier runs started it, says nothing failed though `add` is broken."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                          cwd=tree, capture_output=True, text=True)
+    return done.returncode == 0 and "failed" not in done.stdout
+
+
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_the_heads_configuration_and_modules_do_not_reach_the_referee(tmp_path, wheel_cache,
                                                                       name):
     result = gate(tmp_path, wheel_cache, {**BROKEN, **ATTACKS[name]})
-    assert fooled(result), result.summary  # the trick works on the change's own run
+    # the trick works on an ordinary pytest run of the tree
+    assert ordinary_run_fooled(tmp_path / "head"), name
     assert result.status == "failed", result.summary
     caught = [f for f in result.findings if f.rule == "base-test-fails"]
     assert len(caught) == 1, (result.summary, result.findings)
     [caught] = caught
     assert caught.blocking and "tests.test_calc::test_add" in caught.message
+
+
+def test_control_without_a_trick_an_ordinary_run_sees_the_breakage(tmp_path):
+    tree = project(tmp_path / "plain", BROKEN)
+    assert not ordinary_run_fooled(tree)
 
 
 def test_product_code_that_makes_a_base_test_load_its_plugin_is_a_tamper_finding(
@@ -122,8 +138,7 @@ setup(name="calc", version="1.0", py_modules=["calc"])
 def test_a_failure_planted_by_the_heads_set_up_is_not_taken_as_the_bases(tmp_path, wheel_cache):
     result = gate(tmp_path, wheel_cache, {**BROKEN, "setup.py": PLANT_FAILURE})
     # the control: set-up really wrote the conftest (the referee's copy names it as left out)
-    [copy] = [f for f in result.findings if f.rule == "referee-copy"]
-    assert "tests/conftest.py" in copy.message and not copy.blocking
+    assert "left out" in result.summary and "tests/conftest.py" in result.summary
     assert result.status == "failed", result.summary
     [broken] = [f for f in result.findings if f.rule == "base-test-fails"]
     assert broken.blocking and "fails on the base commit too" not in broken.message
@@ -148,4 +163,4 @@ def test_control_a_benign_change_with_a_new_package_and_the_bases_plugin_passes(
     assert result.status == "passed", result.summary
     assert "1 ran, 0 failing" in result.summary, result.summary
     assert not [f for f in result.findings if f.rule.startswith("runner-tampering")]
-    assert not [f for f in result.findings if f.rule == "referee-plugins-missing"]
+    assert "plugins the change's environment does not install" not in result.summary
