@@ -178,6 +178,32 @@ def test_doctor_says_once_that_github_cannot_be_reached(env, fake_github):
     assert "[ok] sandbox (bubblewrap)" in done.stdout
 
 
+def test_a_local_check_says_what_the_approver_must_acknowledge(tmp_path, wheel_cache):
+    repo = Repo(tmp_path / "repo")
+    repo.commit({".github/gatekeeper.yml": "stages:\n  tests: false\n  dependencies: false\n",
+                 "calc.py": "def add(a, b):\n    return a + b\n"})
+    repo.branch("codex/run")
+    repo.commit({"run.py": "import subprocess\n\n\ndef run(user_cmd):\n"
+                           "    return subprocess.run(user_cmd, shell=True)\n"})
+    env = {"GATEKEEPER_CACHE_DIR": str(wheel_cache),
+           "GATEKEEPER_OSV_URL": "http://127.0.0.1:9/v1/query"}
+    done = gatekeeper("check", str(repo.root), "--base", "main", "--no-cache", env=env)
+    assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("NEEDS ACKNOWLEDGEMENT") and "/gatekeeper ack shell-injection" in last
+    shown = json.loads(gatekeeper("check", str(repo.root), "--base", "main", "--format", "json",
+                                  env=env).stdout)
+    assert shown["verdict"] == "needs acknowledgement"
+    assert {"rule": "shell-injection", "command": "/gatekeeper ack shell-injection"} in \
+        shown["acknowledgements"]
+    # the control: the same change with a constant command passes
+    repo.commit({"run.py": "import subprocess\n\n\ndef run():\n"
+                           "    return subprocess.run(['ls'])\n"})
+    calm = gatekeeper("check", str(repo.root), "--base", "main", "--no-cache", env=env)
+    assert calm.returncode == 0, calm.stdout[-3000:]
+    assert calm.stdout.strip().splitlines()[-1].startswith("PASSED")
+
+
 def test_same_commits_again_are_answered_from_the_stored_result(tmp_path, wheel_cache):
     repo = Repo(tmp_path / "repo")
     repo.commit({"calc.py": "def add(a, b):\n    return a + b\n"})

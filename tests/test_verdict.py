@@ -83,3 +83,24 @@ def test_automation_that_the_policy_does_not_gate_gets_a_neutral_check_saying_wh
     assert verdict.title == "Not gated: automation, not an AI coding agent"
     assert "@dependabot[bot] (Dependabot)" in unescaped(verdict.summary)
     assert "gate: agents+automation" in verdict.summary
+
+
+def test_a_local_verdict_says_what_a_person_must_do():
+    from gatekeeper.core.model import Finding, StageResult
+    from gatekeeper.core.verdict import EXIT_CODES, local_verdict
+
+    ack = Finding("semgrep", "shell-injection", "a new shell call", "medium", "run.py", 3, 3,
+                  blocking=False, waived_by="sast.dangerous-sink")
+    hard = Finding("semgrep", "eval-on-input", "eval of request data", "high", "run.py", 4, 4)
+    green = {"tests": StageResult("tests", "passed", "1 passed")}
+    assert local_verdict(green, True, False) == ("passed", [])
+    asks = {**green, "sast": StageResult("sast", "passed", "1 finding", (ack,))}
+    assert local_verdict(asks, True, False) == ("needs acknowledgement", ["shell-injection"])
+    blocks = {**green, "sast": StageResult("sast", "failed", "2 findings", (ack, hard))}
+    assert local_verdict(blocks, True, False)[0] == "blocked"
+    broken = {**green, "sast": StageResult("sast", "error", "semgrep did not run")}
+    assert local_verdict(broken, True, False)[0] == "could not run"
+    assert local_verdict(asks, False, False)[0] == "not gated"
+    assert local_verdict(green, True, True)[0] == "blocked"  # an invalid base policy
+    assert len({EXIT_CODES[v] for v in ("passed", "blocked", "could not run",
+                                        "needs acknowledgement")}) == 4

@@ -15,6 +15,7 @@ from gatekeeper.core.detect import NOREPLY_RE, Detection, detect
 from gatekeeper.core.model import Commit, PullRequest, StageResult, User
 from gatekeeper.core.policy import POLICY_PATH, PolicyError, parse_policy, with_additions
 from gatekeeper.core.rules import agent_rules, default_policy_text, rules_dir
+from gatekeeper.core.verdict import BLOCKED, EXIT_CODES, NOT_RUN, local_verdict
 from gatekeeper.runner.gitlocal import changed_files, export_tree, file_at, git, latest_tag
 from gatekeeper.service.settings import StageConfig
 from gatekeeper.service.stages import Progress, run_stages
@@ -34,11 +35,14 @@ class LocalReport:
     policy_error: PolicyError | None = None
 
     @property
+    def verdict(self) -> tuple[str, list[str]]:
+        """(passed | needs acknowledgement | blocked | could not run | not gated, the rules
+        an approval must acknowledge)."""
+        return local_verdict(self.stages, self.gated, self.policy_error is not None)
+
+    @property
     def blocked(self) -> bool:
-        if self.policy_error is not None:
-            return True
-        return self.gated and any(r.status not in ("passed", "skipped")
-                                  for r in self.stages.values())
+        return self.verdict[0] in (BLOCKED, NOT_RUN)
 
 
 def account(name: str, email: str) -> User:
@@ -143,5 +147,6 @@ def _pull_request(repo: Path, name: str, head: str, head_sha: str, base_sha: str
 
 
 def exit_code(report: LocalReport) -> int:
-    return 1 if report.blocked else 0
+    """0 passed (or not gated), 1 blocked, 2 could not run, 3 needs acknowledgement."""
+    return EXIT_CODES[report.verdict[0]]
 

@@ -13,7 +13,7 @@ from gatekeeper.core.escape import md_code, md_fence, md_text, md_unescape, one_
 from gatekeeper.core.model import Finding
 from gatekeeper.core.quiet import preexisting_line, quiet, weight
 from gatekeeper.core.report import level
-from gatekeeper.core.verdict import evidence
+from gatekeeper.core.verdict import BLOCKED, NEEDS_ACK, NOT_GATED, NOT_RUN, evidence
 
 LineOf = Callable[[str, int], str]  # the text of a line of the head tree, "" if unknown
 MARK = {"passed": "ok", "skipped": "skipped", "failed": "FAILED", "error": "ERROR"}
@@ -22,11 +22,20 @@ MARK = {"passed": "ok", "skipped": "skipped", "failed": "FAILED", "error": "ERRO
 def verdict_line(report: LocalReport) -> str:
     if report.policy_error is not None:
         return "BLOCKED: the base branch's policy file is invalid"
-    if not report.gated:
+    verdict, acks = report.verdict
+    if verdict == NOT_GATED:
         return "NOT GATED: no sign of an AI coding agent (policy gates agent-authored changes)"
-    failing = [name for name, r in report.stages.items() if r.status not in ("passed", "skipped")]
-    if failing:
+    if verdict == BLOCKED:
+        failing = [n for n, r in report.stages.items() if r.status not in ("passed", "skipped")]
         return "BLOCKED: " + ", ".join(failing) + " (human review is not evaluated locally)"
+    if verdict == NOT_RUN:
+        failing = [n for n, r in report.stages.items() if r.status not in ("passed", "skipped")]
+        return ("COULD NOT RUN: " + ", ".join(failing) + " (neither a pass nor the change's "
+                "failure: see why above)")
+    if verdict == NEEDS_ACK:
+        return (f"NEEDS ACKNOWLEDGEMENT: the approver must acknowledge {len(acks)} finding"
+                f"{'s' if len(acks) != 1 else ''} in the approval: "
+                + " ".join(f"/gatekeeper ack {one_line(rule)}" for rule in acks))
     return "PASSED: every stage is green (human review is not evaluated locally)"
 
 
@@ -89,7 +98,9 @@ def _said(f: Finding) -> str:
 def as_json(report: LocalReport) -> str:
     return json.dumps({
         "repository": report.repo, "base": report.base, "head": report.head,
-        "verdict": "blocked" if report.blocked else ("not gated" if not report.gated else "passed"),
+        "verdict": report.verdict[0],
+        "acknowledgements": [{"rule": rule, "command": f"/gatekeeper ack {rule}"}
+                             for rule in report.verdict[1]],
         "policy_errors": [str(p) for p in report.policy_error.problems]
         if report.policy_error else [],
         "agent_evidence": [str(s) for s in report.detection.signals] if report.detection else [],

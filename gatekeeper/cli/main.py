@@ -37,7 +37,8 @@ def parser() -> argparse.ArgumentParser:
                     "App would on a pull request: agent detection, the tests (set up in the "
                     "sandbox, the base's suite as referee), SAST and the dependency audit; "
                     "the policy comes from BASE. Exit 0 passed or not gated, 1 blocked, "
-                    "2 error. Human review is not evaluated locally.")
+                    "2 could not run (an error), 3 needs the approver's acknowledgement "
+                    "(`/gatekeeper ack RULE`, listed). Human review is not evaluated locally.")
     check.add_argument("path", nargs="?", default=".", help="the git checkout (default: .)")
     check.add_argument("--base", required=True, help="the branch or commit the change targets")
     check.add_argument("--head", default="HEAD", help="the change's branch or commit "
@@ -365,8 +366,6 @@ def _check(args) -> int:
     render = {"text": text, "json": localreport.as_json, "markdown": markdown,
               "sarif": localreport.sarif}[args.format]
     sys.stdout.write(render(report))
-    if any(r.status == "error" for r in report.stages.values()):
-        return 2 if not any(r.status == "failed" for r in report.stages.values()) else 1
     return exit_code(report)
 
 

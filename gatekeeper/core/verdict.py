@@ -137,3 +137,28 @@ def decide(detection: Detection, stages: Mapping[str, StageResult],
 
 def _mark(conclusion: str) -> str:
     return {"success": "✅", "skipped": "✅", "neutral": "⚠️"}.get(conclusion, "❌")
+
+
+PASSED, NEEDS_ACK, BLOCKED, NOT_RUN, NOT_GATED = (
+    "passed", "needs acknowledgement", "blocked", "could not run", "not gated")
+EXIT_CODES = {PASSED: 0, NOT_GATED: 0, BLOCKED: 1, NOT_RUN: 2, NEEDS_ACK: 3}
+
+
+def local_verdict(stages: Mapping[str, StageResult], gated: bool,
+                  policy_invalid: bool) -> tuple[str, list[str]]:
+    """What a person must do about a local gate, as the App would wait for it: the verdict,
+    and the rules an approval must acknowledge (`/gatekeeper ack RULE`). A stage that failed
+    blocks; one that could not run (and none failed) is neither a pass nor the change's
+    failure; findings kept from blocking by the policy need the approver's acknowledgement."""
+    if policy_invalid:
+        return BLOCKED, []
+    if not gated:
+        return NOT_GATED, []
+    acks = sorted({f.rule for r in stages.values() for f in r.findings if f.waived_by})
+    statuses = {r.status for r in stages.values()}
+    if "failed" in statuses or any(f.blocking for r in stages.values() for f in r.findings
+                                   if r.status != "skipped"):
+        return BLOCKED, acks
+    if statuses - {"passed", "skipped"}:
+        return NOT_RUN, acks
+    return (NEEDS_ACK if acks else PASSED), acks
