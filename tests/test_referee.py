@@ -1,6 +1,7 @@
 """The referee's verdict as a pure function: what the base's suite on the change decides."""
 
-from gatekeeper.core.referee import RefereeRun, judge
+from gatekeeper.core.model import Finding
+from gatekeeper.core.referee import RefereeRun, flaky_in_own_run, judge
 
 
 def test_a_referee_that_ran_nothing_blocks_even_when_the_base_ran_nothing_too():
@@ -67,3 +68,21 @@ def test_a_new_failure_that_passes_alone_needs_acknowledgement_not_a_silent_pass
     assert strict.status == "failed"
     assert [f.rule for f in strict.findings if f.rule.startswith("base-test")] == \
         ["base-test-fails"]
+
+
+def test_an_own_run_failure_the_referee_saw_pass_needs_an_ack_not_a_block():
+    def failure(test, path):
+        return Finding("pytest", "test-failure", f"{test} failed: timing", "high", path, 5, 5)
+
+    timing = failure("tests.test_t::test_fast", "tests/test_t.py")
+    mine = failure("tests.test_new::test_x", "tests/test_new.py")  # the change's own test
+    edited = failure("tests.test_e::test_y", "tests/test_e.py")
+    run = RefereeRun({}, 3, {}, passed=frozenset({"tests.test_t::test_fast",
+                                                  "tests.test_e::test_y"}))
+    flaky, new, kept = flaky_in_own_run((timing, mine, edited), run, {"tests/test_e.py"})
+    assert flaky.rule == "own-run-flaky" and not flaky.blocking
+    assert flaky.waived_by == "tests.referee" and "flaky" in flaky.message
+    assert new == mine and new.blocking  # the referee never ran it: still the change's failure
+    assert kept == edited and kept.blocking  # an edited test is the change's to explain
+    # the control: without the referee's pass it blocks as before
+    assert flaky_in_own_run((timing,), RefereeRun({}, 3, {}), set()) == (timing,)

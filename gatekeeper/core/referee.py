@@ -172,3 +172,24 @@ def _of_edited(test: str, edited: set[str]) -> bool:
     classname = test.split("::")[0]
     modules = {p[:-3].replace("/", ".") for p in edited if p.endswith(".py")}
     return any(classname == m or classname.startswith(m + ".") for m in modules)
+
+
+def flaky_in_own_run(own: tuple[Finding, ...], run: RefereeRun | None,
+                     edited: set[str]) -> tuple[Finding, ...]:
+    """A failure in the change's own run of a base test the change did not edit, which the
+    referee ran on the same code and saw pass: flaky or order-dependent under load, say. The
+    approver acknowledges it; it does not block (the referee's run is what decides)."""
+    if run is None:
+        return own
+    kept = []
+    for finding in own:
+        test = finding.message.split(" ")[0]
+        if finding.tool == "pytest" and finding.blocking and test in run.passed and \
+                finding.path not in edited and not _of_edited(test, edited):
+            finding = dataclasses.replace(
+                finding, rule="own-run-flaky", severity="medium", blocking=False, waived_by=ACK,
+                message=f"{finding.message} (failed in the change's own run; the base's "
+                        "version passed in the referee's run on the same code: flaky or "
+                        "order-dependent? Acknowledge after checking)")
+        kept.append(finding)
+    return tuple(kept)

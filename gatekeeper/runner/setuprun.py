@@ -19,7 +19,7 @@ from gatekeeper.core.envhooks import hook_findings
 from gatekeeper.core.escape import md_code, md_text
 from gatekeeper.core.model import StageResult, with_findings
 from gatekeeper.core.policy import Policy
-from gatekeeper.core.referee import judge, session_findings
+from gatekeeper.core.referee import flaky_in_own_run, judge, session_findings
 from gatekeeper.core.setupplan import ci_pythons
 from gatekeeper.runner import sandbox
 from gatekeeper.runner.baseside import base_evidence
@@ -187,8 +187,8 @@ def _refereed(result: StageResult, work: Path, base: Path, policy: Policy,
                     if f.rule == "base-test-changed" else f for f in findings]
     judged = set(run.failing) - (base_failing or set()) if run else set()
     # a failure the referee reports is not repeated from the change's own run
-    own = tuple(f for f in result.findings
-                if not (f.tool == "pytest" and f.message.split(" ")[0] in judged))
+    own = flaky_in_own_run(tuple(f for f in result.findings if not (
+        f.tool == "pytest" and f.message.split(" ")[0] in judged)), run, edited)
     old = [f for f in own if f.tool == "pytest" and f.message.split(" ")[0] in (base_failing
                                                                                or set())]
     if old and policy.tests.preexisting == "warn":
