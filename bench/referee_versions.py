@@ -13,6 +13,7 @@ caches. Ratios are new over old, medians of the pairs.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -47,8 +48,7 @@ print(json.dumps({"seconds": time.monotonic() - started, "status": result.status
 def timed(checkout: Path, head: Path, base: Path, cache: Path) -> dict:
     done = subprocess.run([sys.executable, "-c", CHILD, str(head), str(base), str(cache)],
                           cwd=checkout, capture_output=True, text=True, check=True,
-                          env={"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(checkout),
-                               "HOME": str(Path.home())})
+                          env={**os.environ, "PYTHONPATH": str(checkout)})
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -72,3 +72,4 @@ def test_setup_refuses_without_a_real_public_url_and_never_overwrites(tmp_path):
     except SetupError as exc:
         assert "nothing was overwritten" in str(exc)
     assert (tmp_path / "s" / "github-private-key.pem").read_text() == "KEY"
+

@@ -133,9 +133,15 @@ def _start(folder: Path, state: Path) -> IndexCache:
     while time.monotonic() - started < START_LIMIT and process.poll() is None:
         # a loaded machine makes the first answer slow: wait as long as the server lives
         if _healthy(cache, timeout=30):
+            if warm(cache) == list(WARM):  # not even pip's page: the upstream is unreachable
+                process.kill()
+                raise IndexUnavailable(
+                    "the package cache (devpi-server) cannot fetch from the upstream index "
+                    f"(pip's page had no files after 3 tries; its log is {folder / 'server.log'}"
+                    " on the worker): check the worker's network, proxy and CA settings "
+                    "(HTTPS_PROXY, SSL_CERT_FILE, REQUESTS_CA_BUNDLE)")
             state.write_text(json.dumps({"host": cache.host, "port": cache.port,
                                          "pid": process.pid}))
-            warm(cache)
             return cache
         time.sleep(0.3)
     alive = process.poll() is None
