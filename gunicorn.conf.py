@@ -2,7 +2,7 @@
 
 The secrets are taken out of the environment here, so neither the master nor the workers it
 forks keep them where a child process or /proc/<pid>/environ could show them. The rest is
-the production set-up the README describes, each value from the environment.
+the production set-up docs/production.md describes, each value from the environment.
 """
 
 import os

@@ -200,7 +200,7 @@ def test_activity_page_in_chromium_for_a_member_and_an_outsider(served, fake_git
     shot = tmp_path / "activity.png"
     browse(tmp_path, base + ACTIVITY, f"--screenshot={shot}", "--window-size=1200,1500")
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 30_000
-    if os.environ.get("GATEKEEPER_SCREENSHOTS"):  # the README's picture, on request
+    if os.environ.get("GATEKEEPER_SCREENSHOTS"):  # docs/reports.md's picture, on request
         shutil.copy(shot, os.environ["GATEKEEPER_SCREENSHOTS"])
     fake_github.browser_user = "mallory"
     refused = browse(tmp_path, base + ACTIVITY, "--dump-dom")

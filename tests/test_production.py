@@ -1,4 +1,4 @@
-"""The production set-up the README gives: the image's Dockerfile linted (no container engine
+"""The production set-up docs/production.md gives: the image's Dockerfile linted (no container engine
 here), and the Procfile's web command run as it stands (the gunicorn fixture)."""
 
 import re

@@ -35,8 +35,8 @@ def run_checks() -> Iterator[Check]:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        yield Check("app settings", False, str(exc), "set the variables named above (README: "
-                                                     "Running in production)")
+        yield Check("app settings", False, str(exc), "set the variables named above (docs/install.md: "
+                                                     "Settings)")
         return
     yield Check("app settings", True, f"app {settings.github_app_id} at {settings.github_api_url}")
     yield from _safely("redis", lambda: _redis(settings))
