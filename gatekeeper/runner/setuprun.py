@@ -61,97 +61,109 @@ def with_setup(source: Path, policy: Policy, cache: Path, limits: sandbox.Limits
                 base: Path | None, changed: list[str] | None, touched: list[str] | None,
                 python: Interpreter, why: str, shell: str, is_pytest: bool,
                 patterns: tuple[str, ...], tag: str | None) -> StageResult:
-    """Set up by the project's own installers (index-only egress), then run offline."""
-    try:
-        setup = set_up(source, base, python, cache, _setup_limits(limits), tag,
-                       tuple(policy.tests.install))
-    except SetupError as exc:
-        return StageResult("tests", "error", f"could not run the suite: {exc}",
-                           cause="gate" if exc.gate else "")
-    try:
-        # start-up hooks set-up left behind (no outcome of that environment is evidence),
-        # and what the build code tried
-        planted = (*hook_findings(startup_hooks(setup.env, python.path)),
-                   *setup_findings(setup.attempts))
-        venv = setup.env
-        notes = [f"- interpreter: Python {python.version} ({md_text(why)})",
-                 *[f"- {md_text(n)}" for n in setup.notes]]
-        bare = shell  # the base's own run adds the base's CI arguments itself
-        if is_pytest and setup.plan.pytest_args and not policy.tests.command:
-            shell += " " + " ".join(shlex.quote(a) for a in setup.plan.pytest_args)
-        prepare = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
-        refereed = is_pytest and not policy.tests.command and base is not None and \
-            has_tests(base)
-        setting = suite_setting(policy)
-        logged = policy.tests.attempts != "off"
-        measure = policy.coverage.enabled and is_pytest and changed is not None
-        refereeing = functools.partial(
-            run_referee, setup.work, base, prepare + setting, shell, REPORT,
-            [str(venv), python.prefix], limits, patterns, parse_junit, env=venv)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="referee") as pool:
-            # the base's own run, then the referee, side by side with the change's run
-            referee = pool.submit(contextvars.copy_context().run, _base_then_referee, base,
-                                  python, cache, limits, setting, bare, tag, policy,
-                                  refereeing, logged, measure) if refereed else None
-            run = sandbox.run(setup.work, ["/bin/sh", "-c", prepare + setting + shell],
-                              limits, collect=REPORT if is_pytest else None,
-                              binds=[str(venv), python.prefix], attempts=logged,
-                              coverage=measure)
-            result = interpret(run, is_pytest, notes)
-            result = _missing_module_hint(result, run, setup.plan)
-            seconds = [("setup", round(setup.seconds, 1)), ("suite", round(run.duration, 1))]
-            if not refereed:
-                result = base_tests_not_run(result, policy, base, touched or changed, patterns,
-                                             "the policy's tests.command runs the suite, and "
-                                             "the gate cannot point it at single files")
-                result = with_attempts(result, run.attempts, None, run.attempts_lost,
-                                       policy.tests.attempts)
-                if measure:
-                    result = with_coverage(result, source, base, changed, patterns, [run],
-                                           policy)
-                return with_findings(dataclasses.replace(result, seconds=tuple(seconds)), planted)
-            evidence, (ref_run, why_not), timings = referee.result()
-        seconds += timings
-        base_failing = evidence.failing
-        new = sorted(set(ref_run.failing) - (base_failing or set())) if ref_run else []
-        again = frozenset()
-        if policy.tests.rerun and 0 < len(new) <= MAX_RERUN:
-            started = time.monotonic()
-            rerun, _ = refereeing(only=new, session=evidence.session)
-            again = frozenset(new) & rerun.passed if rerun else frozenset()
-            seconds.append(("re-run of new failures", round(time.monotonic() - started, 1)))
-        if evidence.why_unknown:
-            notes_line = f"- base commit: {md_text(evidence.why_unknown)}"
-            result = dataclasses.replace(result, summary=result.summary + "\n" + notes_line)
-        base_executed, base_tried = evidence.executed, evidence.tried
-        if ref_run is not None:
-            planted = (*planted, *session_findings(evidence.session, ref_run))
-        result = _refereed(result, setup.work, base, policy, (base_failing, base_executed),
-                           (ref_run, why_not), touched or changed, patterns, seconds, again)
-        if ref_run is not None:
-            result = dataclasses.replace(result, summary=result.summary + _copy_notes(ref_run))
-        tried = run.attempts + (ref_run.attempts if ref_run else ())
-        lost = run.attempts_lost + (ref_run.attempts_lost if ref_run else 0)
-        result = with_attempts(result, tried, base_tried, lost, policy.tests.attempts)
-        if measure:
-            result = with_coverage(result, source, base, changed, patterns, [run, ref_run],
-                                   policy)
-        return with_findings(result, planted)
-    finally:
-        shutil.rmtree(setup.work.parent, ignore_errors=True)
+    """Set up by the project's own installers (index-only egress), then run offline. The
+    base's own evidence (its set-up and suite, from the base alone) goes beside it."""
+    refereed = is_pytest and not policy.tests.command and base is not None and has_tests(base)
+    setting = suite_setting(policy)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="base") as pool:
+        evidence = _timed(pool, base_evidence, base, python, cache, limits,
+                          _setup_limits(limits), setting, shell, REPORT, parse_junit, tag,
+                          tuple(policy.tests.install)) if refereed else None
+        try:
+            setup = set_up(source, base, python, cache, _setup_limits(limits), tag,
+                           tuple(policy.tests.install))
+        except SetupError as exc:  # the base's evidence is still kept for the next push
+            return StageResult("tests", "error", f"could not run the suite: {exc}",
+                               cause="gate" if exc.gate else "")
+        try:
+            return _run_all(source, setup, policy, base, changed, touched, python, why, shell,
+                            is_pytest, patterns, limits, setting, refereed, pool, evidence)
+        finally:
+            shutil.rmtree(setup.work.parent, ignore_errors=True)
 
-def _base_then_referee(base: Path, python: Interpreter, cache: Path, limits: sandbox.Limits,
-                       setting: str, shell: str, tag: str | None, policy: Policy, refereeing,
-                       logged: bool, measure: bool):
-    """The base's own evidence (from the base alone), then the referee launched with what the
-    base's run loaded: (evidence, (run, why not), seconds of each)."""
+
+def _run_all(source: Path, setup, policy: Policy, base: Path | None, changed, touched,
+             python: Interpreter, why: str, shell: str, is_pytest: bool,
+             patterns: tuple[str, ...], limits: sandbox.Limits, setting: str, refereed: bool,
+             pool: ThreadPoolExecutor, evidence) -> StageResult:
+    """The change's run, and the referee once the base's evidence is in, side by side."""
+    # start-up hooks set-up left behind (no outcome of that environment is evidence),
+    # and what the build code tried
+    planted = (*hook_findings(startup_hooks(setup.env, python.path)),
+               *setup_findings(setup.attempts))
+    venv = setup.env
+    notes = [f"- interpreter: Python {python.version} ({md_text(why)})",
+             *[f"- {md_text(n)}" for n in setup.notes]]
+    if is_pytest and setup.plan.pytest_args and not policy.tests.command:
+        shell += " " + " ".join(shlex.quote(a) for a in setup.plan.pytest_args)
+    prepare = f"export PATH={venv}/bin:$PATH VIRTUAL_ENV={venv}\n"
+    logged = policy.tests.attempts != "off"
+    measure = policy.coverage.enabled and is_pytest and changed is not None
+    refereeing = functools.partial(
+        run_referee, setup.work, base, prepare + setting, shell, REPORT,
+        [str(venv), python.prefix], limits, patterns, parse_junit, env=venv)
+    referee = pool.submit(contextvars.copy_context().run, _referee_after, evidence, refereeing,
+                          logged, measure) if refereed else None
+    run = sandbox.run(setup.work, ["/bin/sh", "-c", prepare + setting + shell],
+                      limits, collect=REPORT if is_pytest else None,
+                      binds=[str(venv), python.prefix], attempts=logged, coverage=measure)
+    result = interpret(run, is_pytest, notes)
+    result = _missing_module_hint(result, run, setup.plan)
+    seconds = [("setup", round(setup.seconds, 1)), ("suite", round(run.duration, 1))]
+    if not refereed:
+        result = base_tests_not_run(result, policy, base, touched or changed, patterns,
+                                     "the policy's tests.command runs the suite, and "
+                                     "the gate cannot point it at single files")
+        result = with_attempts(result, run.attempts, None, run.attempts_lost,
+                               policy.tests.attempts)
+        if measure:
+            result = with_coverage(result, source, base, changed, patterns, [run], policy)
+        return with_findings(dataclasses.replace(result, seconds=tuple(seconds)), planted)
+    evidence, base_seconds = evidence.result()
+    (ref_run, why_not), ref_seconds = referee.result()
+    seconds += [("base set-up and suite", base_seconds), ("referee", ref_seconds)]
+    base_failing = evidence.failing
+    new = sorted(set(ref_run.failing) - (base_failing or set())) if ref_run else []
+    again = frozenset()
+    if policy.tests.rerun and 0 < len(new) <= MAX_RERUN:
+        started = time.monotonic()
+        rerun, _ = refereeing(only=new, session=evidence.session)
+        again = frozenset(new) & rerun.passed if rerun else frozenset()
+        seconds.append(("re-run of new failures", round(time.monotonic() - started, 1)))
+    if evidence.why_unknown:
+        result = dataclasses.replace(result, summary=result.summary + "\n- base commit: "
+                                     + md_text(evidence.why_unknown))
+    if ref_run is not None:
+        planted = (*planted, *session_findings(evidence.session, ref_run))
+    result = _refereed(result, setup.work, base, policy, (base_failing, evidence.executed),
+                       (ref_run, why_not), touched or changed, patterns, seconds, again)
+    if ref_run is not None:
+        result = dataclasses.replace(result, summary=result.summary + _copy_notes(ref_run))
+    tried = run.attempts + (ref_run.attempts if ref_run else ())
+    lost = run.attempts_lost + (ref_run.attempts_lost if ref_run else 0)
+    result = with_attempts(result, tried, evidence.tried, lost, policy.tests.attempts)
+    if measure:
+        result = with_coverage(result, source, base, changed, patterns, [run, ref_run],
+                               policy)
+    return with_findings(result, planted)
+
+
+def _timed(pool: ThreadPoolExecutor, call, *args):
+    """`call(*args)` in the pool, in this thread's context (the audit trail records its
+    sandbox runs); its future gives (result, seconds)."""
+    def run():
+        started = time.monotonic()
+        return call(*args), round(time.monotonic() - started, 1)
+    return pool.submit(contextvars.copy_context().run, run)
+
+
+def _referee_after(evidence, refereeing, logged: bool, measure: bool):
+    """The referee, launched with what the base's own run loaded (so after it); its result
+    and its own seconds."""
+    known, _ = evidence.result()
     started = time.monotonic()
-    evidence = base_evidence(base, python, cache, limits, _setup_limits(limits), setting,
-                             shell, REPORT, parse_junit, tag, tuple(policy.tests.install))
-    middle = time.monotonic()
-    refereed = refereeing(attempts=logged, coverage=measure, session=evidence.session)
-    return evidence, refereed, [("base suite", round(middle - started, 1)),
-                                ("referee", round(time.monotonic() - middle, 1))]
+    ran = refereeing(attempts=logged, coverage=measure, session=known.session)
+    return ran, round(time.monotonic() - started, 1)
 
 
 def _copy_notes(run) -> str:

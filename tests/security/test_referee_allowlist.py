@@ -6,32 +6,17 @@ own run: the trick fooled it (nothing failed there). The referee still blocks.
 
 import subprocess
 import sys
-import textwrap
 
 import pytest
-from factories import policy, write_tree
+from factories import policy
+
+# the same broken change and report-forging plugin as the earlier referee attacks
+from test_forged_verdicts import BASE, BROKEN, FORGE, project  # noqa: E402
 
 from gatekeeper.runner.sandbox import Limits
 from gatekeeper.runner.testrun import run_tests
 
 LIMITS = Limits(wall_seconds=180, cpu_seconds=180, memory_bytes=1024**3, processes=128)
-
-BASE = {
-    "calc.py": "def add(a, b):\n    return a + b\n",
-    "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n",
-}
-BROKEN = {**BASE, "calc.py": "def add(a, b):\n    return a - b\n"}
-
-FORGE = """
-import pytest
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    report.outcome = "passed"
-    report.longrepr = None
-"""
 
 FAKE_PYTEST = """
 import sys
@@ -68,11 +53,6 @@ ATTACKS = {
         "calc_forge.py": FORGE},
     "a root pytest.py replaces pytest under python -m pytest": {"pytest.py": FAKE_PYTEST},
 }
-
-
-def project(root, files):
-    write_tree(root, {k: textwrap.dedent(v) for k, v in files.items()})
-    return root
 
 
 def gate(tmp_path, wheel_cache, files):
