@@ -108,10 +108,13 @@ def decide_gate(facts: GateFacts) -> GateDecision:
 
 def to_publish(decision: GateDecision, ran_now: bool, have_results: bool) -> list[CheckVerdict]:
     """A gate run publishes every check; a review event only the review check, and the gate
-    when stage results are stored (without them, a gate job decides: never two at once)."""
+    when stage results are stored (without them, a gate job decides: never two at once);
+    with dismissals given, the stages they may change too."""
     if ran_now or not decision.needs_stages:
         return list(decision.verdicts)
-    return [v for v in decision.verdicts if v.name == REVIEW or (have_results and v.name == GATE)]
+    triaged = {f"{GATE}/{s}" for s in triage.STAGES} if decision.triaged else set()
+    return [v for v in decision.verdicts if v.name == REVIEW or (have_results and (
+        v.name == GATE or v.name in triaged))]
 
 
 def instruction_findings(effective: Effective, present: Mapping[str, str | None]) -> list[Finding]:
