@@ -216,7 +216,7 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
     verdict_at = (ctx.store.load(verdict_key) or {}).get("at") if stored or rescan else None
     reviews = tuple(github.reviews(target.repo, target.number))
     overridden = ctx.store.load(override_key(target))
-    dismissals = stored_dismissals(ctx.store, dismissals_key(target))
+    dismissals = stored_dismissals(ctx.store, dismissals_key(target.repo_id, target.number))
     decision = decide_gate(replace(
         facts, stages=stages, reviews=reviews, dismissals=dismissals,
         reviewers=reviewer_facts(github, target.repo, list(reviews), policy,
@@ -354,9 +354,9 @@ def reviewer_facts(github: Installation, repo: str, reviews: list[Review],
     return ReviewerFacts(permission, membership)
 
 
-def dismissals_key(target: Target) -> str:
+def dismissals_key(repo_id: int | None, number: int) -> str:
     """A pull request's dismissals: kept across its commits, since a fingerprint is."""
-    return f"dismissals-{target.repo_id}-{target.number}"
+    return f"dismissals-{repo_id}-{number}"
 
 
 def stored_dismissals(store: Backend, key: str) -> tuple[Dismissal, ...]:

@@ -66,7 +66,7 @@ def dismiss(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                                                             stages, refused)))
     given = [d for _, d, _ in outcomes if d is not None]
     if given:
-        key = dismissals_key(target)
+        key = dismissals_key(target.repo_id, number)
         kept = (ctx.store.load(key) or {}).get("dismissals", [])
         kept = (kept + [d.to_dict() for d in given])[-MAX_KEPT:]
         ctx.store.save(key, {"dismissals": kept}, STAGE_RESULTS_TTL)
