@@ -205,3 +205,17 @@ def test_a_stage_with_a_file_not_analysed_stays_failed_after_a_dismissal():
                                             "tool.py", 2, 2, blocking=False))
     decision = decide_gate(facts(stages, [dismissal_by("ivy", stages)], APPROVED))
     assert decision.conclusion("gatekeeper/sast") == "failure"
+
+
+def test_a_reason_is_inert_markdown_on_the_check_and_in_the_reply():
+    hostile = "see [here](javascript:alert(1)) <img src=x> @acme/everyone `x"
+    stages = stages_with(finding())
+    [parsed] = triage.parse_commands(f"/gatekeeper dismiss shell-true {hostile}\nnext line")
+    assert parsed.reason == hostile  # one line: a reason never reaches the next
+    dismissal, reply = triage.decide_command(parsed, user("ivy"), "now", HEAD, stages, None)
+    decision = decide_gate(facts(stages, [dismissal], APPROVED))
+    sast = next(v for v in decision.verdicts if v.name == "gatekeeper/sast")
+    for shown in (check_output(sast).summary, triage.replies([reply])):
+        assert hostile in unescaped(shown)  # the control: it is there, as written
+        assert "[here](" not in shown and "<img" not in shown.replace("\\<img", "")
+        assert "@acme/everyone" not in shown  # no mention
