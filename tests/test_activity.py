@@ -57,6 +57,10 @@ def check_figures(report):
     assert (override["repo"], override["pr"], override["by"]) == ("acme/api", 2, "carol")
     assert [(p["repo"], p["pr"], p["by"], p["how"]) for p in report["past_gate"]] == \
         EXPECTED_PAST_GATE
+    [dismissed] = report["dismissals"]  # the refused one is not listed
+    assert (dismissed["repo"], dismissed["pr"], dismissed["by"], dismissed["rule"],
+            dismissed["where"], dismissed["reason"], dismissed["findings"]) == \
+        ("acme/api", 2, "ivy", "sql-string", "db.py:12", "the table name is a constant", 1)
 
 
 def test_figures_match_the_hand_count():
@@ -103,6 +107,8 @@ def test_report_command_in_json_csv_and_text(redis_url, env):
     done = gatekeeper("report", *window, env={**env, "REDIS_URL": redis_url})
     assert "gated 4 · blocked 3 (eligibility 1, sast 1, tests 1) · approved 2" in done.stdout
     assert "@carol: payments are down" in done.stdout
+    assert "Findings dismissed by security reviewers (1)" in done.stdout
+    assert "acme/api#2  sql-string at db.py:12  @ivy: the table name is a constant" in done.stdout
     assert "Findings by CWE: no CWE 3, CWE-89 SQL injection 2, CWE-78 OS command injection 1" \
         in done.stdout
     assert "Tests tried (pull requests): network 1, shell 1" in done.stdout

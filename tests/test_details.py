@@ -197,6 +197,7 @@ def test_activity_page_in_chromium_for_a_member_and_an_outsider(served, fake_git
     assert re.search(r'id="multi-agent">1 pull request had more than one agent', dom)
     assert dom.count("<svg") >= 4 and "Findings by CWE" in dom and "CWE-89 SQL injection" in dom
     assert "payments are down" in dom and "<script" not in dom.split("<body")[1]
+    assert "sql-string at db.py:12</td><td>@ivy</td><td>the table name is a constant" in dom
     shot = tmp_path / "activity.png"
     browse(tmp_path, base + ACTIVITY, f"--screenshot={shot}", "--window-size=1200,1500")
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 30_000

@@ -130,3 +130,20 @@ def test_routing_the_raw_body_decides_as_routing_the_parsed_one(event, name):
 def test_a_raw_body_that_is_not_a_json_object_is_malformed(body, reason):
     with pytest.raises(Malformed, match=reason):
         route("pull_request", body)
+
+
+def test_a_dismissal_is_taken_from_the_body_as_created_never_from_an_edit():
+    """Whoever may write to a repository may edit others' comments: an edit that puts a
+    dismissal into a security reviewer's comment or review is not one."""
+    body = "Looked at it.\n/gatekeeper dismiss taint-sql-injection db.py:3 a constant"
+    comment = payload("issue_comment", "created")
+    comment["issue"]["pull_request"] = {"url": "https://api.github.com/repos/x/y/pulls/1"}
+    comment["comment"]["body"] = body
+    [job] = route("issue_comment", comment).jobs  # the control: as created, it is a command
+    assert job.kind == "dismiss" and job.args["text"] == body
+    assert isinstance(route("issue_comment", {**comment, "action": "edited"}), Ignored)
+    review = payload("pull_request_review", "submitted")
+    review["review"]["body"] = body
+    assert [j.kind for j in route("pull_request_review", review).jobs] == ["review", "dismiss"]
+    edited = {**review, "action": "edited"}
+    assert [j.kind for j in route("pull_request_review", edited).jobs] == ["review"]

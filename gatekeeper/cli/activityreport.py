@@ -104,6 +104,12 @@ def _text(figures: dict, out) -> None:
     for o in figures["overrides"]:
         print(one_line(f"  {o['at']}  {o['repo']}#{o['pr']}  @{o['by']}: {o['reason']}"),
               file=out)
+    dismissed = figures.get("dismissals") or []
+    print(f"\nFindings dismissed by security reviewers ({len(dismissed)})", file=out)
+    for d in dismissed:
+        where = f" at {d['where']}" if d["where"] else ""
+        print(one_line(f"  {d['at']}  {d['repo']}#{d['pr']}  {d['rule']}{where}  @{d['by']}: "
+                       f"{d['reason']}"), file=out)
     print(f"\nMerged or pushed past the gate ({len(figures['past_gate'])})", file=out)
     for p in figures["past_gate"]:
         where = f"{p['repo']}#{p['pr']}" if p["pr"] else f"{p['repo']}@{(p['sha'] or '')[:7]}"

@@ -19,7 +19,7 @@ from gatekeeper.core.model import Review, StageResult, User
 from gatekeeper.core.policy import PolicyError
 from gatekeeper.core.rules import agent_rules
 from gatekeeper.github.client import GitHubApp
-from gatekeeper.service.gating import reviewer_facts
+from gatekeeper.service.gating import dismissals_key, reviewer_facts, stored_dismissals
 from gatekeeper.service.policies import (
     OrgPolicyUnavailable,
     effective_policy,
@@ -66,10 +66,11 @@ def simulate(ref: str, approve: list[str], policy_file: str | None, fmt: str = "
     facts = GateFacts(pr, tuple(github.commits(repo, number)),
                       tuple(github.changed_files(repo, number)), effective, agent_rules())
     first = decide_gate(facts)
-    stored, verdict_at, override = {}, None, None
+    stored, verdict_at, override, dismissals = {}, None, None, ()
     if first.needs_stages and store is not None:
         repo_id = github.repository_ids().get(repo)
         stored = store.load(f"stages-{repo_id}-{pr.head_sha}") or {}
+        dismissals = stored_dismissals(store, dismissals_key(repo_id, number))
         verdict_at = (store.load(f"verdict-at-{repo_id}-{pr.head_sha}") or {}).get("at")
         override = store.load(f"override-{repo_id}-{pr.head_sha}") if repo_id else None
     stages = {k: StageResult.from_dict(v) for k, v in stored.items()}
@@ -80,8 +81,9 @@ def simulate(ref: str, approve: list[str], policy_file: str | None, fmt: str = "
         reviews.append(Review(-1 - i, User(login), "APPROVED", pr.head_sha, now,
                               " ".join(f"/gatekeeper ack {rule}" for rule in waived)))
     decision = decide_gate(replace(
-        facts, stages=stages, reviews=tuple(reviews),
-        reviewers=reviewer_facts(github, repo, reviews, effective.policy),
+        facts, stages=stages, reviews=tuple(reviews), dismissals=dismissals,
+        reviewers=reviewer_facts(github, repo, reviews, effective.policy,
+                                 tuple(d.by for d in dismissals)),
         verdict_at=verdict_at or (now if approve else None),
         governance=tuple(instruction_findings(github, repo, pr.base_ref, effective)),
         override=Override(override["by"], override["reason"], override["at"])

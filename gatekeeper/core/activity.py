@@ -9,6 +9,7 @@ What is counted, per pull request with records in the window:
   verdict on that commit (its stages record) to the first satisfied evaluation of it;
 - findings: the distinct new findings over its commits, by CWE and by severity;
 - overrides: break-glass records, with who and why;
+- dismissals: blocking findings a security reviewer dismissed (triage), with who and why;
 - per agent: a pull request is counted under every agent that worked on it, so the agent
   rows can add up to more than the totals (`multi_agent` says how many pull requests);
 - attempts: pull requests whose tests tried something new (network, a credential, a shell,
@@ -54,7 +55,7 @@ def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict
     """The report's figures from the records of one organisation's pull requests."""
     lo, hi = _stamp(since), _stamp(until)
     pulls: dict[tuple[str, int], _Pull] = {}
-    overrides, past_gate = [], []
+    overrides, past_gate, dismissals = [], [], []
     for record in sorted(records, key=lambda r: r.get("at", "")):
         at = record.get("at", "")
         if lo <= at <= hi and record.get("kind") in PAST_GATE and record.get("repo"):
@@ -63,10 +64,17 @@ def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict
             continue
         pull = pulls.setdefault((record["repo"], record["pr"]), _Pull(record["repo"], record["pr"]))
         _take(pull, record, overrides)
+        if record.get("kind") == "dismissal":
+            dismissals.append({"repo": pull.repo, "pr": pull.number, "at": at,
+                               "sha": record.get("sha"), "by": record.get("by"),
+                               "rule": record.get("rule"), "where": record.get("where") or "",
+                               "reason": record.get("reason"),
+                               "findings": len(record.get("fingerprints") or [])})
     gated = [p for p in pulls.values() if p.gated_at]
     return {
         "since": lo, "until": hi,
-        "totals": _figures(gated) | {"overrides": len(overrides), "past_gate": len(past_gate)},
+        "totals": _figures(gated) | {"overrides": len(overrides), "past_gate": len(past_gate),
+                                     "dismissals": len(dismissals)},
         "blocked_by": dict(sorted(Counter(s for p in gated for s in p.blocked_by).items())),
         "findings": {
             "by_cwe": _counted(f.get("cwe") or "no CWE" for p in gated
@@ -82,6 +90,7 @@ def summarise(records: Iterable[dict], since: datetime, until: datetime) -> dict
         # agent: the agent rows then add up to more, and the report says by how many
         "multi_agent": sum(1 for p in gated if len(p.agents) > 1),
         "overrides": overrides,
+        "dismissals": dismissals,  # blocking findings dismissed by security reviewers
         # merged without a green gate (or on an override), or agents' commits pushed with
         # no pull request: what reached a protected branch past the gate
         "past_gate": past_gate,

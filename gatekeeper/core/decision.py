@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gatekeeper.core import triage
 from gatekeeper.core.detect import Detection, detect
 from gatekeeper.core.governance import (
     Effective,
@@ -14,10 +15,19 @@ from gatekeeper.core.governance import (
     eligibility,
     instructions_problem,
 )
-from gatekeeper.core.model import ChangedFile, Commit, Finding, PullRequest, Review, StageResult
+from gatekeeper.core.model import (
+    ChangedFile,
+    Commit,
+    Finding,
+    PullRequest,
+    Review,
+    StageResult,
+    User,
+)
 from gatekeeper.core.override import verdict as override_verdict
 from gatekeeper.core.policy import AgentRules, with_additions
 from gatekeeper.core.review import ReviewerFacts, ReviewResult, evaluate_review
+from gatekeeper.core.triage import Applied, Dismissal
 from gatekeeper.core.verdict import (
     GATE,
     REVIEW,
@@ -49,6 +59,7 @@ class GateFacts:
     verdict_at: str | None = None  # when the gate first gave a verdict on the head commit
     governance: tuple[Finding, ...] = ()  # e.g. the agent instructions file the level demands
     override: Override | None = None  # break-glass on this very head commit
+    dismissals: tuple[Dismissal, ...] = ()  # security reviewers' triage of blocking findings
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class GateDecision:
     refusals: tuple[str, ...]  # why agents may not change this repository at its level
     review: ReviewResult | None
     verdicts: tuple[CheckVerdict, ...]
+    triaged: tuple[Applied, ...] = ()  # each dismissal: counted or why not, what it covered
 
     @property
     def needs_stages(self) -> bool:
@@ -79,24 +91,30 @@ def decide_gate(facts: GateFacts) -> GateDecision:
     if refusals:
         return GateDecision(detection, True, refusals, None,
                             (not_eligible(list(refusals), detection),))
-    waived = sorted({f.rule for r in facts.stages.values() for f in r.findings if f.waived_by})
+    stages, triaged = triage.apply(facts.stages, facts.dismissals, lambda d: triage.not_a_reviewer(
+        User(d.by, "Bot" if d.bot else "User"), policy.triage, facts.pr, detection,
+        facts.commits, facts.reviewers, rules))
+    waived = sorted({f.rule for r in stages.values() for f in r.findings if f.waived_by})
     review = evaluate_review(facts.pr, facts.reviews, facts.files, facts.commits, detection,
                              policy, facts.reviewers, facts.verdict_at, waived, rules)
     governance = list(facts.governance) if detection.is_agent else []
-    verdicts = with_governance(decide(detection, facts.stages, review), governance,
+    verdicts = with_governance(decide(detection, stages, review), governance,
                                [str(r) for r in facts.effective.refused])
     if facts.override:  # stands until a push: the gate says who broke the glass and why
         verdicts = [v for v in verdicts if v.name != GATE] + [override_verdict(
             facts.override.by, facts.override.reason, facts.pr.head_sha, facts.override.at)]
-    return GateDecision(detection, True, (), review, tuple(verdicts))
+    return GateDecision(detection, True, (), review, tuple(verdicts), triaged)
 
 
 def to_publish(decision: GateDecision, ran_now: bool, have_results: bool) -> list[CheckVerdict]:
     """A gate run publishes every check; a review event only the review check, and the gate
-    when stage results are stored (without them, a gate job decides: never two at once)."""
+    when stage results are stored (without them, a gate job decides: never two at once);
+    with dismissals given, the stages they may change too."""
     if ran_now or not decision.needs_stages:
         return list(decision.verdicts)
-    return [v for v in decision.verdicts if v.name == REVIEW or (have_results and v.name == GATE)]
+    triaged = {f"{GATE}/{s}" for s in triage.STAGES} if decision.triaged else set()
+    return [v for v in decision.verdicts if v.name == REVIEW or (have_results and (
+        v.name == GATE or v.name in triaged))]
 
 
 def instruction_findings(effective: Effective, present: Mapping[str, str | None]) -> list[Finding]:

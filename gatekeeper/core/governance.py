@@ -147,6 +147,7 @@ STRICTER: dict[tuple, Callable[[Any, Any], bool]] = {
 # lists whose every entry lets more through: a repository may only drop entries
 WIDENING = {("approvers", "users"), ("approvers", "teams"), ("sensitive", "approvers", "users"),
             ("sensitive", "approvers", "teams"), ("break_glass", "teams"),
+            ("triage", "users"), ("triage", "teams"),
             ("agents", "automation_logins"), ("agents", "automation_emails")}
 LEAF_MAPPINGS = {("tests", "env"), ("agents", "names")}
 

@@ -79,6 +79,8 @@ class Finding:
     cwe: str = ""
     blocking: bool = True  # False: shown as a warning for the reviewer, does not fail the stage
     waived_by: str = ""  # the policy key that keeps this otherwise blocking finding from blocking
+    fingerprint: str = ""  # rule, path and the code around it, hashed (core/triage.py)
+    dismissed: str = ""  # "@login: reason" when a security reviewer dismissed it (triage)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -144,6 +144,13 @@ class BreakGlass(Strict):
     label: str = Field("gatekeeper-override", min_length=1, max_length=50)
 
 
+class Triage(Strict):
+    # security reviewers: they may dismiss a blocking finding with `/gatekeeper dismiss RULE
+    # [path:line] REASON`; nobody is one until named here
+    users: list[str] = []
+    teams: list[str] = []  # "org/slug", or a slug of the repository's owner
+
+
 class Approvals(Strict):
     required: int = Field(1, ge=1, le=10)
     # an approval counts only if given after the gate posted its verdict for that commit
@@ -163,6 +170,7 @@ class Policy(Strict):
     slack: Slack = Slack()
     agents: AgentRules = AgentRules()
     break_glass: BreakGlass = BreakGlass()
+    triage: Triage = Triage()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from gatekeeper.core import triage
 from gatekeeper.core.decision import GateDecision, GateFacts, Override, instruction_findings
 from gatekeeper.core.governance import Effective, RepoFacts, combine, parse_org
 from gatekeeper.core.model import (
@@ -24,6 +25,7 @@ from gatekeeper.core.review import ReviewerFacts
 from gatekeeper.core.verdict import GATE, STAGES
 
 HEAD, OLDER = "c0ffee0" * 5 + "c0ff", "0defaced" * 5
+TOOL_OF = {"sast": "semgrep", "dependencies": "pip-audit"}  # a finding's tool, unless given
 VERDICT_AT = "2026-01-01T12:00:00+00:00"
 Conclusion = Literal["success", "failure", "neutral", "skipped", "cancelled"]
 
@@ -49,6 +51,7 @@ class CaseFile(Strict):
 
 class CaseFinding(Strict):
     rule: str = "finding"
+    tool: str = ""  # default: semgrep in sast, pip-audit in dependencies, the stage's name
     message: str = "a finding"
     severity: Literal["low", "medium", "high"] = "high"
     blocking: bool = True
@@ -68,6 +71,14 @@ class CaseReview(Strict):
     body: str = ""
     stale: bool = False  # approved an older commit
     before_verdict: bool = False  # before the gate's first verdict on the head
+
+
+class CaseDismissal(Strict):
+    """`/gatekeeper dismiss RULE REASON` on the head: covers the rule's findings there."""
+    by: str | Account
+    rule: str
+    reason: str = "a false positive"
+    teams: list[str] = []  # "org/slug" the giver is a member of
 
 
 class CasePull(Strict):
@@ -95,6 +106,7 @@ class Expect(Strict):
     title: str | None = None  # words the gate's title contains
     approvals_needed: int | None = None  # qualified approvals still missing (all kinds)
     counted: dict[str, bool] = {}  # reviewer login -> whether the review counted
+    dismissed: dict[str, bool] = {}  # login -> whether their dismissal counted
     refusals: list[str] = []  # words each refusal (eligibility or policy refusal) contains
     agents: list[str] | None = None  # the detected agents' logins
 
@@ -111,6 +123,7 @@ class Case(Strict):
     reviews: list[CaseReview] = []
     instructions: dict[str, str] = {}  # files on the base branch (AGENTS.md, ...)
     override: dict[str, str] | None = None  # {by, reason}: break-glass on the head commit
+    dismissals: list[CaseDismissal] = []
     expect: Expect = Field(default_factory=Expect)
 
 
@@ -155,8 +168,9 @@ def facts_of(case: Case, effective: Effective, rules: AgentRules) -> GateFacts:
                                 else "skipped")
         stage = CaseStage(status=given) if isinstance(given, str) else given
         stages[name] = StageResult(name, stage.status, f"{name}: {stage.status}", tuple(
-            Finding(name, f.rule, f.message, f.severity, blocking=f.blocking,
-                    waived_by=f.waived_by) for f in stage.findings))
+            Finding(f.tool or TOOL_OF.get(name, name), f.rule, f.message, f.severity,
+                    blocking=f.blocking, waived_by=f.waived_by, fingerprint=f"{name}-{i}")
+            for i, f in enumerate(stage.findings)))
     reviews, permission, teams = [], {}, {}
     for i, r in enumerate(case.reviews):
         user = _user(r.by)
@@ -165,11 +179,19 @@ def facts_of(case: Case, effective: Effective, rules: AgentRules) -> GateFacts:
                               else f"2026-01-01T13:{i:02d}:00+00:00", r.body))
         permission[user.login.lower()] = r.permission
         teams[user.login.lower()] = frozenset(t.lower() for t in r.teams)
+    dismissals = []
+    for d in case.dismissals:
+        user = _user(d.by)
+        teams[user.login.lower()] = teams.get(user.login.lower(), frozenset()) | frozenset(
+            t.lower() for t in d.teams)
+        covered = triage.resolve(triage.Command(d.rule, None, None, d.reason), stages)[0]
+        dismissals.append(triage.Dismissal(d.rule, covered, user.login, d.reason, VERDICT_AT,
+                                           sha=HEAD, bot=user.is_bot))
     return GateFacts(pr, commits, files, effective, rules, stages, tuple(reviews),
                      ReviewerFacts(permission, teams), VERDICT_AT,
                      tuple(instruction_findings(effective, case.instructions)),
                      Override(case.override.get("by", ""), case.override.get("reason", ""),
-                              VERDICT_AT) if case.override else None)
+                              VERDICT_AT) if case.override else None, tuple(dismissals))
 
 
 def differences(case: Case, effective: Effective, decision: GateDecision) -> list[str]:
@@ -204,6 +226,12 @@ def differences(case: Case, effective: Effective, decision: GateDecision) -> lis
         if actual is None or actual[0] != expected:
             out.append(f"review by {login}: expected counted={expected}, got "
                        + (f"counted={actual[0]} ({actual[1]})" if actual else "no such review"))
+    dismissed = {a.dismissal.by.lower(): (a.counted, a.why) for a in decision.triaged}
+    for login, expected in want.dismissed.items():
+        actual = dismissed.get(login.lower())
+        if actual is None or actual[0] != expected:
+            out.append(f"dismissal by {login}: expected counted={expected}, got "
+                       + (f"counted={actual[0]} ({actual[1]})" if actual else "no such dismissal"))
     said = [*decision.refusals, *(str(r) for r in effective.refused)]
     for words in want.refusals:
         if not any(words.lower() in s.lower() for s in said):

@@ -15,7 +15,7 @@ CUT_NOTE = "\n\n… (cut at GitHub's 65,535-character limit)"
 
 
 def level(finding: Finding) -> str:
-    if not finding.new:
+    if not finding.new or finding.dismissed:
         return "notice"
     return "failure" if finding.blocking else "warning"
 
@@ -27,7 +27,8 @@ def annotation(finding: Finding) -> dict:
         "end_line": max(finding.end_line, finding.start_line),
         "annotation_level": level(finding),
         "title": f"{finding.tool}: {finding.rule}"[:MAX_TITLE],
-        "message": finding.message[:4000],
+        "message": (finding.message + (f" (dismissed by {finding.dismissed})"
+                                       if finding.dismissed else ""))[:4000],
     }
 
 
@@ -39,6 +40,10 @@ def findings_markdown(findings: tuple[Finding, ...]) -> str:
     for f in findings[:LISTED]:
         # path, rule and message may all come from the pull request: inert markdown
         where = md_code(f"{f.path}:{f.start_line}") + " " if f.path else ""
+        if f.dismissed:  # who dismissed it and why stay beside it
+            lines.append(f"- **dismissed** {where}{md_text(f.rule)}: {md_text(f.message)} — "
+                         f"dismissed by {md_text(f.dismissed)}")
+            continue
         lines.append(f"- **{level(f)}** {where}{md_text(f.rule)}: {md_text(f.message)}")
     if len(findings) > LISTED:
         lines.append(f"- … and {len(findings) - LISTED} more")

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from gatekeeper.core.detect import Detection, account_class
 from gatekeeper.core.escape import md_code
-from gatekeeper.core.model import ChangedFile, Commit, PullRequest, Review
+from gatekeeper.core.model import ChangedFile, Commit, PullRequest, Review, User
 from gatekeeper.core.policy import PERMISSION_RANK, AgentRules, Approvers, Policy, path_matches
 
 DECISIVE = {"APPROVED", "CHANGES_REQUESTED", "DISMISSED"}  # COMMENTED changes nothing
@@ -69,8 +69,7 @@ def evaluate_review(pr: PullRequest, reviews: Sequence[Review], files: Sequence[
     each (`/gatekeeper ack RULE` in its body) to count. `rules`: agent and automation
     accounts (the organisation's and the policy's), whose reviews never count."""
     owner = pr.repo.split("/")[0]
-    contributors = {c.author.login.lower() for c in commits
-                    if c.author is not None and not c.author.is_bot}
+    contributors = contributors_of(commits)
     sensitive = tuple(sorted({f.path for f in files if _is_sensitive(f, policy)}))
     sensitive_approvers = policy.sensitive.approvers or policy.approvers
     reviewers: list[Reviewer] = []
@@ -90,8 +89,7 @@ def evaluate_review(pr: PullRequest, reviews: Sequence[Review], files: Sequence[
         if review.state == "DISMISSED":
             reviewers.append(Reviewer(review.user.login, review.state, False, "review dismissed"))
             continue
-        why_not = _not_human(review, rules) or \
-            _disqualified(login, review, pr, detection, contributors)
+        why_not = cannot_vouch(review.user, pr, detection, contributors, rules)
         if why_not is None and review.commit_id != pr.head_sha:
             why_not = (f"approved an older commit {review.commit_id[:7]}; only approvals of "
                        f"the head commit {pr.head_sha[:7]} count (stale)")
@@ -129,20 +127,33 @@ def _is_sensitive(file: ChangedFile, policy: Policy) -> bool:
     return any(path_matches(p, path) for p in policy.sensitive.paths for path in paths)
 
 
-def _not_human(review: Review, rules: AgentRules | None) -> str | None:
+def contributors_of(commits: Sequence[Commit]) -> set[str]:
+    """The humans who authored the change's commits, by lower login."""
+    return {c.author.login.lower() for c in commits if c.author is not None and not c.author.is_bot}
+
+
+def cannot_vouch(user: User, pr: PullRequest, detection: Detection, contributors: set[str],
+                 rules: AgentRules | None) -> str | None:
+    """Why this account cannot vouch for the change (approve it, or dismiss its findings):
+    not a human, or the change's own author, agent, requester or committer. None: it can."""
+    return _not_human(user, rules) or _disqualified(user.login.lower(), pr, detection,
+                                                    contributors)
+
+
+def _not_human(user: User, rules: AgentRules | None) -> str | None:
     """Apps, bots, agents (Copilot code review among them) and automation never approve,
     whatever GitHub counts: by account type, by `[bot]` login, and by the rules' accounts."""
-    kind = account_class(review.user, rules) if rules else None
+    kind = account_class(user, rules) if rules else None
     if kind == "agent account":
         return "is a coding agent's account; only humans can approve"
     if kind == "automation":
         return "is an automation account; only humans can approve"
-    if review.user.is_bot or review.user.login.lower().endswith("[bot]"):
+    if user.is_bot or user.login.lower().endswith("[bot]"):
         return "is a bot account (an App or automation); only humans can approve"
     return None
 
 
-def _disqualified(login: str, review: Review, pr: PullRequest, detection: Detection,
+def _disqualified(login: str, pr: PullRequest, detection: Detection,
                   contributors: set[str]) -> str | None:
     if login == pr.author.login.lower():
         return "opened this pull request; authors cannot approve their own work"

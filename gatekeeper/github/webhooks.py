@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from gatekeeper.core.governance import ORG_REPO
 from gatekeeper.core.model import RERUN_ACTION, JobRequest, Target
+from gatekeeper.core.triage import COMMAND_RE
 
 SIGNATURE_RE = re.compile(r"^sha256=([0-9a-f]{64})$")
 SHA_PATTERN = r"^[0-9a-f]{40}$"
@@ -79,6 +80,17 @@ class _PullEvent(BaseModel):
     pull_request: _Pull
     repository: _Repo
     installation: _Id
+
+
+class _Reviewed(BaseModel):
+    id: int
+    body: str | None = ""
+    commit_id: str = ""
+    user: _Commenter
+
+
+class _ReviewEvent(_PullEvent):
+    review: _Reviewed | None = None
 
 
 class _PullNumber(BaseModel):
@@ -204,6 +216,7 @@ class _CommentEvent(BaseModel):
 
 
 OVERRIDE_COMMAND = "/gatekeeper override"
+MAX_COMMAND_TEXT = 20_000  # of a review or comment, passed to the dismiss job
 
 
 class _MergeGroup(BaseModel):
@@ -255,7 +268,11 @@ def route(event: str, payload: dict[str, Any] | bytes, app_id: int | None = None
         return Routed([replace(routed.jobs[0], args={**routed.jobs[0].args, "merged_by": by})],
                       name)
     if event == "pull_request_review" and action in REVIEW_ACTIONS:
-        return _pull_jobs("review", _parse(_PullEvent, payload, name), name)
+        reviewed = _parse(_ReviewEvent, payload, name)
+        routed = _pull_jobs("review", reviewed, name)
+        if action == "submitted":  # the body as submitted: a later edit is not a dismissal
+            return Routed(routed.jobs + _dismissals(reviewed), name)
+        return routed
     if event == "check_run" and action in ("rerequested", "requested_action"):
         run = _parse(_CheckRunEvent, payload, name)
         if action == "requested_action" and (
@@ -354,9 +371,33 @@ def _pull_jobs(kind: str, event: _PullEvent, name: str) -> Routed:
     return Routed([JobRequest(kind, target.key(kind), {"target": target.__dict__})], name)
 
 
+def _dismissals(event: _ReviewEvent) -> list[JobRequest]:
+    """`/gatekeeper dismiss` lines in a submitted review: the dismiss job decides who may."""
+    review = event.review
+    if review is None or not COMMAND_RE.search(review.body or ""):
+        return []
+    args = {"installation_id": event.installation.id, "repo_id": event.repository.id,
+            "repo": event.repository.full_name, "number": event.pull_request.number,
+            "login": review.user.login, "bot": review.user.type == "Bot",
+            "text": (review.body or "")[:MAX_COMMAND_TEXT], "commit": review.commit_id,
+            "source": f"review {review.id}"}
+    key = f"dismiss-{event.repository.id}-{event.pull_request.number}-review-{review.id}"
+    return [JobRequest("dismiss", key, args)]
+
+
 def _command(event: _CommentEvent, name: str) -> Routed | Ignored:
-    """`/gatekeeper override REASON` on a pull request: the override job decides who may."""
+    """`/gatekeeper override REASON` or `/gatekeeper dismiss ...` lines on a pull request:
+    the job decides who may."""
     words = event.comment.body.strip().split(None, 2)
+    if event.issue.pull_request is not None and COMMAND_RE.search(event.comment.body) and \
+            " ".join(words[:2]).lower() != OVERRIDE_COMMAND:
+        args = {"installation_id": event.installation.id, "repo_id": event.repository.id,
+                "repo": event.repository.full_name, "number": event.issue.number,
+                "login": event.comment.user.login, "bot": event.comment.user.type == "Bot",
+                "text": event.comment.body[:MAX_COMMAND_TEXT], "commit": "",
+                "source": f"comment {event.comment.id}"}
+        key = f"dismiss-{event.repository.id}-{event.issue.number}-comment-{event.comment.id}"
+        return Routed([JobRequest("dismiss", key, args)], name)
     if event.issue.pull_request is None or " ".join(words[:2]).lower() != OVERRIDE_COMMAND:
         return Ignored(f"ignored: {name} is not a Gatekeeper command on a pull request")
     args = {"installation_id": event.installation.id, "repo_id": event.repository.id,

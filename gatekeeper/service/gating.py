@@ -21,6 +21,7 @@ from gatekeeper.core.protection import requires_gate
 from gatekeeper.core.report import check_output
 from gatekeeper.core.review import ReviewerFacts, latest_reviews, teams_of
 from gatekeeper.core.rules import agent_rules, default_policy_text
+from gatekeeper.core.triage import Dismissal, reviewer_teams
 from gatekeeper.core.verdict import (
     GATE,
     REVIEW,
@@ -215,9 +216,11 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
     verdict_at = (ctx.store.load(verdict_key) or {}).get("at") if stored or rescan else None
     reviews = tuple(github.reviews(target.repo, target.number))
     overridden = ctx.store.load(override_key(target))
+    dismissals = stored_dismissals(ctx.store, dismissals_key(target.repo_id, target.number))
     decision = decide_gate(replace(
-        facts, stages=stages, reviews=reviews,
-        reviewers=reviewer_facts(github, target.repo, list(reviews), policy),
+        facts, stages=stages, reviews=reviews, dismissals=dismissals,
+        reviewers=reviewer_facts(github, target.repo, list(reviews), policy,
+                                 tuple(d.by for d in dismissals)),
         verdict_at=verdict_at,
         governance=tuple(Finding(**f) for f in
                          (ctx.store.load(governance_key) or {}).get("findings", [])),
@@ -227,7 +230,9 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
     audit.record("review", target.repo, target.number, sha=target.head_sha,
                  satisfied=result.satisfied, approved=result.approved, required=result.required,
                  sensitive_paths=list(result.sensitive_paths), missing=list(result.missing),
-                 reviewers=[[r.login, r.state, r.counted, r.reason] for r in result.reviewers])
+                 reviewers=[[r.login, r.state, r.counted, r.reason] for r in result.reviewers],
+                 dismissals=[[a.dismissal.by, a.dismissal.rule, a.counted, a.why, a.covered]
+                             for a in decision.triaged])
     if rescan and not overridden:
         _alert_if_blocked(ctx, target, list(decision.verdicts), policy)
     if not rescan and not stored:  # results gone or not there yet: a gate (never two at once)
@@ -330,10 +335,11 @@ def override_key(target: Target) -> str:
 
 
 def reviewer_facts(github: Installation, repo: str, reviews: list[Review],
-                    policy: Policy) -> ReviewerFacts:
-    """Permission and team membership of each human whose latest review decides something."""
+                   policy: Policy, dismissers: tuple[str, ...] = ()) -> ReviewerFacts:
+    """Permission and team membership of each human whose latest review decides something,
+    and the security reviewers' team membership of whoever gave a dismissal."""
     owner = repo.split("/")[0]
-    teams = set(teams_of(policy.approvers, owner))
+    teams = set(teams_of(policy.approvers, owner)) | set(reviewer_teams(policy.triage, owner))
     if policy.sensitive.approvers:
         teams |= set(teams_of(policy.sensitive.approvers, owner))
     permission, membership = {}, {}
@@ -342,7 +348,19 @@ def reviewer_facts(github: Installation, repo: str, reviews: list[Review],
             continue
         permission[login] = github.permission(repo, latest.user.login)
         membership[login] = frozenset(t for t in teams if github.team_member(t, latest.user.login))
+    triage_teams = reviewer_teams(policy.triage, owner)
+    for login in {d.lower() for d in dismissers} - set(membership):
+        membership[login] = frozenset(t for t in triage_teams if github.team_member(t, login))
     return ReviewerFacts(permission, membership)
+
+
+def dismissals_key(repo_id: int | None, number: int) -> str:
+    """A pull request's dismissals: kept across its commits, since a fingerprint is."""
+    return f"dismissals-{repo_id}-{number}"
+
+
+def stored_dismissals(store: Backend, key: str) -> tuple[Dismissal, ...]:
+    return tuple(Dismissal.from_dict(d) for d in (store.load(key) or {}).get("dismissals", []))
 
 
 def publish(ctx: Context, github: Installation, target: Target,

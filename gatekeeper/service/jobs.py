@@ -31,6 +31,7 @@ from gatekeeper.service.integrity import impersonation, merge_group, override
 from gatekeeper.service.notify import Alert, Slack, pull_url
 from gatekeeper.service.policies import OrgPolicyUnavailable, confirm_removal, effective_policy
 from gatekeeper.service.queue import TIMEOUT_OF
+from gatekeeper.service.triage import dismiss
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def run(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     handlers = {"gate": gate, "review": review, "installation": installation_added,
                 "merged": merged, "reconcile-all": reconcile_all, "override": override,
                 "impersonation": impersonation, "merge-group": merge_group,
-                "org-policy": org_policy_changed, "pushed": pushed}
+                "org-policy": org_policy_changed, "pushed": pushed, "dismiss": dismiss}
     ctx = context()
     started = time.monotonic()
     outcome = "error"

@@ -33,11 +33,11 @@ QUEUE_OF = {"review": "gatekeeper-review", "merged": "gatekeeper-review", "gate"
             "installation": "gatekeeper-gate", "reconcile-all": "gatekeeper-gate",
             "override": "gatekeeper-review", "impersonation": "gatekeeper-review",
             "merge-group": "gatekeeper-gate", "org-policy": "gatekeeper-review",
-            "pushed": "gatekeeper-review"}
+            "pushed": "gatekeeper-review", "dismiss": "gatekeeper-review"}
 QUEUE_NAMES = ["gatekeeper-review", "gatekeeper-gate"]  # order is priority: reviews are quick
 TIMEOUT_OF = {"review": 120, "merged": 120, "override": 120, "impersonation": 120, "gate": 1800,
               "merge-group": 1800, "installation": 600, "reconcile-all": 300, "org-policy": 60,
-              "pushed": 120}
+              "pushed": 120, "dismiss": 120}
 RETRY_INTERVALS = [10, 120, 600]  # seconds before the 2nd, 3rd and 4th try (default)
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from gatekeeper.core import triage
 from gatekeeper.core.diff import tree_mismatches
 from gatekeeper.core.escape import md_text
 from gatekeeper.core.model import STAGES, ChangedFile, Finding, StageResult
@@ -87,6 +88,9 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text
             futures = {s: pool.submit(contextvars.copy_context().run, one, s) for s in enabled}
             for stage, future in futures.items():
                 results[stage] = future.result()
+        for stage in [s for s in triage.STAGES if s in enabled]:  # while the tree is here
+            results[stage] = dataclasses.replace(results[stage], findings=triage.fingerprinted(
+                results[stage].findings, lambda path: _text_inside(source, path)))
         invalid = policy_change_findings(files, lambda path: _read(source, path))
     if invalid:  # on the first stage that ran: one place, never lost to a disabled stage
         stage = next(s for s in ("sast", "tests", "dependencies") if s in enabled)
@@ -145,6 +149,16 @@ def _bytes(root: Path, path: str) -> bytes | None:
     if file.is_symlink():
         return os.readlink(file).encode(errors="surrogateescape")
     return file.read_bytes() if file.is_file() else None
+
+
+def _text_inside(root: Path, path: str) -> str | None:
+    """A file's text for a fingerprint; None for anything but a regular file in the tree."""
+    file = root / path
+    try:
+        inside = file.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):
+        return None
+    return _read(root, path) if inside else None
 
 
 def _read(root: Path, path: str) -> str | None:

@@ -55,6 +55,11 @@ RECORDS = [
              _found("sql-string", "CWE-89", "medium")]),
     _r("2026-11-04T09:00:00Z", "override", "acme/api", 2, sha="b1", by="carol",
        reason="payments are down"),
+    _r("2026-11-04T09:30:00Z", "dismissal", "acme/api", 2, sha="b1", by="ivy",
+       rule="sql-string", where="db.py:12", reason="the table name is a constant",
+       fingerprints=["f" * 32]),
+    _r("2026-11-04T09:31:00Z", "dismissal-refused", "acme/api", 2, sha="b1", by="mallory",
+       rule="command-injection", where="", reason="fine", why="not a security reviewer"),
     _r("2026-11-04T10:00:00Z", "merged-without-green", "acme/api", 2, sha="b1",
        conclusion="success", merged_by="dave", override=True),
     _r("2026-11-09T09:00:00Z", "review", "acme/api", 2, sha="b1", satisfied=True),
@@ -78,7 +83,7 @@ RECORDS = [
 # counted by hand from the list above
 EXPECTED_TOTALS = {"gated": 4, "blocked": 3, "approved": 2, "median_hours_to_approval": 1.75,
                    "with_attempts": 2, "changed_line_coverage": 64.3,  # 9 of 14 lines
-                   "overrides": 1, "past_gate": 2}
+                   "overrides": 1, "past_gate": 2, "dismissals": 1}
 EXPECTED_ATTEMPTS = {"network": 1, "shell": 1}
 EXPECTED_DAY_COVERAGE = {"2026-11-03": 60.0, "2026-11-06": 75.0}
 EXPECTED_PAST_GATE = [("acme/api", 2, "dave", "merged on a break-glass override"),
