@@ -537,3 +537,82 @@ def test_a_helper_the_change_weakened_is_seen_through_the_test_that_calls_it():
     found = weakened("tests/test_x.py", base, head, _patch(base, head))
     assert [f.rule for f in found] == ["weakened-test/assertions-removed"]
     assert "test_user: 1 assertion where the base had 2" in found[0].message
+
+
+def test_many_weakenings_are_listed_within_bounds_and_the_rest_counted():
+    from gatekeeper.core.weakened import PER_FILE, PER_TEST
+    one = "def test_c(x):\n" + "    assert f(x) == 1\n" * 200
+    many = "".join(f"def test_{i}(x):\n    assert f(x) == {i}\n" for i in range(300))
+    for base, listed in ((one, PER_TEST), (many, PER_FILE)):
+        found = weakened("tests/test_x.py", base, base.replace(" == ", " or True or "))
+        assert len(found) == listed and all(f.waived_by == ACK for f in found)
+    found = weakened("tests/test_x.py", many, many.replace(" == ", " or True or "))
+    assert found[-1].rule == "weakened-test/many" and "251 more" in found[-1].message
+
+
+def test_the_service_compares_the_test_files_the_change_modified_within_its_budget():
+    from gatekeeper.core.model import ChangedFile
+    from gatekeeper.service import weakening
+
+    base = _src("""
+        def test_name(user):
+            assert user.name == "bob"
+        """)
+    weaker = base.replace('"bob"', '"bob" or True')
+    head = {"tests/test_a.py": weaker, "src/app_test.py": weaker, "app.py": weaker,
+            "tests/helpers.py": weaker, "tests/test_new.py": weaker, "tests/test_same.py": base}
+    files = [ChangedFile("tests/test_a.py"), ChangedFile("src/app_test.py", "renamed",
+                                                          "src/old_test.py"),
+             ChangedFile("app.py"), ChangedFile("tests/helpers.py"),
+             ChangedFile("tests/test_new.py", "added"), ChangedFile("tests/test_same.py")]
+    olds = {"src/old_test.py": base, "tests/test_a.py": base, "app.py": base,
+            "tests/helpers.py": base, "tests/test_same.py": base}
+    found = weakening.weakened_tests(files, olds.get, head.get)
+    assert sorted(f.path for f in found) == ["src/app_test.py", "tests/helpers.py",
+                                             "tests/test_a.py"]  # not app.py, nor an added file
+    assert {f.rule for f in found} == {"weakened-test/always-true"}
+
+    def broken(path):
+        raise ConnectionError("the API is down")
+
+    (unread,) = weakening.weakened_tests(files[:1], broken, head.get)
+    assert unread.rule == "weakened-test/not-compared" and unread.waived_by == ACK
+    assert "not read: ConnectionError" in unread.message
+    big = {"tests/test_a.py": weaker + "#" * weakening.MAX_TOTAL_CHARS}
+    (over,) = weakening.weakened_tests(files[:1], olds.get, big.get)
+    assert over.rule == "weakened-test/not-compared" and "budget" in over.message
+
+
+def test_the_tests_stage_shows_a_weakened_test_the_referee_cannot_see(wheel_cache):
+    """Real stages: the suite (a command that passes) says nothing; the comparison of the
+    edited test file with the base's, from the base tree or the base's texts, does."""
+    from factories import policy
+    from test_stages import fetch_tree
+
+    from gatekeeper.core.model import ChangedFile
+    from gatekeeper.service import stages
+    from gatekeeper.service.settings import load_stage_config
+
+    base = _src("""
+        def test_name(user):
+            assert user.name == "bob"
+        """)
+    weaker = base.replace('"bob"', '"bob" or True')
+    config = load_stage_config({"GATEKEEPER_CACHE_DIR": str(wheel_cache)})
+    gate = policy("stages:\n  sast: false\n  dependencies: false\ntests:\n  command: 'true'\n")
+    files = [ChangedFile("tests/test_user.py", patch=_patch(base, weaker))]
+
+    def rules(head, **kw):
+        results = stages.run_stages(gate, fetch_tree({"tests/test_user.py": head}), files,
+                                    config=config, **kw)
+        return [f.rule for f in results["tests"].findings if f.rule.startswith("weakened-test")]
+
+    assert rules(base, base_text={"tests/test_user.py": base}.get) == []  # control
+    assert rules(weaker, base_text={"tests/test_user.py": base}.get) == [
+        "weakened-test/always-true"]
+
+    def unused(path):
+        raise AssertionError("the base tree was fetched: its text is read from there")
+
+    assert rules(weaker, base_text=unused, fetch_base=fetch_tree(
+        {"tests/test_user.py": base})) == ["weakened-test/always-true"]

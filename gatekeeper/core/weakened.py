@@ -25,6 +25,8 @@ RULE = "weakened-test/"
 MAX_CHARS = 512 * 1024  # per side: larger files are not compared, and say so
 MAX_NODES = 200_000  # per side, counted before anything walks the tree twice
 SHOWN = 100  # characters of one assertion in a message
+PER_TEST = 3  # findings of one kind listed per function
+PER_FILE = 50  # findings listed per file; the rest are counted
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)")
 
 # unittest's assertion methods by how much they pin down; the others count as assertions only
@@ -129,6 +131,10 @@ def weakened(path: str, base: str, head: str, patch: str = "") -> list[Finding]:
         findings.append(Finding("gatekeeper", RULE + "test-removed",
                                 f"{len(gone)} test{'s' if len(gone) != 1 else ''} no longer in "
                                 f"this file: {shown}", "low", "", 0, 0, blocking=False))
+    if len(findings) > PER_FILE:
+        more = len(findings) - PER_FILE + 1
+        findings = [*findings[:PER_FILE - 1], _finding(
+            "many", f"{more} more weakenings of tests in this file, not listed", 1)]
     return [dataclasses.replace(f, path=path) for f in findings]
 
 
@@ -557,7 +563,7 @@ def _compare(name: str, before: Func, after: Func, count_before: int,
     head_keys = Counter(c.key for c in after.checks)
     gone = [c for c in before.checks if _take(base_keys, head_keys, c.key)]
     trivial = [c for c in fresh if c.rank == 0]
-    for check in trivial[:3]:
+    for check in trivial[:PER_TEST]:
         was = _counterpart(check, gone)
         findings.append(_finding("always-true", f"{shown}: an assertion that cannot fail: "
                                  f"{_side(was, check.text)}", check.line or line))
@@ -589,27 +595,32 @@ def _counterpart(check: Check, gone: list[Check]) -> Check | None:
 def _paired(shown: str, gone: list[Check], fresh: list[Check], line: int) -> list[Finding]:
     """Each assertion the change no longer has, against the change's one on the same subject."""
     findings, used = [], set()
+    # per category and subject, the change's candidates strongest first; each list is walked
+    # past used ones once, so pairing is linear however many assertions share a subject
     by_subject: dict[tuple[str, str], list[int]] = {}
     for i, check in enumerate(fresh):
         for subject in check.subjects:
             by_subject.setdefault((check.category, subject), []).append(i)
-    raises = [i for i, c in enumerate(fresh) if c.category == "raises"]
+    for bucket in by_subject.values():
+        bucket.sort(key=lambda i: (-fresh[i].rank, i), reverse=True)  # best at the end
+    raises = [i for i, c in reversed(list(enumerate(fresh))) if c.category == "raises"]
     for was in gone:
         if was.rank == 0:
             continue
-        if was.category == "raises":
-            pick = next((i for i in raises if i not in used), None)
-        else:
-            options = {i for s in was.subjects for i in by_subject.get((was.category, s), ())
-                       if i not in used}
-            pick = max(options, key=lambda i: (fresh[i].rank, -i)) if options else None
+        buckets = [raises] if was.category == "raises" else [
+            by_subject.get((was.category, s), []) for s in was.subjects]
+        for bucket in buckets:
+            while bucket and bucket[-1] in used:
+                bucket.pop()
+        tops = [b[-1] for b in buckets if b]
+        pick = min(tops, key=lambda i: (-fresh[i].rank, i)) if tops else None
         if pick is None:
             continue
         used.add(pick)
         now = fresh[pick]
         why = _raises_broader(was.node, now.node) if was.category == "raises" else \
             _looser(was, now)
-        if why:
+        if why and len(findings) < PER_TEST:
             kind = "exception-broadened" if was.category == "raises" else "less-strict"
             findings.append(_finding(kind, f"{shown}: {why}: {_side(was, now.text)}",
                                      now.line or line))
