@@ -136,6 +136,13 @@ WEAKENINGS = {
         def test_mean():
             assert mean([1, 2]) == pytest.approx(1.5, abs=1)
         """),
+    "none-to-falsy": ("less-strict", """
+        def test_missing(store):
+            assert store.get("x") is None
+        """, """
+        def test_missing(store):
+            assert not store.get("x")
+        """),
     "mock-called-with-to-called": ("less-strict", """
         def test_sends(mailer):
             notify(mailer)
@@ -458,6 +465,48 @@ BENIGN = {
         """, """
         def test_mean():
             assert mean([1, 2]) == pytest.approx(1.5, rel=1e-9)
+        """),
+    "emptiness-said-the-pythonic-way": ("""
+        def test_empty(cart):
+            assert cart.items == []
+            assert len(cart.errors) == 0
+        """, """
+        def test_empty(cart):
+            assert not cart.items
+            assert not cart.errors
+        """),
+    "unittest-to-pytest": ("""
+        class TestCart(unittest.TestCase):
+            def test_total(self):
+                cart = make()
+                self.assertEqual(cart.total(), 30)
+                self.assertIn("apple", cart.names())
+                with self.assertRaises(ValueError):
+                    cart.add(-1)
+        """, """
+        class TestCart:
+            def test_total(self):
+                cart = make()
+                assert cart.total() == 30
+                assert "apple" in cart.names()
+                with pytest.raises(ValueError):
+                    cart.add(-1)
+        """),
+    "operands-swapped-and-message-added": ("""
+        def test_total(cart):
+            assert cart.total() == 30
+        """, """
+        def test_total(cart):
+            assert 30 == cart.total(), cart.items
+        """),
+    "exception-narrowed-to-a-subclass": ("""
+        def test_bad():
+            with pytest.raises(ValueError):
+                parse("x")
+        """, """
+        def test_bad():
+            with pytest.raises(ParseError):
+                parse("x")
         """),
     "expected-value-changed": ("""
         def test_total(cart):

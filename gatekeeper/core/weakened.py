@@ -454,6 +454,8 @@ def _rank(test: ast.AST) -> int:
             return 3
         op, right = test.ops[0], test.comparators[0]
         if isinstance(op, ast.Eq):
+            if _falsy(right) or _falsy(test.left):
+                return 4  # `== []`, `len(x) == 0`: what `assert not x` says as well
             return 4 if _approx(right) or _approx(test.left) else 5
         if isinstance(op, ast.Is):
             return 5
@@ -467,7 +469,7 @@ def _rank(test: ast.AST) -> int:
         ranks = [_rank(v) for v in test.values]
         return max(ranks) if isinstance(test.op, ast.And) else min(min(ranks), 3)
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        return 2 if isinstance(test.operand, ast.Compare) else 1
+        return 2 if isinstance(test.operand, ast.Compare) else 4  # falsy: empty, zero, None
     if isinstance(test, ast.Call):
         name = _dotted(test.func)
         if name in ("isinstance", "hasattr", "callable", "issubclass"):
@@ -494,6 +496,13 @@ def _method_rank(tail: str, node: ast.Call) -> int:
     if tail == "assertTrue" and args and isinstance(args[0], ast.Compare):
         return _rank(args[0])  # assertTrue(a == b) pins down as much as `assert a == b`
     return _METHOD_RANK.get(tail, 3)
+
+
+def _falsy(node: ast.AST) -> bool:
+    """A literal that is false: 0, "", None, False, [], {}, ()."""
+    if isinstance(node, ast.Constant):
+        return not node.value
+    return isinstance(node, (ast.List, ast.Tuple, ast.Dict)) and _truth(node) is not True
 
 
 def _approx(node: ast.AST) -> bool:
