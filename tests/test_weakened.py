@@ -258,6 +258,23 @@ WEAKENINGS = {
         def test_name(user):
             assert user.name == "bob"
         """),
+    "renamed-out-of-collection": ("skip-added", """
+        def test_name(user):
+            assert user.name == "bob"
+        """, """
+        def _test_name(user):
+            assert user.name == "bob"
+        """),
+    "not-collected": ("skip-added", """
+        class TestUser:
+            def test_name(self):
+                assert user().name == "bob"
+        """, """
+        class TestUser:
+            __test__ = False
+            def test_name(self):
+                assert user().name == "bob"
+        """),
     "param-marked-skip": ("skip-added", """
         @pytest.mark.parametrize("n", [1, 2])
         def test_even(n):

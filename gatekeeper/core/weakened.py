@@ -121,11 +121,17 @@ def weakened(path: str, base: str, head: str, patch: str = "") -> list[Finding]:
         if touched and name not in resting[0] and name not in resting[1]:
             continue
         findings += _compare(name, before, after, totals[0][name], totals[1][name])
-    gone = [n for n, f in old.items() if f.is_test and n not in new]
-    if gone:  # a test renamed with its body unchanged is not gone
-        bodies = {_dump_list(f.node.body) for n, f in new.items() if f.is_test and n not in old}
-        gone = [n for n in gone if _dump_list(old[n].node.body) not in bodies
-                and (not resting or n in resting[0])]
+    gone = [n for n, f in old.items() if f.is_test and n not in new
+            and (not resting or n in resting[0])]
+    if gone:  # renamed with its body unchanged: not gone, unless to a name never collected
+        bodies = {_dump_list(f.node.body): f for n, f in new.items()
+                  if n not in old and isinstance(f.node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        renamed = {n: bodies.get(_dump_list(old[n].node.body)) for n in gone}
+        gone = [n for n in gone if renamed[n] is None]
+        for name, now in renamed.items():
+            if now is not None and not now.is_test and len(findings) < PER_FILE:
+                findings.append(_finding("skip-added", f"{name}: renamed to {now.name}, a name "
+                                         "the test runner does not collect", now.node.lineno))
     if gone:
         shown = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
         findings.append(Finding("gatekeeper", RULE + "test-removed",
@@ -168,12 +174,7 @@ def _module(text: str) -> dict[str, Func]:
     funcs: dict[str, Func] = {}
     try:
         module = Func("", tree, [], [], Counter(), {}, {}, False)
-        for stmt in tree.body:
-            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and any(
-                    isinstance(t, ast.Name) and t.id == "pytestmark"
-                    for t in getattr(stmt, "targets", [getattr(stmt, "target", None)])):
-                _marks(stmt.value, module)
-                module.spans.append((stmt.lineno, stmt.end_lineno or stmt.lineno))
+        _holder_marks(tree.body, module)
         funcs[""] = module
         _collect(tree.body, "", funcs, literals)
     except RecursionError:
@@ -188,11 +189,7 @@ def _collect(body: list[ast.stmt], prefix: str, funcs: dict[str, Func], literals
             holder = Func(name, stmt, [], [], Counter(), {}, {}, False)
             for deco in stmt.decorator_list:
                 _marks(deco, holder)
-            for sub in stmt.body:
-                if isinstance(sub, ast.Assign) and any(
-                        isinstance(t, ast.Name) and t.id == "pytestmark" for t in sub.targets):
-                    _marks(sub.value, holder)
-                    holder.spans.append((sub.lineno, sub.end_lineno or sub.lineno))
+            _holder_marks(stmt.body, holder)
             holder.spans.append((_first_line(stmt), stmt.body[0].lineno - 1))
             funcs[name] = holder
             _collect(stmt.body, name + "::", funcs, literals)
@@ -205,6 +202,22 @@ def _collect(body: list[ast.stmt], prefix: str, funcs: dict[str, Func], literals
                 _parametrize(deco, func, literals)
             _Walker(func, prefix).visit_body(stmt.body)
             funcs[name] = func
+
+
+def _holder_marks(body: list[ast.stmt], holder: Func) -> None:
+    """A module's or class's `pytestmark` skips, and `__test__ = False` (not collected)."""
+    for stmt in body:
+        if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or stmt.value is None:
+            continue
+        names = {t.id for t in getattr(stmt, "targets", [getattr(stmt, "target", None)])
+                 if isinstance(t, ast.Name)}
+        if "pytestmark" in names:
+            _marks(stmt.value, holder)
+        elif "__test__" in names and _truth(stmt.value) is False:
+            _skip(holder, stmt)
+        else:
+            continue
+        holder.spans.append((stmt.lineno, stmt.end_lineno or stmt.lineno))
 
 
 def _first_line(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> int:

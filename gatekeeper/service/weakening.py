@@ -28,12 +28,12 @@ def is_test_file(path: str) -> bool:
 
 
 def weakened_tests(files: list[ChangedFile], base_text: Read, head_text: Read) -> list[Finding]:
-    """The weakenings in every test file the change modified (an added file has no base to be
-    weaker than; a removed one is said elsewhere)."""
+    """The weakenings in every test file the change modified or renamed (an added or copied
+    file leaves the base's tests as they were; a removed one is said elsewhere)."""
     findings: list[Finding] = []
     budget, compared = MAX_TOTAL_CHARS, 0
     for file in files:
-        if file.status == "added" or file.status == "removed" or not is_test_file(file.path):
+        if file.status in ("added", "removed", "copied") or not is_test_file(file.path):
             continue
         if compared >= MAX_FILES:
             findings.append(not_compared(file.path, f"over {MAX_FILES} edited test files"))
