@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-from gatekeeper.core.weakened import ACK, MAX_CHARS, weakened
+from gatekeeper.core.testchecks import MAX_CHARS
+from gatekeeper.core.weakened import ACK, weakened
 
 
 def _src(text: str) -> str:
