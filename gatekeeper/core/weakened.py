@@ -145,12 +145,7 @@ def _compare(name: str, before: Func, after: Func, count_before: int,
                                      f"where the base had {cases}", line))
     if not isinstance(after.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return findings
-    base_keys = Counter(c.key for c in before.checks)
-    head_keys = Counter(c.key for c in after.checks)
-    fresh = [c for c in after.checks if _take(head_keys, base_keys, c.key)]
-    base_keys = Counter(c.key for c in before.checks)
-    head_keys = Counter(c.key for c in after.checks)
-    gone = [c for c in before.checks if _take(base_keys, head_keys, c.key)]
+    fresh, gone = _unmatched(after.checks, before.checks), _unmatched(before.checks, after.checks)
     trivial = [c for c in fresh if c.rank == 0]
     for check in trivial[:PER_TEST]:
         was = _counterpart(check, gone)
@@ -168,12 +163,16 @@ def _compare(name: str, before: Func, after: Func, count_before: int,
     return findings
 
 
-def _take(mine: Counter, theirs: Counter, key: str) -> bool:
-    """Whether this occurrence of `key` has no partner on the other side (and use one up)."""
-    if theirs[key] > 0:
-        theirs[key] -= 1
-        return False
-    return True
+def _unmatched(mine: list[Check], theirs: list[Check]) -> list[Check]:
+    """My checks the other side does not have as they are, each occurrence counted."""
+    left = Counter(c.key for c in theirs)
+    out = []
+    for check in mine:
+        if left[check.key] > 0:
+            left[check.key] -= 1
+        else:
+            out.append(check)
+    return out
 
 
 def _counterpart(check: Check, gone: list[Check]) -> Check | None:
