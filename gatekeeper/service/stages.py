@@ -25,6 +25,7 @@ from gatekeeper.runner.workspace import Extraction, workspace
 from gatekeeper.scanners.depaudit import Auditor, run_dependencies
 from gatekeeper.scanners.sast import run_sast
 from gatekeeper.service.settings import StageConfig
+from gatekeeper.service.weakening import weakened_tests
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,8 @@ def _stage(stage: str, source: Path, policy: Policy, files: list[ChangedFile],
            base_text: BaseText, config: StageConfig, refused: list[Finding],
            base: Path | None = None, version_tag: str | None = None) -> StageResult:
     if stage == "tests":
-        return _tests(source, policy, config.cache_dir, files, refused, base, version_tag)
+        return _tests(source, policy, config.cache_dir, files, refused, base, version_tag,
+                      base_text)
     if stage == "sast":
         return run_sast(source, files, policy.scanners.block_on,
                         whole_tree=policy.scanners.whole_tree, unparsed=policy.scanners.unparsed)
@@ -170,13 +172,25 @@ def _read(root: Path, path: str) -> str | None:
 
 def _tests(source: Path, policy: Policy, cache: Path, files: list[ChangedFile],
            refused: list[Finding], base: Path | None = None,
-           version_tag: str | None = None) -> StageResult:
+           version_tag: str | None = None, base_text: BaseText | None = None) -> StageResult:
     result = run_tests(source, policy, cache, base=base, version_tag=version_tag,
                        changed=[f.path for f in files if f.status != "removed"],
                        touched=[p for f in files for p in (f.path, f.previous_path) if p])
     status = "failed" if refused and result.status == "passed" else result.status
-    findings = (*result.findings, *refused, *weakened_suite(files))
+    findings = (*result.findings, *refused, *weakened_suite(files),
+                *weakened_tests(files, _base_reader(base, base_text),
+                                lambda path: _read(source, path)))
     return dataclasses.replace(result, status=status, findings=findings)
+
+
+def _base_reader(base: Path | None, base_text: BaseText | None) -> BaseText:
+    """The base's text of a file: from the base tree when it was fetched cleanly (no request
+    per file), else from the source of base texts."""
+    if base is not None:
+        return lambda path: _read(base, path)
+    if base_text is not None:
+        return base_text
+    return lambda path: None
 
 
 def _all(stages: list[str], reason: str) -> dict[str, StageResult]:
