@@ -19,7 +19,7 @@ CLAUDE_TRAILER = "Fix login\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n"
     (pull(author="alice", bot=False, head_ref="codex/task-1"), [], {"branch"}, False),
     (pull(author="alice", bot=False, head_ref="fix", labels=["AI-generated"]), [], {"label"}, False),
     (pull(author="alice", bot=False, head_ref="fix",
-          body="Task: https://chatgpt.com/codex/tasks/task_e_123"), [], {"marker"}, False),
+          body="Task: https://chatgpt.com/codex/tasks/task_e_123"), [], {"session link"}, False),
     (pull(author="alice", bot=False, head_ref="fix"), [commit(CLAUDE_TRAILER, "alice")],
      {"trailer"}, False),
     (pull(author="alice", bot=False, head_ref="fix"),
