@@ -19,7 +19,6 @@ from gatekeeper.core.policy import AgentRules
 # short, so a line of prose with a colon in it is not one
 TRAILER_LINE_RE = re.compile(r"^[ \t]*(?P<key>[A-Za-z][A-Za-z0-9 _-]{0,40}?)[ \t]*:(?P<value>[^\n]*)$",
                              re.MULTILINE)
-COAUTHOR_RE = re.compile(r"[ \t]*(?P<name>[^<]*?)[ \t]*(?:<(?P<email>[^>]*)>)?[ \t]*")
 AGENTS = (r"(claude|copilot|cursor|codex|gemini|devin|jules|aider|windsurf|cascade|opencode|"
           r"roo ?code|kilo ?code|augment code|openhands|open-swe|chatgpt|gpt-\d|tembo|"
           r"replit agent|deep agents)")
@@ -230,9 +229,7 @@ def _account_class(user: User, known: set[str], automation: set[str]) -> str | N
     login = user.login.lower()
     if login in known:
         return "agent account"
-    # "[" is literal in a login ("x[bot]"), never fnmatch's character class
-    if login in automation or any("*" in a and fnmatch.fnmatchcase(login, a.replace("[", "[[]"))
-                                  for a in automation):
+    if _listed(login, automation):
         return "automation"
     return "bot account" if user.is_bot else None
 
@@ -288,9 +285,7 @@ def _identity(value: str, rules: AgentRules, known: set[str],
     """A co-author's (or sign-off's) class: ('agent' | 'automation' | None, evidence, the
     person's login when GitHub's address names one). An agent's signature wins over
     automation's, as for accounts: a policy cannot demote an agent by listing it as automation."""
-    match = COAUTHOR_RE.fullmatch(value)
-    name, email = (match.group("name"), (match.group("email") or "").strip()) if match \
-        else (value.strip(), "")
+    name, email = _name_and_address(value)
     noreply = NOREPLY_RE.match(email)
     logins = [noreply.group("login").lower()] if noreply else []
     if BOT_LOGIN_RE.fullmatch(name):  # "open-swe[bot] <...>": the name is the bot's login
@@ -302,8 +297,7 @@ def _identity(value: str, rules: AgentRules, known: set[str],
         return "agent", f"{who}{_of(rules, agent_login or pattern)}", ""
     if AGENT_COAUTHOR_RE.fullmatch(name):
         return "agent", f"{who}, an agent by its name", ""
-    robot = next((x for x in logins if _account_class(User(x, "Bot"), set(), automation)
-                  == "automation"), "")
+    robot = next((_listed(x, automation) for x in logins if _listed(x, automation)), "")
     pattern = _email_pattern(email, rules.automation_emails)
     if robot or pattern:
         return "automation", f"{who}{_of(rules, robot or pattern)}", ""
@@ -311,6 +305,25 @@ def _identity(value: str, rules: AgentRules, known: set[str],
         return "agent", (f"{who}, a bot known as neither agent nor automation: treated as an "
                          "agent"), ""
     return None, who, logins[0] if logins else ""
+
+
+def _listed(login: str, automation: set[str]) -> str:
+    """The automation entry (a login or a glob) that lists `login`, or ""."""
+    if login in automation:
+        return login
+    # "[" is literal in a login ("x[bot]"), never fnmatch's character class
+    return next((a for a in automation if "*" in a
+                 and fnmatch.fnmatchcase(login, a.replace("[", "[[]"))), "")
+
+
+def _name_and_address(value: str) -> tuple[str, str]:
+    """"Name <address>" or a bare name; by string operations, linear in the line (a pattern
+    with a lazy name beside optional spaces was cubic in a line of spaces)."""
+    value = value.strip()
+    start = value.find("<")
+    if start >= 0 and value.endswith(">") and ">" not in value[start + 1:-1]:
+        return value[:start].strip(), value[start + 1:-1].strip()
+    return value, ""
 
 
 def _email_pattern(email: str, patterns: list[str]) -> str:
