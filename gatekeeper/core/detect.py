@@ -15,23 +15,32 @@ from dataclasses import dataclass
 from gatekeeper.core.model import Commit, PullRequest, User
 from gatekeeper.core.policy import AgentRules
 
-# indented trailers and ones without an address ("Co-authored-by: Claude Code") occur too
-TRAILER_RE = re.compile(r"^[ \t]*co-authored-by:[ \t]*(?P<name>[^<\n]*?)[ \t]*"
-                        r"(?:<(?P<email>[^>\n]*)>)?[ \t]*$",
-                        re.IGNORECASE | re.MULTILINE)
-# an agent's own trailers, whatever its address: Claude Code's session link, Cursor's
-# Made-with, the Linux kernel's Assisted-by convention, Amp's thread id, Copilot's logs link
+# a trailer line, any spelling of its key ("Co-Authored-By:", "Assisted By :"); the key is
+# short, so a line of prose with a colon in it is not one
+TRAILER_LINE_RE = re.compile(r"^[ \t]*(?P<key>[A-Za-z][A-Za-z0-9 _-]{0,40}?)[ \t]*:(?P<value>[^\n]*)$",
+                             re.MULTILINE)
 AGENTS = (r"(claude|copilot|cursor|codex|gemini|devin|jules|aider|windsurf|cascade|opencode|"
           r"roo ?code|kilo ?code|augment code|openhands|open-swe|chatgpt|gpt-\d|tembo|"
           r"replit agent|deep agents)")
-AGENT_TRAILER_RE = re.compile(
-    r"^(?:[\w-]+-session:\s*https?://\S+|amp-thread-id:\s*\S+|agent-logs-url:\s*https?://\S+|"
-    r"(?:made-with|assisted-by|generated-by|ai-agent|created-with|co-developed-by|signed-off-by)"
-    r":[^\n]*\b" + AGENTS + r"\b[^\n]*)$", re.IGNORECASE | re.MULTILINE)
+NAMES_AGENT_RE = re.compile(r"\b" + AGENTS + r"\b", re.IGNORECASE)
+# an agent's own trailers, whatever their value says: Claude Code's session link, Amp's
+# thread id, Copilot's logs link
+LINK_TRAILER_RE = re.compile(r"(?:[a-z0-9]+[ _-]+)+session|amp[ _-]+thread[ _-]+id|"
+                             r"agent[ _-]+logs[ _-]+url", re.IGNORECASE)
+ONE_TOKEN_RE = re.compile(r"[ \t]*\S+[ \t]*")  # a link or an id, not a sentence
+# a line saying what made the change ("🤖 Generated with [Claude Code]", "Made with Cursor + x",
+# "Created with Deep Agents CLI"): at the start of a line, not in prose
+MADE_WITH_RE = re.compile(r"^[^\w\n]{0,8}(?:generated|created|made|written|built|authored)"
+                          r"[ \t]+(?:with|by|using)[ \t]+\[?" + AGENTS + r"\b[^\n]*",
+                          re.IGNORECASE | re.MULTILINE)
 # a co-author named as an agent at any address ("Claude <Agents+claude@corp>", "Claude Code <>")
 AGENT_COAUTHOR_RE = re.compile(
     r"(claude( code| (opus|sonnet|haiku)( [\d.]+)?)?|(github )?copilot|cursor( agent)?|codex|"
     r"devin( ai)?|jules|gemini( cli)?|open-?swe|claude-flow|openhands)", re.IGNORECASE)
+# trailers that name a person or account, read like GitHub's Co-authored-by
+IDENTITY_KEYS = {"coauthoredby", "signedoffby", "codevelopedby"}
+BOT_LOGIN_RE = re.compile(r"[A-Za-z0-9-]+\[bot\]", re.IGNORECASE)
+SEPARATORS_RE = re.compile(r"[\s\-_:*\[\]]+")
 NOREPLY_RE = re.compile(r"^(?:\d+\+)?(?P<login>[A-Za-z0-9-]+(?:\[bot\])?)"
                         r"@users\.noreply\.github\.com$", re.IGNORECASE)
 
@@ -105,6 +114,9 @@ def detect(pr: PullRequest, commits: Sequence[Commit], rules: AgentRules) -> Det
     for marker in _markers(pr.body, rules):
         signals.append(Signal("marker", f"pull request body says {marker!r}{_of(rules, marker)}",
                               False))
+    for prefix, link in _links(pr.body, rules):
+        signals.append(Signal("session link", "pull request body links to an agent's session: "
+                              f"{link[:100]!r}{_of(rules, prefix)}", False))
 
     for commit in commits:
         found, by_automation = _commit_signals(commit, rules, known, automation_logins, agents,
@@ -170,32 +182,32 @@ def _commit_signals(commit: Commit, rules: AgentRules, known: set[str], automati
                 found.append(Signal("commit author", f"commit {short} {role} by {name!r}"
                                     f"{_of(rules, pattern)}", False))
     coauthors_human: set[str] = set()
-    for match in TRAILER_RE.finditer(commit.message):
-        email, name = (match.group("email") or "").strip(), match.group("name")
-        noreply = NOREPLY_RE.match(email)
-        login = noreply.group("login").lower() if noreply else ""
-        if _email_matches(email, rules.automation_emails) or (login and _account_class(
-                User(login, "Bot"), set(), automation_logins) == "automation"):
-            by_automation.append(Signal("trailer", f"commit {short} is co-authored by {name} "
-                                        f"<{email}>{_of(rules, login or email)}", False))
-        elif _email_matches(email, rules.coauthor_emails) or login in known:
-            found.append(Signal("trailer", f"commit {short} is co-authored by {name} <{email}>"
-                                f"{_of(rules, login or email)}", False))
-        elif AGENT_COAUTHOR_RE.fullmatch(name.strip()):
-            found.append(Signal("trailer", f"commit {short} is co-authored by {name} <{email}>, "
-                                "an agent by its name", False))
-        elif login.endswith("[bot]"):
-            found.append(Signal("trailer", f"commit {short} is co-authored by {name} <{email}>, "
-                                "a bot known as neither agent nor automation: treated as an "
-                                "agent", False))
-        elif login:
-            coauthors_human.add(login)
+    naming_keys = {_compact(k) for k in rules.trailer_keys}
+    for key, value in _trailers(commit.message):
+        line = f"{key}: {value.strip()}"
+        if _compact(key) in IDENTITY_KEYS:
+            kind, detail, login = _identity(value, rules, known, automation_logins)
+            said = "is co-authored by" if _compact(key) == "coauthoredby" else f"has {key!r}"
+            if kind == "agent":
+                found.append(Signal("trailer", f"commit {short} {said} {detail}", False))
+            elif kind == "automation":
+                by_automation.append(Signal("trailer", f"commit {short} {said} {detail}", False))
+            elif login:
+                coauthors_human.add(login)
+        elif _compact(key) in naming_keys and NAMES_AGENT_RE.search(value) or \
+                LINK_TRAILER_RE.fullmatch(key) and ONE_TOKEN_RE.fullmatch(value):
+            found.append(Signal("trailer", f"commit {short} has {line[:80]!r}", False))
     for marker in _markers(commit.message, rules):
         found.append(Signal("marker", f"commit {short} says {marker!r}{_of(rules, marker)}",
                             False))
-    for trailer in AGENT_TRAILER_RE.finditer(commit.message):
-        found.append(Signal("trailer", f"commit {short} has {trailer.group(0).strip()[:80]!r}",
-                            False))
+    for prefix, link in _links(commit.message, rules):
+        found.append(Signal("session link", f"commit {short} links to an agent's session: "
+                            f"{link[:100]!r}{_of(rules, prefix)}", False))
+    said = {normalise(m) for m in rules.markers}
+    for made in MADE_WITH_RE.finditer(commit.message):
+        line = made.group(0).strip()
+        if not any(m and m in normalise(line) for m in said):  # a marker already said it
+            found.append(Signal("marker", f"commit {short} says {line[:80]!r}", False))
     for prefix in rules.message_prefixes:
         if commit.message.lower().startswith(prefix.lower()):
             found.append(Signal("marker", f"commit {short} starts with {prefix.strip()!r}"
@@ -217,9 +229,7 @@ def _account_class(user: User, known: set[str], automation: set[str]) -> str | N
     login = user.login.lower()
     if login in known:
         return "agent account"
-    # "[" is literal in a login ("x[bot]"), never fnmatch's character class
-    if login in automation or any("*" in a and fnmatch.fnmatchcase(login, a.replace("[", "[[]"))
-                                  for a in automation):
+    if _listed(login, automation):
         return "automation"
     return "bot account" if user.is_bot else None
 
@@ -254,9 +264,88 @@ def _email_matches(email: str, patterns: list[str]) -> bool:
     return False
 
 
+def normalise(text: str) -> str:
+    """Case, spacing and punctuation left out of a comparison: "Co-Authored-By",
+    "co authored by :" and "Made with [Cursor]" read as "co authored by" and "made with cursor"."""
+    return SEPARATORS_RE.sub(" ", text.lower()).strip()
+
+
+def _compact(key: str) -> str:
+    """A trailer key without any separator: "Co-authored by" and "Coauthored-By" are one key."""
+    return normalise(key).replace(" ", "")
+
+
+def _trailers(message: str) -> list[tuple[str, str]]:
+    """(key as written, value) for each line that has the shape of a trailer."""
+    return [(m.group("key").strip(), m.group("value")) for m in TRAILER_LINE_RE.finditer(message)]
+
+
+def _identity(value: str, rules: AgentRules, known: set[str],
+              automation: set[str]) -> tuple[str | None, str, str]:
+    """A co-author's (or sign-off's) class: ('agent' | 'automation' | None, evidence, the
+    person's login when GitHub's address names one). An agent's signature wins over
+    automation's, as for accounts: a policy cannot demote an agent by listing it as automation."""
+    name, email = _name_and_address(value)
+    noreply = NOREPLY_RE.match(email)
+    logins = [noreply.group("login").lower()] if noreply else []
+    if BOT_LOGIN_RE.fullmatch(name):  # "open-swe[bot] <...>": the name is the bot's login
+        logins.append(name.lower())
+    who = f"{name} <{email}>"
+    agent_login = next((x for x in logins if x in known), "")
+    pattern = _email_pattern(email, rules.coauthor_emails)
+    if agent_login or pattern:
+        return "agent", f"{who}{_of(rules, agent_login or pattern)}", ""
+    if AGENT_COAUTHOR_RE.fullmatch(name):
+        return "agent", f"{who}, an agent by its name", ""
+    robot = next((_listed(x, automation) for x in logins if _listed(x, automation)), "")
+    pattern = _email_pattern(email, rules.automation_emails)
+    if robot or pattern:
+        return "automation", f"{who}{_of(rules, robot or pattern)}", ""
+    if any(x.endswith("[bot]") for x in logins):
+        return "agent", (f"{who}, a bot known as neither agent nor automation: treated as an "
+                         "agent"), ""
+    return None, who, logins[0] if logins else ""
+
+
+def _listed(login: str, automation: set[str]) -> str:
+    """The automation entry (a login or a glob) that lists `login`, or ""."""
+    if login in automation:
+        return login
+    # "[" is literal in a login ("x[bot]"), never fnmatch's character class
+    return next((a for a in automation if "*" in a
+                 and fnmatch.fnmatchcase(login, a.replace("[", "[[]"))), "")
+
+
+def _name_and_address(value: str) -> tuple[str, str]:
+    """"Name <address>" or a bare name; by string operations, linear in the line (a pattern
+    with a lazy name beside optional spaces was cubic in a line of spaces)."""
+    value = value.strip()
+    start = value.find("<")
+    if start >= 0 and value.endswith(">") and ">" not in value[start + 1:-1]:
+        return value[:start].strip(), value[start + 1:-1].strip()
+    return value, ""
+
+
+def _email_pattern(email: str, patterns: list[str]) -> str:
+    """The first pattern the address matches ("" for none)."""
+    return next((p for p in patterns if _email_matches(email, [p])), "") if email else ""
+
+
+def _links(text: str, rules: AgentRules) -> list[tuple[str, str]]:
+    """(the rule's link, the link as written) for each agent session or task page linked."""
+    found = []
+    for prefix in rules.session_links:
+        # the host starts the link ("https://", "www." or nothing before it): not in another host
+        pattern = r"(?<![\w.-])(?:www\.)?" + re.escape(prefix) + r"[^\s)\]>\"'<]*"
+        match = re.search(pattern, text, re.IGNORECASE)
+        if match:
+            found.append((prefix, match.group(0)))
+    return found
+
+
 def _markers(text: str, rules: AgentRules) -> list[str]:
-    lowered = text.lower()
-    return [m for m in rules.markers if m.lower() in lowered]
+    text = normalise(text)
+    return [m for m in rules.markers if normalise(m) in text]
 
 
 def agent_names(detection: Detection, rules: AgentRules) -> list[str]:

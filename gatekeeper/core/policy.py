@@ -30,7 +30,8 @@ ADDITIVE = {("sensitive", "paths"), ("agents", "bot_logins"), ("agents", "branch
             ("agents", "coauthor_emails"), ("agents", "markers"), ("agents", "labels"),
             ("agents", "author_emails"), ("agents", "author_names"),
             ("agents", "message_prefixes"), ("agents", "automation_logins"),
-            ("agents", "automation_emails")}
+            ("agents", "automation_emails"), ("agents", "session_links"),
+            ("agents", "trailer_keys")}
 
 Permission = Literal["read", "triage", "write", "maintain", "admin"]
 
@@ -122,6 +123,10 @@ class AgentRules(Strict):
     author_emails: list[str] = []  # a commit author address only an agent uses
     author_names: list[str] = []  # globs on a commit author's name, e.g. "* (aider)"
     markers: list[str] = []
+    # an agent's task or session page ("app.devin.ai/sessions/"): a link to it is evidence
+    session_links: list[str] = []
+    # trailer keys ("Assisted-by") whose value naming an agent is evidence; any spelling
+    trailer_keys: list[str] = []
     message_prefixes: list[str] = []
     labels: list[str] = []
     # automation bots (dependabot, pre-commit-ci, ...): their own class, not agents
@@ -133,7 +138,7 @@ class AgentRules(Strict):
 
 
 AGENT_FIELDS = ("bot_logins", "branch_prefixes", "coauthor_emails", "author_emails",
-                "author_names", "markers", "message_prefixes")
+                "author_names", "markers", "message_prefixes", "session_links")
 
 
 class BreakGlass(Strict):
@@ -336,7 +341,8 @@ def parse_agents(text: str) -> AgentRules:
     data = load_yaml(text, "rules/agents.yml") or {}
     if not isinstance(data.get("agents", []), list) and not isinstance(data.get("automation"), list):
         return AgentRules.model_validate(data)
-    flat: dict[str, list[str]] = {"labels": list(data.get("labels", []))}
+    flat: dict[str, list[str]] = {"labels": list(data.get("labels", [])),
+                                  "trailer_keys": list(data.get("trailer_keys", []))}
     names: dict[str, str] = {}
     for entry in data.get("agents", []):
         for key in AGENT_FIELDS:
