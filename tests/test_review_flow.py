@@ -284,10 +284,12 @@ def test_one_full_gate_leaves_an_audit_trail_and_metrics(gate, fake_github, env,
     for run in sandboxed:
         assert run["exit"] is not None and run["duration"] > 0 and len(run["output_sha256"]) == 64
         assert run["limits"]["wall_seconds"] > 0
-    commands = sorted(" ".join(run["argv"][:3]) for run in sandboxed)
+    commands = sorted(" ".join(run["argv"][:5]) for run in sandboxed)
     assert any(c.startswith("/bin/sh -c export PATH=") for c in commands)  # the suite
-    assert any(c.endswith("semgrep scan --metrics=off") for c in commands)
-    assert any(c.endswith("-m bandit") for c in commands)
+    # the scanners start isolated (-I): nothing of the tree on their import path
+    assert any(" -I " in c and c.endswith("semgrep scan --metrics=off") for c in commands), \
+        commands
+    assert any(" -I -m bandit" in c for c in commands), commands
     assert records[-1]["conclusions"]["gatekeeper"] == "failure"
     text = "\n".join(map(str, records))
     assert env["GITHUB_WEBHOOK_SECRET"] not in text and "PRIVATE KEY" not in text

@@ -248,16 +248,25 @@ def test_a_value_yaml_cannot_build_is_a_parse_error_not_a_crash():
 
 @pytest.mark.timeout(60)
 def test_a_deep_line_on_the_attempt_fifo_does_not_stop_the_reader(tmp_path):
+    import hashlib
+
     deep = b"[" * 2000 + b"]" * 2000  # under the line cap
     with pytest.raises(RecursionError):  # the control: what used to end the reading thread
         json.loads(deep)
     log = AttemptLog(tmp_path)
+
+    def signed(body: bytes) -> bytes:  # as the gate's hook signs (so the line is parsed)
+        mac = hashlib.blake2b(body, key=log._key, digest_size=16).hexdigest().encode()
+        return body + b', "mac": "' + mac + b'"}\n'
+
     with open(log.path, "wb") as fifo:
-        fifo.write(deep + b"\n")
-        fifo.write(b'{"kind": "network", "target": "203.0.113.5:443", "test": "t"}\n')
-    records, dropped = log.close()
-    assert dropped == 1
-    assert [(r["kind"], r["target"]) for r in records] == [("network", "203.0.113.5:443")]
+        fifo.write(signed(b'{"kind": "network", "target": ' + deep + b', "proc": "p", "seq": 0'))
+        fifo.write(signed(b'{"kind": "network", "target": "203.0.113.5:443", "test": "t", '
+                          b'"proc": "p", "seq": 1'))
+    records, unread = log.close()
+    assert unread == 1  # the deep line, counted as not the gate's, and said as tampering
+    assert ("network", "203.0.113.5:443") in [(r["kind"], r["target"]) for r in records]
+    assert [r["kind"] for r in records if r["kind"] != "network"] == ["tamper"]
 
 
 @pytest.mark.timeout(60)
