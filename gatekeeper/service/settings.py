@@ -41,7 +41,7 @@ def resolve_secrets(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
                 problems.append(f"{name}_FILE ({path}) cannot be read: "
                                 f"{exc.__class__.__name__}: {getattr(exc, 'strerror', None) or exc}")
                 continue
-            values[name] = text if "PRIVATE_KEY" in name else text.strip()
+            values[name] = text if name.endswith("_KEY") else text.strip()  # PEM keys kept whole
         elif value is not None:
             values[name] = value
     return values, problems
