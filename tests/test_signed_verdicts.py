@@ -215,6 +215,9 @@ def test_without_a_key_the_gate_works_and_says_not_signed(env, fake_github, tmp_
     [run] = fake_github.runs_for(REPO, HEAD, "gatekeeper")
     assert run["conclusion"] == "failure" and attest.NOT_SIGNED in run["output"]["summary"]
     assert download(client, fake_github, HEAD)[0] == 404
+    from test_details import sign_in
+
+    assert "/attestations/" not in sign_in(client, fake_github, "alice").get_data(as_text=True)
 
 
 def test_doctor_warns_without_a_key_and_names_the_key_in_use(env, keys):
@@ -250,3 +253,16 @@ def test_the_signing_key_leaves_the_environment(keys, tmp_path):
                               timeout=60, cwd=ROOT, env={**os.environ, **given})
         # one copy left: the unlisted variable's (control: the probe does see the environment)
         assert done.stdout.split() == ["[]", "1", "True"], done
+
+
+def test_the_details_page_links_the_record_for_a_signed_in_reader(gate, fake_github):
+    from test_details import PAGE, sign_in
+
+    repo, send, client = gate
+    send("pull_request", pr_event("opened"))
+    html = sign_in(client, fake_github, "alice").get_data(as_text=True)
+    link = f'href="/attestations/{REPO}/{HEAD}"'
+    assert link in html
+    record = client.get(f"/attestations/{REPO}/{HEAD}")  # the same session, no token
+    assert record.status_code == 200 and record.json["payloadType"] == PAYLOAD_TYPE
+    assert PAGE.endswith(HEAD)
