@@ -266,3 +266,39 @@ def test_the_details_page_links_the_record_for_a_signed_in_reader(gate, fake_git
     record = client.get(f"/attestations/{REPO}/{HEAD}")  # the same session, no token
     assert record.status_code == 200 and record.json["payloadType"] == PAYLOAD_TYPE
     assert PAGE.endswith(HEAD)
+
+
+def test_a_break_glass_pass_verifies_and_names_who_broke_the_glass(gate, fake_github, keys,
+                                                                   tmp_path):
+    from test_override import POLICY, comment_event
+
+    repo, send, client = gate
+    repo.contents[("main", ".github/gatekeeper.yml")] = POLICY
+    fake_github.teams["codertocat/oncall"] = {"carol"}
+    send("pull_request", pr_event("opened"))
+    assert verify(tmp_path, HEAD, download(client, fake_github, HEAD)[1], keys[1]).returncode == 1
+    send("issue_comment", comment_event("/gatekeeper override payments are down, hotfix"))
+    done = verify(tmp_path, HEAD, download(client, fake_github, HEAD)[1], keys[1])
+    assert done.returncode == 0, done
+    assert "break-glass by carol: payments are down, hotfix" in done.stdout
+    assert "Overridden by @carol" in done.stdout
+
+
+def test_a_gate_job_that_fails_for_good_supersedes_the_green_record(gate, fake_github, keys,
+                                                                    tmp_path):
+    from types import SimpleNamespace
+
+    from conftest import INSTALLATION_ID
+
+    repo, send, client = gate
+    send("pull_request", pr_event("opened"))
+    repo.review(2, "alice", "APPROVED")
+    send("pull_request_review", review_event())
+    green = download(client, fake_github, HEAD)[1]
+    assert verify(tmp_path, HEAD, green, keys[1]).returncode == 0  # control
+    target = {"installation_id": INSTALLATION_ID, "repo_id": 186853002, "repo": REPO,
+              "number": 2, "head_sha": HEAD}
+    jobs.on_failure(SimpleNamespace(args=("gate", {"target": target})), None, TimeoutError,
+                    TimeoutError("job timed out"), None)
+    done = verify(tmp_path, HEAD, download(client, fake_github, HEAD)[1], keys[1])
+    assert done.returncode == 1 and "Gate did not complete" in done.stdout
