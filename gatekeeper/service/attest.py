@@ -23,7 +23,7 @@ from gatekeeper.service.audit import AuditTrail
 from gatekeeper.service.queue import Backend
 from gatekeeper.service.settings import Settings
 
-KEPT_PER_COMMIT = 100  # records of one commit (each verdict, each start); the last one counts
+KEPT_PER_COMMIT = 20  # records of one commit (each verdict, each start); the last one counts
 NOT_SIGNED = ("Not signed: no signing key is configured (`GATEKEEPER_SIGNING_KEY`), so this "
               "verdict has no signed record.")
 
