@@ -1,5 +1,5 @@
 """`gatekeeper serve|worker|check|replay|manifest|setup|doctor|demo|osv-mirror|protect|policy|
-report|simulate`."""
+report|simulate|verify|signing-key`."""
 
 from __future__ import annotations
 
@@ -118,6 +118,22 @@ def parser() -> argparse.ArgumentParser:
                         help="how far back (90m, 6h, 30d) or from a date (2026-11-01)")
     report.add_argument("--until", help="up to this date or time (default: now)")
     report.add_argument("--format", choices=["text", "json", "csv"], default="text")
+    verify = sub.add_parser(
+        "verify", help="check a commit's signed verdict record offline (exit 0 passed, 1 not "
+                       "passed, 2 no record, forged, or not about this commit)")
+    verify.add_argument("repo", metavar="OWNER/NAME")
+    verify.add_argument("sha", metavar="SHA", help="the full commit SHA")
+    verify.add_argument("--envelope", required=True, type=Path, metavar="FILE",
+                        help="the record (DSSE envelope JSON), as served at "
+                             "/attestations/OWNER/NAME/SHA")
+    verify.add_argument("--public-key", required=True, action="append", type=Path,
+                        metavar="PEM", help="a trusted Ed25519 public key (repeatable: keep "
+                                            "retired keys to check older records)")
+    signing = sub.add_parser("signing-key", help="keys for the signed verdict records")
+    signing_sub = signing.add_subparsers(dest="action", required=True)
+    signing_new = signing_sub.add_parser("new", help="a new Ed25519 pair: the private key to "
+                                                     "FILE (mode 0600), the public key printed")
+    signing_new.add_argument("--private-out", required=True, type=Path, metavar="FILE")
     sub.add_parser("demo", help="the gate on an example agent-authored change")
     mirror = sub.add_parser("osv-mirror", help="serve OSV advisories from a folder")
     mirror.add_argument("folder", type=Path)
@@ -491,6 +507,18 @@ def _doctor(args) -> int:
     return report()
 
 
+def _verify(args) -> int:
+    from gatekeeper.cli.verify import verify
+
+    return verify(args.repo, args.sha, args.envelope, args.public_key)
+
+
+def _signing_key(args) -> int:
+    from gatekeeper.cli.verify import new_signing_key
+
+    return new_signing_key(args.private_out)
+
+
 def _demo(args) -> int:
     from gatekeeper.cli.demo import main as demo
 
@@ -519,4 +547,4 @@ COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _repl
             "manifest": _manifest, "setup": _setup, "doctor": _doctor, "demo": _demo,
             "osv-mirror": _osv_mirror,
             "protect": _protect, "policy": _policy, "report": _report,
-            "simulate": _simulate}
+            "simulate": _simulate, "verify": _verify, "signing-key": _signing_key}

@@ -12,13 +12,24 @@ import json
 import secrets
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from gatekeeper.core.escape import md_unescape
 from gatekeeper.core.verdict import GATE, REVIEW, STAGES
 from gatekeeper.github.client import OAuthUser, web_url
+from gatekeeper.service import attest
 from gatekeeper.service.audit import AuditTrail
 
 bp = Blueprint("details", __name__)
@@ -71,7 +82,29 @@ def page(owner: str, name: str, number: int, sha: str):
     return render_template("details.html", repo=repo, number=number, sha=sha,
                            gate=report["checks"].get(GATE), checks=checks, audit=audit,
                            login=session.get("login"), protection=report.get("protection"),
-                           policy=report.get("policy"))
+                           policy=report.get("policy"),
+                           signed=attest.latest(store, repo, sha) is not None)
+
+
+@bp.get("/attestations/<owner>/<name>/<sha>")
+def attestation(owner: str, name: str, sha: str):
+    """The commit's last signed verdict record (DSSE envelope JSON), for a reader of the
+    repository: signed in like the page, or holding a GitHub token that can read it
+    (`Authorization: Bearer TOKEN`: a deploy pipeline)."""
+    settings, store = _state()["settings"], _state()["backend"]
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    token = bearer.strip() if scheme.lower() in ("bearer", "token") else session.get("token")
+    if not token:
+        if not settings.oauth_client_id:
+            abort(401, "send a GitHub token that can read the repository (Authorization: Bearer)")
+        return redirect(url_for("details.login", next=request.path))
+    repo = f"{owner}/{name}"
+    if not OAuthUser(settings.github_api_url, token).can_read(repo):
+        abort(403, f"this GitHub account cannot read {repo}")
+    found = attest.latest(store, repo, sha)
+    if found is None:
+        abort(404, f"no signed record of a verdict on {repo}@{sha}")
+    return jsonify(found)
 
 
 @bp.get("/login")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gatekeeper.core import redact
+from gatekeeper.core.attestation import Evidence, digest
 from gatekeeper.core.coverage import share_in
 from gatekeeper.core.decision import GateFacts, Override, decide_gate, to_publish
 from gatekeeper.core.detect import agent_names
@@ -38,7 +39,7 @@ from gatekeeper.runner.workspace import (
     blob_ids,
     extract,
 )
-from gatekeeper.service import metrics
+from gatekeeper.service import attest, metrics
 from gatekeeper.service.audit import AuditTrail
 from gatekeeper.service.details import report_key
 from gatekeeper.service.notify import Alert, Slack, pull_url
@@ -101,16 +102,19 @@ def guarded(ctx: Context, target: Target, rescan: bool) -> dict[str, Any]:
     github = ctx.app.installation(target.installation_id)
     run_id = github.start_check_run(target.repo, target.head_sha, GATE) if rescan else None
     try:
+        if rescan:  # the commit's last record is no longer its verdict
+            attest.record(ctx.settings, ctx.store, target.repo, target.head_sha, [],
+                          Evidence(target.number), pending="The gate is running on this commit")
         return evaluate(ctx, github, target, rescan)
     except GateTrouble as exc:
         if _retried_later():
             _still_in_progress(ctx, github, target, str(exc), run_id)
         else:
             fail_gate(github, target, f"the gate could not run its stages ({exc}); this is "
-                      "the gate's own trouble, not the change's", run_id)
+                      "the gate's own trouble, not the change's", run_id, ctx)
         raise
     except Exception as exc:
-        fail_gate(github, target, f"{exc.__class__.__name__}", run_id)
+        fail_gate(github, target, f"{exc.__class__.__name__}", run_id, ctx)
         raise
 
 
@@ -147,10 +151,19 @@ def _still_in_progress(ctx: Context, github: Installation, target: Target, why: 
                     exc.__class__.__name__)
 
 
-def fail_gate(github: Installation, target: Target, reason: str, run_id: int | None = None) -> None:
+def fail_gate(github: Installation, target: Target, reason: str, run_id: int | None = None,
+              ctx: Context | None = None) -> None:
     """Complete the gate check red with the reason and a Re-run button; best effort."""
     output = CheckOutput("Gate did not complete",
                          f"gate did not complete: {reason}. Re-run to try again.")
+    try:
+        if ctx is not None:
+            attest.record(ctx.settings, ctx.store, target.repo, target.head_sha,
+                          [CheckVerdict(GATE, "failure", output.title, output.summary)],
+                          Evidence(target.number))
+    except Exception as exc:  # noqa: BLE001 - the check run below still turns red
+        log.warning("could not sign the failed gate of %s: %s", target.head_sha[:12],
+                    exc.__class__.__name__)
     try:
         run_id = run_id or github.ensure_check_run(target.repo, target.head_sha, GATE)
         github.complete_check_run(target.repo, run_id, "failure", output, [RERUN_BUTTON])
@@ -166,7 +179,7 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
         superseded = CheckVerdict(GATE, "cancelled", f"Superseded by {pr.head_sha[:7]}",
                                   f"A newer commit {pr.head_sha} is the pull request's head; "
                                   "this commit is no longer evaluated.")
-        return publish(ctx, github, target, [superseded])
+        return publish(ctx, github, target, [superseded], Evidence(target.number))
     try:
         effective, source = effective_policy(ctx.store, github, target.repo, pr.base_ref,
                                              ctx.settings.org_policy_ttl_seconds)
@@ -176,6 +189,7 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
                        else policy_unavailable(str(err)))
     audit.record("policy", target.repo, target.number, sha=target.head_sha, **source)
     policy = effective.policy
+    evidence = Evidence(target.number, policy_digest(effective), effective.level)
     facts = GateFacts(pr, tuple(github.commits(target.repo, target.number)),
                       tuple(github.changed_files(target.repo, target.number)), effective,
                       agent_rules())
@@ -194,7 +208,8 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
             _alert(ctx, target, "An agent pull request where agents are not allowed",
                    first.verdicts[0].title, (), policy)
     if not first.needs_stages:
-        return publish(ctx, github, target, list(first.verdicts))
+        return publish(ctx, github, target, list(first.verdicts),
+                       replace(evidence, agent=detection.is_agent))
 
     key = f"stages-{target.repo_id}-{target.head_sha}"
     stored = None if rescan else ctx.store.load(key)
@@ -237,7 +252,9 @@ def evaluate(ctx: Context, github: Installation, target: Target, rescan: bool) -
         _alert_if_blocked(ctx, target, list(decision.verdicts), policy)
     if not rescan and not stored:  # results gone or not there yet: a gate (never two at once)
         ctx.store.submit(JobRequest("gate", target.key("gate"), {"target": target.__dict__}))
-    return publish(ctx, github, target, to_publish(decision, rescan, bool(stored)))
+    return publish(ctx, github, target, to_publish(decision, rescan, bool(stored)), replace(
+        evidence, stages=stages, review=result, reviews=reviews, agent=detection.is_agent,
+        override=overridden))
 
 
 def _note_protection(ctx: Context, github: Installation, target: Target, branch: str,
@@ -363,8 +380,20 @@ def stored_dismissals(store: Backend, key: str) -> tuple[Dismissal, ...]:
     return tuple(Dismissal.from_dict(d) for d in (store.load(key) or {}).get("dismissals", []))
 
 
-def publish(ctx: Context, github: Installation, target: Target,
-             verdicts: list[CheckVerdict]) -> dict[str, Any]:
+def policy_digest(effective: Effective) -> str:
+    """sha256 of the effective policy's canonical JSON: which rules the verdict applied."""
+    return digest(effective.policy.model_dump(mode="json"))
+
+
+def publish(ctx: Context, github: Installation, target: Target, verdicts: list[CheckVerdict],
+            evidence: Evidence | None = None) -> dict[str, Any]:
+    """The checks on GitHub; a gate verdict is signed and kept first, and its check says so."""
+    if any(v.name == GATE for v in verdicts):
+        kid = attest.record(ctx.settings, ctx.store, target.repo, target.head_sha, verdicts,
+                            evidence or Evidence(target.number))
+        note = attest.line(ctx.settings, target.repo, target.head_sha, kid)
+        verdicts = [replace(v, summary=f"{v.summary}\n\n{note}") if v.name == GATE else v
+                    for v in verdicts]
     details = None
     if ctx.settings.public_url:
         details = (f"{ctx.settings.public_url}/pulls/{target.repo}/{target.number}/"

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from gatekeeper.core.attestation import Evidence
 from gatekeeper.core.detect import detect
 from gatekeeper.core.escape import md_text
 from gatekeeper.core.governance import changed_paths, eligibility
@@ -31,6 +32,7 @@ from gatekeeper.service.gating import (
     Context,
     guarded,
     override_key,
+    policy_digest,
     publish,
     reviewer_facts,
     run_gate_stages,
@@ -60,6 +62,7 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     except OrgPolicyUnavailable as err:
         return publish(ctx, github, target, policy_unavailable(str(err))[:1])
     policy = effective.policy
+    evidence = Evidence(target.number, policy_digest(effective), effective.level)
     rules = with_additions(agent_rules(), policy.agents)
     pull_commits, loose = _identify(github, repo, branch, group, numbers)
     numbers = sorted(pull_commits)
@@ -89,13 +92,14 @@ def merge_group(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     if not missing and numbers and not loose:
         return publish(ctx, github, target, [CheckVerdict(
             GATE, "neutral", "Not gated: no agent pull request in this merge group",
-            f"Pull requests in the group: {', '.join(f'#{n}' for n in numbers)}.")])
+            f"Pull requests in the group: {', '.join(f'#{n}' for n in numbers)}.")], evidence)
     stages = run_gate_stages(ctx, github, target, base, policy, files, audit) if missing else {}
     verdict = group_verdict(stages, missing, unknown)
     stage_checks = [CheckVerdict(f"{GATE}/{name}", STAGE_CONCLUSION.get(r.status, "failure"),
                                  f"{name}: {r.status}", r.summary, r.findings)
                     for name, r in stages.items()]
-    return publish(ctx, github, target, [*stage_checks, verdict])
+    return publish(ctx, github, target, [*stage_checks, verdict],
+                   replace(evidence, stages=stages))
 
 
 def _identify(github: Installation, repo: str, branch: str, group: list[Commit],
@@ -176,7 +180,9 @@ def override(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                    STAGE_RESULTS_TTL)
     audit.record("override", repo, number, sha=pr.head_sha, by=login, reason=args["reason"])
     result = publish(ctx, github, target, [override_verdict(login, args["reason"],
-                                                             pr.head_sha, at)])
+                                                             pr.head_sha, at)],
+                     Evidence(number, policy_digest(effective), effective.level,
+                              override={"by": login, "reason": args["reason"], "at": at}))
     _follow_up(github, policy, target, login, args["reason"])
     if ctx.settings.slack_webhook_url:
         alert = Alert(f"Gatekeeper overridden by @{login}", repo, number, pr.head_sha,

@@ -158,8 +158,9 @@ def on_failure(job, connection, exc_type, exc_value, traceback) -> None:
     if kind not in ("gate", "review") or "target" not in args:
         return
     target = Target(**args["target"])
-    fail_gate(context().app.installation(target.installation_id), target,
-              getattr(exc_type, "__name__", "the job failed"))
+    ctx = context()
+    fail_gate(ctx.app.installation(target.installation_id), target,
+              getattr(exc_type, "__name__", "the job failed"), ctx=ctx)
 
 
 def merged(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:

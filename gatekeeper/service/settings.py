@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from gatekeeper.core.signing import KeyProblem, private_key
+
 GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MiB
 MIN_DELIVERY_TTL = 3 * 24 * 3600  # GitHub lets users redeliver for 3 days
 
@@ -20,7 +22,7 @@ MIN_DELIVERY_TTL = 3 * 24 * 3600  # GitHub lets users redeliver for 3 days
 # child (git, pip, bwrap, a sandboxed test) inherits them. Each may also be given as a file
 # named by NAME_FILE, the usual container-secrets convention.
 SECRET_VARIABLES = ("GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "GITHUB_CLIENT_SECRET",
-                    "SLACK_WEBHOOK_URL", "REDIS_URL")
+                    "SLACK_WEBHOOK_URL", "REDIS_URL", "GATEKEEPER_SIGNING_KEY")
 _taken: dict[str, str] = {}
 _take_problems: list[str] = []
 
@@ -39,7 +41,7 @@ def resolve_secrets(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
                 problems.append(f"{name}_FILE ({path}) cannot be read: "
                                 f"{exc.__class__.__name__}: {getattr(exc, 'strerror', None) or exc}")
                 continue
-            values[name] = text if "PRIVATE_KEY" in name else text.strip()
+            values[name] = text if name.endswith("_KEY") else text.strip()  # PEM keys kept whole
         elif value is not None:
             values[name] = value
     return values, problems
@@ -129,11 +131,13 @@ class Settings:
     org_policy_ttl_seconds: int = 300  # the organisation policy is re-read after this, or on push
     audit_retention_days: int = 400  # audit records older than this are dropped
     stages: StageConfig = field(default_factory=lambda: load_stage_config({}))
+    signing_key_pem: str | None = field(default=None, repr=False)  # Ed25519: verdict records
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs, audit records or check runs."""
         values = [self.private_key_pem, self.webhook_secret.decode(), self.slack_webhook_url,
-                  self.oauth_client_secret, urlparse(self.redis_url or "").password]
+                  self.oauth_client_secret, urlparse(self.redis_url or "").password,
+                  self.signing_key_pem]
         return [v for v in values if v]
 
 
@@ -181,6 +185,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if bool(client_id) != bool(client_secret):
         problems.append("set both GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the app's OAuth "
                         "credentials, for sign-in to the details pages), or neither")
+    signing_key = _signing_key(env, problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -199,7 +204,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         audit_retention_days=retention,
         oauth_client_id=client_id,
         oauth_client_secret=client_secret,
+        signing_key_pem=signing_key,
     )
+
+
+def _signing_key(env: Mapping[str, str], problems: list[str]) -> str | None:
+    """The Ed25519 key that signs verdict records (PEM, PKCS8); unset: records are not signed."""
+    text = env.get("GATEKEEPER_SIGNING_KEY", "").strip()
+    if not text:
+        return None
+    if "\n" not in text and "\\n" in text:
+        text = text.replace("\\n", "\n")  # keys pasted into one-line env files
+    try:
+        private_key(text)
+    except KeyProblem as exc:  # never echo the value: it may be a real key of another kind
+        problems.append(f"GATEKEEPER_SIGNING_KEY is {exc} (make one with `gatekeeper "
+                        "signing-key new`)")
+        return None
+    return text
 
 
 def _app_id(raw: str, problems: list[str]) -> int:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from conftest import free_port
 
+from gatekeeper.core.signing import new_pair
+
 HOOK = "CANARY-hook-7f3a9c21"
 OAUTH = "CANARY-oauth-51be90d4"
 SLACK_PATH = "/services/T0/B0/CANARY-slack-c0ffee"
@@ -46,7 +48,8 @@ def canaries(folder: Path, pem: str, redis_port: int, as_files: bool,
     slack_base = slack_base or f"http://127.0.0.1:{free_port()}"
     values = {"GITHUB_PRIVATE_KEY": pem, "GITHUB_WEBHOOK_SECRET": HOOK,
               "GITHUB_CLIENT_SECRET": OAUTH, "SLACK_WEBHOOK_URL": slack_base + SLACK_PATH,
-              "REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_port}/0"}
+              "REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_port}/0",
+              "GATEKEEPER_SIGNING_KEY": new_pair()[0]}
     env = {"GITHUB_APP_ID": "4242", "GITHUB_CLIENT_ID": "Iv1.canaryclient", "LEAK_SECRET": OTHER}
     for name, value in values.items():
         if as_files:
@@ -58,6 +61,8 @@ def canaries(folder: Path, pem: str, redis_port: int, as_files: bool,
             env[name] = value
     body = [line for line in pem.splitlines() if "-----" not in line]
     secret_bytes = {f"private key line {i}": line.encode() for i, line in enumerate(body[:4])}
+    # the signing key's line past its fixed Ed25519 header: 30 of its 32 secret bytes
+    secret_bytes["signing key"] = values["GATEKEEPER_SIGNING_KEY"].splitlines()[1][24:].encode()
     secret_bytes |= {"webhook secret": HOOK.encode(), "oauth secret": OAUTH.encode(),
                      "slack path": SLACK_PATH.split("/")[-1].encode(),
                      "redis password": REDIS_PASSWORD.encode(), "unlisted": OTHER.encode()}

@@ -10,9 +10,12 @@ import os
 import sys
 from pathlib import Path
 
-from gatekeeper.core import redact
-from gatekeeper.runner import sandbox
-from gatekeeper.service.settings import load_settings, load_stage_config
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's code, not the
+# installed copy's: an editable install may point at another worktree
+
+from gatekeeper.core import redact  # noqa: E402
+from gatekeeper.runner import sandbox  # noqa: E402
+from gatekeeper.service.settings import load_settings, load_stage_config  # noqa: E402
 
 settings = load_settings()  # as the worker: secrets read once, removed from the environment
 redact.add(*settings.secrets())

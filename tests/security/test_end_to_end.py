@@ -140,6 +140,9 @@ def test_worker_gate_on_a_thieving_pull_request_leaks_nothing(
             logs = stop_process(web) + stop_process(worker)
         [tests] = fake_github.runs_for(REPO, HEAD, "gatekeeper/tests")
         assert tests["conclusion"] == "failure"
+        # control: the worker held the signing key and used it (a record at the start, one
+        # for the verdict), so its absence from everything below is not for want of a key
+        assert store.xlen(f"gatekeeper:audit:attestation:{REPO}@{HEAD}") >= 2
         runs = json.dumps(list(fake_github.check_runs.values()))
         assert "stolen: " in runs  # the test's message is in the check run
         stored = b"\n".join(_values(store))

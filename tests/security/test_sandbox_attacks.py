@@ -37,7 +37,8 @@ def attack(tmp_path: Path, secrets, wheel_cache, name: str, *args: str) -> dict:
     outcome = json.loads(done.stdout)
     assert outcome["exit"] == 0 and outcome["limit"] is None, outcome["stderr"][-3000:]
     # the launcher itself no longer holds them in its environment
-    assert not {"GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "REDIS_URL"} & set(outcome["environ"])
+    assert not {"GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "REDIS_URL",
+                "GATEKEEPER_SIGNING_KEY"} & set(outcome["environ"])
     report = json.loads(base64.b64decode(outcome["result"]))
     blobs = [base64.b64decode(d) for d in report["data"]]
     contexts = [(h["where"], base64.b64decode(h["context"])) for h in report["hits"]]
