@@ -197,3 +197,25 @@ def test_a_new_dangerous_sink_of_unknown_input_needs_the_approvers_acknowledgeme
                                {"tool.py": tool + "\n\nVERSION = 1\n"})
     [old] = [f for f in run_sast(root, files, "medium").findings if f.rule == "shell-injection"]
     assert not old.new and not old.waived_by
+
+
+def test_test_code_findings_ask_rather_than_block(tmp_path):
+    """A skip, an always-true assertion or a hard-coded /tmp in test code: a person says why
+    (acknowledgement, or a hint for bandit), while the same /tmp in product code blocks."""
+    from gatekeeper.scanners.sast import TEST_ACK
+
+    test = ("import pytest\n\n\ndef test_x():\n    path = '/tmp/x.txt'\n"
+            "    pytest.skip('later')\n    assert path\n")
+    root, files = pull_request(tmp_path, {"app.py": BASE_APP}, {
+        "app.py": BASE_APP + "\n\ndef where():\n    return '/tmp/app-state.txt'\n",
+        "tests/test_x.py": test})
+    result = run_sast(root, files, "medium")
+    skip = [f for f in result.findings if f.rule == "test-skipped"]
+    assert skip and not skip[0].blocking and skip[0].waived_by == TEST_ACK
+    tmp_in_test = [f for f in result.findings if f.tool == "bandit"
+                   and f.path == "tests/test_x.py" and f.rule.startswith("B108")]
+    assert tmp_in_test and not tmp_in_test[0].blocking
+    # the control: the same kind of finding in product code still blocks
+    tmp_in_app = [f for f in result.findings if f.tool == "bandit" and f.path == "app.py"
+                  and f.rule.startswith("B108")]
+    assert tmp_in_app and tmp_in_app[0].blocking, result.findings
