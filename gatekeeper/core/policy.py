@@ -66,6 +66,9 @@ class TestLimits(Strict):
     memory_mib: int = Field(2048, ge=256, le=262144)
     processes: int = Field(256, ge=16, le=8192)
     output_kib: int = Field(1024, ge=64, le=65536)
+    # what set-up may download through the package cache in one run (unpinned dependencies
+    # can pull very large wheels: a CUDA build of torch); capped by GATEKEEPER_MAX_DOWNLOAD_MIB
+    download_mib: int = Field(4096, ge=64, le=262144)
 
 
 class Tests(Strict):

@@ -33,6 +33,11 @@ class EgressLog:
     sent: int = 0
     refused: list[str] = field(default_factory=list)  # "POST /+login", at most 50 kept
     over_budget: bool = False
+    files: dict[str, int] = field(default_factory=dict)  # bytes per file, 2,000 files kept
+
+    def largest(self, count: int = 5) -> list[tuple[str, int]]:
+        """The files that took most of the budget: (name, bytes)."""
+        return sorted(self.files.items(), key=lambda item: -item[1])[:count]
 
     def refuse(self, what: str) -> None:
         if len(self.refused) < 50:
@@ -130,6 +135,11 @@ class _Handler(BaseHTTPRequestHandler):
             while chunk := answer.read(CHUNK):
                 with self.server.lock:
                     self.server.log.sent += len(chunk)
+                    name = self.path.rsplit("/", 1)[-1]
+                    if "/+f/" in self.path and (name in self.server.log.files or
+                                                len(self.server.log.files) < 2000):
+                        self.server.log.files[name] = self.server.log.files.get(name, 0) + \
+                            len(chunk)
                     if self.server.log.sent > self.server.log.budget:
                         self.server.log.over_budget = True
                         self.server.log.refuse(f"GET {self.path} (download budget of "

@@ -201,7 +201,7 @@ def locked_environment(source: Path, chosen: SetupPlan, python: Interpreter, cac
                                chosen.locked_deps.rstrip("\n"),
                                f"{HAS_PYTEST} 2>/dev/null || uv pip install -q pytest"])
             uv = _uv()
-            with EgressGate(index) as gate:
+            with EgressGate(index, limits.download_bytes) as gate:
                 run = sandbox.run(Path(only), ["/bin/sh", "-c", build], limits,
                                   binds=[python.prefix], writable=[str(env)], egress=gate.socket,
                                   placed={TOOLS + "/uv": uv},
@@ -234,7 +234,7 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
     shutil.copytree(source, work, symlinks=True)
     env.mkdir()
     uv = _uv()
-    with EgressGate(index) as gate:
+    with EgressGate(index, limits.download_bytes) as gate:
         run = sandbox.run(work, ["/bin/sh", "-c", script(chosen, python, env, tag, locked)],
                           limits, binds=[python.prefix, *([str(locked)] if locked else [])],
                           writable=[str(env)], in_place=True,
@@ -246,6 +246,12 @@ def set_up(source: Path, ci_root: Path | None, python: Interpreter, cache: Path,
         why = sandbox.describe_limit(run) + " limit" if run.limit else f"exit {run.exit_code}"
         # request paths are the set-up code's, and CI step names the base's: escaped
         refused = "".join(f"\n- refused: {md_text(r)}" for r in gate.log.refused[:5])
+        if gate.log.over_budget:  # what took it, so the policy's tests.limits.download_mib
+            refused += ("\n- the download budget of "  # can be set knowingly
+                        f"{limits.download_bytes / 1024**2:.1f} MiB (policy tests.limits."
+                        "download_mib) was taken by: " + md_text(", ".join(
+                            f"{name} ({size / 1024**2:.1f} MiB)"
+                            for name, size in gate.log.largest())))
         output = run.stdout + "\n" + run.stderr
         raise SetupError(f"the project could not be set up ({chosen.tool}; followed: "
                          f"{md_text(chosen.followed)}): {why} after {seconds:.0f} s{refused}"

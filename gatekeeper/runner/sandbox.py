@@ -70,6 +70,7 @@ class Limits:
     disk_bytes: int = 1024**3  # the tmpfs the command works in
     output_bytes: int = 1024**2  # kept of stdout and of stderr each
     result_bytes: int = 16 * 1024**2
+    download_bytes: int = 4 * 1024**3  # through the package cache, set-up only
 
 
 @dataclass(frozen=True)

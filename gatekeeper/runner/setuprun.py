@@ -42,13 +42,17 @@ MAX_RERUN = 20  # new failures run again alone; past this many, the change broke
 
 
 def policy_limits(policy: Policy) -> sandbox.Limits:
-    """The policy's limits for the suite, capped by the worker's GATEKEEPER_MAX_TEST_*."""
+    """The policy's limits for the suite, capped by the worker's GATEKEEPER_MAX_TEST_* (and
+    set-up's downloads by GATEKEEPER_MAX_DOWNLOAD_MIB, the organisation's maximum)."""
     asked = policy.tests.limits
     minutes = min(asked.wall_minutes, int(os.environ.get("GATEKEEPER_MAX_TEST_MINUTES", "60")))
     memory = min(asked.memory_mib, int(os.environ.get("GATEKEEPER_MAX_TEST_MEMORY_MIB", "8192")))
+    download = min(asked.download_mib,
+                   int(os.environ.get("GATEKEEPER_MAX_DOWNLOAD_MIB", "16384")))
     return sandbox.Limits(wall_seconds=minutes * 60, cpu_seconds=minutes * 60 * 2,
                           memory_bytes=memory * 1024**2, processes=asked.processes,
-                          output_bytes=asked.output_kib * 1024)
+                          output_bytes=asked.output_kib * 1024,
+                          download_bytes=download * 1024**2)
 
 def _setup_limits(limits: sandbox.Limits) -> sandbox.Limits:
     """Set-up builds and downloads: more disk and memory than the suite, the same clock."""

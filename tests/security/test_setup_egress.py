@@ -8,6 +8,7 @@ same path answers 200, so the attacks were made on a live way out.
 
 import http.client
 import json
+import shutil
 import socket
 import subprocess
 import textwrap
@@ -138,3 +139,30 @@ def test_a_set_up_that_fails_says_so_with_the_installers_words(tmp_path, wheel_c
         set_up(tmp_path, None, available()[0], wheel_cache, LIMITS)
     assert "could not be set up" in str(raised.value)
     assert "needs a compiler it lacks" in str(raised.value)
+
+
+def test_a_set_up_past_the_policys_download_budget_names_what_took_it(tmp_path, wheel_cache):
+    import dataclasses
+
+    (tmp_path / "requirements.txt").write_text("pytest\n")
+    tight = dataclasses.replace(LIMITS, download_bytes=150_000)  # pytest's wheel is larger
+    with pytest.raises(SetupError) as raised:
+        set_up(tmp_path, None, available()[0], wheel_cache, tight)
+    said = str(raised.value)
+    assert "download budget of 0.1 MiB (policy tests.limits.download_mib) was taken by" in said
+    assert ".whl" in said  # the files that took it, by name
+    # the control: the same set-up with the default budget goes through
+    setup = set_up(tmp_path, None, available()[0], wheel_cache, LIMITS)
+    shutil.rmtree(setup.work.parent, ignore_errors=True)
+
+
+def test_the_policys_download_budget_is_capped_by_the_workers_maximum(monkeypatch):
+    from factories import policy
+
+    from gatekeeper.runner.setuprun import policy_limits
+
+    asked = policy("tests:\n  limits:\n    download_mib: 20000\n")
+    assert policy_limits(asked).download_bytes == 16384 * 1024**2  # the default maximum
+    monkeypatch.setenv("GATEKEEPER_MAX_DOWNLOAD_MIB", "32768")
+    assert policy_limits(asked).download_bytes == 20000 * 1024**2
+    assert policy_limits(policy()).download_bytes == 4096 * 1024**2  # unset: 4 GiB
