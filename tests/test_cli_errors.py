@@ -138,6 +138,20 @@ def test_an_unexpected_error_is_one_line_naming_the_file_with_its_traceback(tmp_
     assert written.stat().st_mode & 0o077 == 0  # owner-only: it may name paths and settings
 
 
+def test_replay_against_something_that_is_not_a_url_says_so(env, tmp_path):
+    delivery = tmp_path / "delivery.json"
+    delivery.write_text("{}")
+    done = gatekeeper("replay", str(delivery), "--event", "ping", "--against", "http://[::1",
+                      env=env)
+    assert done.returncode == 2
+    line = one_plain_line(done)
+    assert "--against 'http://[::1' is not a URL" in line and "not JSON" not in line
+    bad = tmp_path / "bad.json"  # the control: a file that is not JSON is still said to be one
+    bad.write_text("{nope")
+    done = gatekeeper("replay", str(bad), "--event", "ping", "--against", "http://[::1", env=env)
+    assert done.returncode == 2 and "is not JSON" in one_plain_line(done)
+
+
 COMMANDS = [["serve"], ["worker"], ["reconcile"], ["redeliver"], ["check"], ["replay"],
             ["audit"], ["manifest"], ["setup"], ["doctor"], ["protect"], ["policy"],
             ["policy", "show"], ["policy", "check"], ["policy", "test"], ["simulate"],

@@ -100,8 +100,8 @@ def parser() -> argparse.ArgumentParser:
     policy_show.add_argument("repo", metavar="OWNER/NAME")
     policy_show.add_argument("--format", choices=["text", "json"], default="text")
     policy_check = policy_sub.add_parser(
-        "check", help="validate a policy file offline (exit 1 when it has errors, 2 on a "
-                      "usage error; warnings alone exit 0)",
+        "check", help="validate a policy file offline (exit 1 when it has errors, 2 with no "
+                      "file to read, 64 on a usage error; warnings alone exit 0)",
         description="Validate a repository's .github/gatekeeper.yml, or an organisation's "
                     "(--org), offline: every problem with its line, unknown keys with the "
                     "nearest valid key, keys said twice, secrets in tests.env; and, as "
@@ -352,8 +352,14 @@ def _replay(args) -> int:
     if not args.file.is_file():
         print(f"gatekeeper replay: {args.file} does not exist", file=sys.stderr)
         return 2
+    from requests.exceptions import InvalidURL, MissingSchema
+
     try:
         status, body = replay(args.file, args.event, load_settings(), args.against)
+    except (InvalidURL, MissingSchema) as exc:  # ValueErrors too: said before "not JSON"
+        print(f"gatekeeper replay: --against {one_line(args.against)!r} is not a URL ({exc})",
+              file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"gatekeeper replay: {args.file} is not JSON: {exc}", file=sys.stderr)
         return 2
