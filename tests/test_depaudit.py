@@ -6,6 +6,7 @@ import pytest
 from gitrepo import Repo
 
 from gatekeeper.cli.osvmirror import OSVServer
+from gatekeeper.core.escape import md_unescape
 from gatekeeper.core.rules import popular_packages
 from gatekeeper.runner.gitlocal import changed_files, file_at
 from gatekeeper.scanners.depaudit import Auditor, edit_distance_one, pins_of, run_dependencies
@@ -129,3 +130,95 @@ def test_lock_files_are_audited(tmp_path, osv, name, text, line):
 def test_unreadable_lock_file_is_a_finding_not_a_pass(tmp_path, osv):
     result = stage(tmp_path, osv, {"README": "x\n"}, {"README": "x\n", "uv.lock": "[[package\n"})
     assert any("lock file not readable" in f.message for f in result.findings)
+
+
+class Change:
+    """One change adding a vulnerable pin, audited as often as a test asks."""
+
+    def __init__(self, root: Path):
+        repo = Repo(root / "repo")
+        self.base = repo.commit({"requirements.txt": "six==1.16.0\n"}, "base")
+        repo.branch("copilot/deps")
+        self.head = repo.commit({"requirements.txt": "six==1.16.0\nrequests==2.2.0\n"}, "agent")
+        self.repo, self.cache = repo, root / "cache"
+
+    def audit(self, url: str, ttl: int):
+        files = changed_files(self.repo.root, self.base, self.head)
+        return run_dependencies(files, lambda p: file_at(self.repo.root, self.head, p),
+                                lambda p: file_at(self.repo.root, self.base, p), "medium",
+                                Auditor(url, self.cache, ttl), popular_packages())
+
+    def age_cache(self, seconds: int) -> None:
+        import os
+        import time
+
+        for path in (self.cache / "osv").rglob("*.json"):
+            then = time.time() - seconds
+            os.utime(path, (then, then))
+
+
+def advisory_ids(result) -> set[str]:
+    return {f.rule for f in result.findings if f.rule.startswith("PYSEC")}
+
+
+def own_osv() -> OSVServer:
+    return OSVServer(Path(__file__).parent / "fixtures" / "advisories").start()
+
+
+def test_a_cached_answer_says_it_is_cached_and_how_old(tmp_path):
+    change, server = Change(tmp_path), own_osv()
+    url = server.url
+    try:
+        fresh = change.audit(url, 6 * 3600)  # the control: asked, so not marked cached
+    finally:
+        server.stop()
+    assert fresh.status == "failed" and "PYSEC-2014-13" in advisory_ids(fresh)
+    assert "cache" not in fresh.summary and len(server.queries) == 2
+    change.age_cache(2 * 3600 + 30)
+    cached = change.audit(url, 6 * 3600)  # the service is gone now
+    assert advisory_ids(cached) == advisory_ids(fresh) and cached.status == "failed"
+    assert f"pip-audit via {url} not asked: all 2 answers from its cache, the oldest 2 h old; " \
+           "answers are kept up to 6 h" in cached.summary
+    assert len(server.queries) == 2
+
+
+def test_an_unreachable_service_with_a_cache_past_its_age_is_an_error(tmp_path):
+    change, server = Change(tmp_path), own_osv()
+    url = server.url
+    try:
+        assert change.audit(url, 3600).status == "failed"
+    finally:
+        server.stop()
+    change.age_cache(1800)
+    assert change.audit(url, 3600).status == "failed"  # the control: within its age, used
+    change.age_cache(3600 + 60)
+    stale = change.audit(url, 3600)
+    assert stale.status == "error", stale.summary
+    assert f"the vulnerability service {url} did not answer for 2 dependencies; no answer " \
+           "younger than 1 h was in the cache for them" in md_unescape(stale.summary)
+    assert not advisory_ids(stale)  # nothing stale is reported as if it had been asked
+
+
+def test_with_no_cache_every_run_asks_and_an_unreachable_service_is_an_error(tmp_path):
+    change, server = Change(tmp_path), own_osv()
+    url = server.url
+    try:
+        first, second = change.audit(url, 0), change.audit(url, 0)
+    finally:
+        server.stop()
+    assert len(server.queries) == 4  # each run asked for both pins
+    assert "PYSEC-2014-13" in advisory_ids(first)  # the control: answered
+    assert advisory_ids(second) == advisory_ids(first)
+    assert "cache" not in second.summary and not list(tmp_path.glob("cache/**/*.json"))
+    gone = change.audit(url, 0)
+    assert gone.status == "error" and url in md_unescape(gone.summary)
+    assert "cache" not in gone.summary
+
+
+def test_the_audit_cache_can_be_turned_off_but_not_set_below_zero():
+    from gatekeeper.service.settings import SettingsError, load_stage_config
+
+    assert load_stage_config({"GATEKEEPER_AUDIT_CACHE_TTL": "0"}).audit_cache_ttl == 0
+    assert load_stage_config({}).audit_cache_ttl == 6 * 3600  # the control: the default
+    with pytest.raises(SettingsError, match="GATEKEEPER_AUDIT_CACHE_TTL must be a whole number"):
+        load_stage_config({"GATEKEEPER_AUDIT_CACHE_TTL": "-1"})

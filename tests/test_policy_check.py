@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper.cli.policycheck import ERRORS, USAGE, VALID, check_file
+from gatekeeper.cli.policycheck import ERRORS, NO_FILE, VALID, check_file
 from gatekeeper.core.policy import parse_policy
 from gatekeeper.core.policylint import weakenings
 from gatekeeper.core.rules import default_policy_text
@@ -137,7 +137,7 @@ def test_exit_codes_tell_errors_from_usage():
         return subprocess.run([sys.executable, "-m", "gatekeeper", "policy", "check", *args],
                               capture_output=True, text=True, timeout=120, cwd=ROOT,
                               env=dict(os.environ))
-    assert gatekeeper("/nonexistent/gatekeeper.yml").returncode == USAGE
-    assert gatekeeper("--no-such-flag").returncode == USAGE
+    assert gatekeeper("/nonexistent/gatekeeper.yml").returncode == NO_FILE
+    assert gatekeeper("--no-such-flag").returncode == 64  # EX_USAGE, as for every command
     assert gatekeeper(str(ROOT / "rules" / "policy.yml")).returncode == VALID
     assert gatekeeper(str(ROOT / "rules" / "agents.yml")).returncode == ERRORS

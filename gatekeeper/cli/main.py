@@ -12,11 +12,31 @@ import sys
 from datetime import UTC
 from pathlib import Path
 
+from gatekeeper.cli.failures import COULD_NOT_RUN, INTERRUPTED, USAGE, said, write_traceback
+from gatekeeper.core import redact
+from gatekeeper.core.escape import one_line
 from gatekeeper.service.settings import SettingsError, load_settings, load_stage_config, take_secrets
+
+EXIT_CODES = """exit codes, every command:
+  0    done; `check`: passed or not gated
+  1    the answer is no: `check` blocked, `doctor` found problems, `policy check|test` found
+       errors, `simulate` red, `audit` no records, `replay` not accepted
+  2    could not run: settings, GitHub, Redis, the network or a local error (one line says why)
+  64   usage error: an unknown command or option, a missing argument
+  130  interrupted"""
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors exit 64 (EX_USAGE), apart from 1 (a "no") and 2 (could not run)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(USAGE, f"{self.prog}: error: {message}\n")
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="gatekeeper", description=__doc__)
+    root = Parser(prog="gatekeeper", description=__doc__, epilog=EXIT_CODES,
+                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = root.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="embedded web server (production: gunicorn app:app)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -85,8 +105,8 @@ def parser() -> argparse.ArgumentParser:
     policy_show.add_argument("repo", metavar="OWNER/NAME")
     policy_show.add_argument("--format", choices=["text", "json"], default="text")
     policy_check = policy_sub.add_parser(
-        "check", help="validate a policy file offline (exit 1 when it has errors, 2 on a "
-                      "usage error; warnings alone exit 0)",
+        "check", help="validate a policy file offline (exit 1 when it has errors, 2 with no "
+                      "file to read, 64 on a usage error; warnings alone exit 0)",
         description="Validate a repository's .github/gatekeeper.yml, or an organisation's "
                     "(--org), offline: every problem with its line, unknown keys with the "
                     "nearest valid key, keys said twice, secrets in tests.env; and, as "
@@ -160,23 +180,39 @@ def _interrupted(args) -> None:
     if args.command == "check" and not getattr(args, "keep_cache", False):
         _stop_started_cache()
     print(f"gatekeeper {args.command}: interrupted", file=sys.stderr, flush=True)
-    os._exit(130)
+    os._exit(INTERRUPTED)
 
 
 def _run(args) -> int:
     logging.basicConfig(level=logging.WARNING if args.command in ("check", "demo") else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _quiet_pygithub(args.command in ("serve", "worker"))
     try:
         return COMMANDS[args.command](args)
     except SettingsError as exc:
         print(exc, file=sys.stderr)
-        return 2
-    except Exception as exc:
-        said = unreachable(exc)
-        if said is None:
-            raise
-        print(f"gatekeeper {args.command}: {said}", file=sys.stderr)
-        return 2
+        return COULD_NOT_RUN
+    except Exception as exc:  # noqa: BLE001 - an operator sees one line, never a traceback
+        sentence = said(exc)
+        if sentence is None:
+            written = write_traceback(exc)
+            where = f"; the traceback is in {written}" if written else ""
+            sentence = (f"unexpected {exc.__class__.__name__}: "
+                        f"{one_line(redact.scrub(str(exc)))[:300]}{where}")
+        print(f"gatekeeper {args.command}: {sentence}", file=sys.stderr)
+        return COULD_NOT_RUN
+
+
+def _quiet_pygithub(service: bool) -> None:
+    """PyGithub's import gives its logger a bare handler of its own at INFO: its records go
+    through ours instead, and a command's refusal is said once (below), not per retry."""
+    import github  # noqa: F401 - imported now, so its set-up is undone here
+
+    logger = logging.getLogger("github")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    if not service:
+        logger.setLevel(logging.WARNING)
 
 
 _started_cache: list = []  # the cache folder a check started, for an interrupt to stop
@@ -187,31 +223,6 @@ def _stop_started_cache() -> None:
 
     for folder in _started_cache:
         stop_cache(folder)
-
-
-def unreachable(exc: BaseException) -> str | None:
-    """A service that did not answer, said as doctor says it (with the fix), or None when the
-    error is something else (then the traceback is the useful thing)."""
-    import requests
-    from redis.exceptions import ConnectionError as RedisDown
-    from redis.exceptions import TimeoutError as RedisSlow
-
-    chain = [exc]
-    while chain[-1].__cause__ or chain[-1].__context__:
-        chain.append(chain[-1].__cause__ or chain[-1].__context__)
-        if len(chain) > 10:
-            break
-    for error in chain:
-        if isinstance(error, (RedisDown, RedisSlow)):
-            return (f"Redis did not answer ({error.__class__.__name__}): start it or fix "
-                    "REDIS_URL; `gatekeeper doctor` checks every service")
-        if isinstance(error, (requests.ConnectionError, requests.Timeout)):
-            url = getattr(getattr(error, "request", None), "url", None) or "the service"
-            host = url.split("/")[2] if "://" in url else url
-            return (f"{host} did not answer ({error.__class__.__name__}): check GITHUB_API_URL "
-                    "(or GATEKEEPER_OSV_URL) and this machine's network; `gatekeeper doctor` "
-                    "checks every service")
-    return None
 
 
 def _serve(args) -> int:
@@ -391,8 +402,14 @@ def _replay(args) -> int:
     if not args.file.is_file():
         print(f"gatekeeper replay: {args.file} does not exist", file=sys.stderr)
         return 2
+    from requests.exceptions import InvalidURL, MissingSchema
+
     try:
         status, body = replay(args.file, args.event, load_settings(), args.against)
+    except (InvalidURL, MissingSchema) as exc:  # ValueErrors too: said before "not JSON"
+        print(f"gatekeeper replay: --against {one_line(args.against)!r} is not a URL ({exc})",
+              file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"gatekeeper replay: {args.file} is not JSON: {exc}", file=sys.stderr)
         return 2
@@ -409,7 +426,8 @@ def _reconcile(args) -> int:
     backend = backend_of(settings)
     jobs.configure(settings, backend)
     if isinstance(backend, MemoryBackend):  # no queue to hand it to: do it here and wait
-        result = jobs.run("reconcile-all", {})
+        # not through jobs.run, which records GitHub's refusals for a worker: said here instead
+        result = jobs.reconcile_all(jobs.context(), {})
         backend.wait_idle(3600)
         print(f"reconciled installations {result['installations']}")
         return 0

@@ -2,7 +2,8 @@
 what a valid file can still get wrong: secrets in tests.env (errors) and settings weaker than
 the organisation's default (warnings).
 
-Exit 0: valid (warnings alone are printed, not failed); 1: the file has errors; 2: usage."""
+Exit 0: valid (warnings alone are printed, not failed); 1: the file has errors; 2: no file
+to read; 64: a usage error (the command line's parser)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from gatekeeper.core.policy import POLICY_PATH, Policy, PolicyError, Problem, li
 from gatekeeper.core.policylint import Note, secrets_in_env, weakenings
 from gatekeeper.core.rules import default_policy_text
 
-VALID, ERRORS, USAGE = 0, 1, 2
+VALID, ERRORS, NO_FILE = 0, 1, 2
 
 
 def findings_of(text: str, org: bool = False,
@@ -52,7 +53,7 @@ def check_file(path: str, org: bool = False, form: str = "text", out=None) -> in
     if not file.is_file():
         print(f"error: {path}: no such file (give the policy file's path, e.g. "
               f".github/gatekeeper.yml)", file=sys.stderr)
-        return USAGE
+        return NO_FILE
     found, warned = ([dataclasses.replace(p, file=path) for p in kind]
                      for kind in findings_of(file.read_text(errors="replace"), org, path))
     if form == "json":

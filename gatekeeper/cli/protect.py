@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import sys
 
+import requests
+
+from gatekeeper.core.escape import one_line
 from gatekeeper.core.protection import RULESET_NAME, desired_ruleset, diff, requires_gate
-from gatekeeper.github.client import GitHubApp
+from gatekeeper.github.client import GitHubApp, web_url
 from gatekeeper.service.settings import load_settings
 
 
 def protect(org: str, dry_run: bool, out=sys.stdout, settings=None) -> int:
     settings = settings or load_settings()
     app = GitHubApp(settings)
-    github = app.org_installation(org)
+    try:
+        github = app.org_installation(org)
+    except requests.HTTPError as exc:
+        if exc.response is None or exc.response.status_code != 404:
+            raise  # said by the command line's own handler, by status
+        print(f"gatekeeper protect: the App (id {settings.github_app_id}) is not installed on "
+              f"the organisation {one_line(org)!r}: install it there "
+              f"({web_url(settings.github_api_url)}/organizations/{one_line(org)}/settings/"
+              "installations lists what is installed), or check the name", file=sys.stderr)
+        return 2
     ours = next((r for r in github.org_rulesets(org) if r.get("name") == RULESET_NAME), None)
     current = github.org_ruleset(org, ours["id"]) if ours else None
     wanted = desired_ruleset(settings.github_app_id, current)

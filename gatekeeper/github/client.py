@@ -40,10 +40,14 @@ def retry_policy() -> GithubRetry:
 
 
 def is_permanent(exc: Exception) -> bool:
-    if not isinstance(exc, GithubException):
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        status, data = exc.response.status_code, exc.response.text[:2000]
+    elif isinstance(exc, GithubException):
+        status, data = exc.status, exc.data
+    else:
         return False
-    suspended = exc.status == 403 and "suspended" in str(exc.data).lower()
-    return exc.status in PERMANENT or suspended
+    suspended = status == 403 and "suspended" in str(data).lower()
+    return status in PERMANENT or suspended
 
 
 def _b64url(data: bytes) -> str:
@@ -52,6 +56,26 @@ def _b64url(data: bytes) -> str:
 
 class TreeTooLarge(Exception):
     pass
+
+
+class UnexpectedAnswer(Exception):
+    """GitHub (or what GITHUB_API_URL points at) answered 2xx with something else than the
+    API's documented shape."""
+
+
+def _listing(response: requests.Response, what: str, keys: tuple[str, ...]) -> list[dict]:
+    """A page of a list endpoint: a list of objects, each with `keys`; anything else is said."""
+    try:
+        page = response.json()
+    except ValueError:
+        page = None
+    if not isinstance(page, list) or not all(
+            isinstance(item, dict) and all(item.get(k) is not None for k in keys) for item in page):
+        shape = type(page).__name__ if not isinstance(page, list) else "a list of other things"
+        raise UnexpectedAnswer(f"GitHub's answer to {what} is not a list of objects with "
+                               f"{', '.join(keys)} (got {shape}): check that GITHUB_API_URL is "
+                               "GitHub's API (for Enterprise Server: https://HOST/api/v3)")
+    return page
 
 
 class JwtSigner:
@@ -168,9 +192,13 @@ class GitHubApp:
     def _as_app(self, verb: str, path: str, **kwargs) -> requests.Response:
         session = requests.Session()
         session.mount(self.api_url, HTTPAdapter(max_retries=retry_policy()))
-        response = session.request(verb, f"{self.api_url}{path}", timeout=HTTP_TIMEOUT,
-                                   headers={"Authorization": f"Bearer {self.auth.token}",
-                                            "Accept": "application/vnd.github+json"}, **kwargs)
+        try:
+            response = session.request(verb, f"{self.api_url}{path}", timeout=HTTP_TIMEOUT,
+                                       headers={"Authorization": f"Bearer {self.auth.token}",
+                                                "Accept": "application/vnd.github+json"}, **kwargs)
+        except GithubException as exc:  # the retry policy raises it for a refusal (403)
+            exc.asked = path.split("?")[0]  # for the operator: what was refused
+            raise
         response.raise_for_status()
         return response
 
@@ -180,7 +208,7 @@ class GitHubApp:
         url, params = "/app/hook/deliveries", {"per_page": 100}
         for _ in range(MAX_PAGES):
             response = self._as_app("GET", url, params=params)
-            page = response.json()
+            page = _listing(response, "/app/hook/deliveries", ("id", "guid", "delivered_at"))
             for delivery in page:
                 attempts.setdefault(delivery["guid"], []).append(delivery)
             cursor = response.links.get("next", {}).get("url")
@@ -199,9 +227,16 @@ class GitHubApp:
         return asked
 
     def installation_ids(self) -> list[int]:
-        integration = GithubIntegration(auth=self.auth, base_url=self.api_url,
-                                        timeout=HTTP_TIMEOUT, retry=retry_policy())
-        return [i.id for i in integration.get_installations()]
+        ids: list[int] = []
+        url, params = "/app/installations", {"per_page": 100}
+        for _ in range(MAX_PAGES):
+            response = self._as_app("GET", url, params=params)
+            ids += [int(i["id"]) for i in _listing(response, "/app/installations", ("id",))]
+            cursor = response.links.get("next", {}).get("url")
+            if not cursor:
+                break
+            url, params = cursor.removeprefix(self.api_url), None
+        return ids
 
 
 class Installation:

@@ -15,9 +15,12 @@ STATUS = {"A": "added", "M": "modified", "D": "removed", "R": "renamed", "C": "c
           "T": "modified"}
 
 
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                          timeout=120)
+def git(repo: Path, *args: str, errors: str = "replace") -> str:
+    """git's output as text; bytes that are not UTF-8 (a Latin-1 file's diff) are data, read
+    with replacement. Paths are read with `errors="surrogateescape"`, as the tree export
+    reads them, so a name that is not UTF-8 still names the same file."""
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, encoding="utf-8",
+                          errors=errors, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"git {' '.join(args[:2])} failed: {done.stderr.strip()[:300]}")
     return done.stdout
@@ -25,7 +28,8 @@ def git(repo: Path, *args: str) -> str:
 
 def changed_files(repo: Path, base: str, head: str) -> list[ChangedFile]:
     """Files changed from the merge base of `base` to `head`, each with its -U0 diff."""
-    fields = git(repo, "diff", "--name-status", "-z", "-M", f"{base}...{head}").split("\0")
+    fields = git(repo, "diff", "--name-status", "-z", "-M", f"{base}...{head}",
+                 errors="surrogateescape").split("\0")
     files = []
     i = 0
     while i < len(fields) - 1:
@@ -101,7 +105,7 @@ def _write_tar(repo: Path, entries: list[tuple[str, str, str]], out,
 
 def file_at(repo: Path, ref: str, path: str) -> str | None:
     done = subprocess.run(["git", "-C", str(repo), "show", f"{ref}:{path}"], capture_output=True,
-                          text=True, timeout=60)
+                          encoding="utf-8", errors="replace", timeout=60)
     return done.stdout if done.returncode == 0 else None
 
 

@@ -207,25 +207,47 @@ def _not_blocking(finding: Finding) -> Finding:
 
 
 class Auditor:
-    """pip-audit against an OSV-compatible service, with answers cached per (name, version)."""
+    """pip-audit against an OSV-compatible service, with answers cached per (name, version)
+    for `ttl` seconds (0: no cache, every run asks). A cached answer is said to be one, with
+    its age; past `ttl` it is never used, so a service that does not answer is an error."""
 
     def __init__(self, osv_url: str, cache: Path, ttl: int):
         self.osv_url, self.cache, self.ttl = osv_url, cache / "osv", ttl
+        self.answers, self.ages = 0, []  # of the last call: answers, ages of the cached ones
 
     def describe(self) -> str:
-        return f"pip-audit via {self.osv_url}"
+        said = f"pip-audit via {self.osv_url}"
+        if not self.ages:
+            return said
+        kept = f"answers are kept up to {age(self.ttl)}"
+        if len(self.ages) == self.answers:
+            return (f"{said} not asked: all {self.answers} answers from its cache, the oldest "
+                    f"{age(max(self.ages))} old; {kept}")
+        return (f"{said}; {len(self.ages)} of {self.answers} answers from its cache, the oldest "
+                f"{age(max(self.ages))} old; {kept}")
 
     def vulnerabilities(self, pins: dict[str, str]) -> dict[str, list[dict]]:
         found: dict[str, list[dict]] = {}
         wanted: dict[str, str] = {}
+        self.answers, self.ages = len(pins), []
         for name, version in pins.items():
             cached = self._cached(name, version)
             if cached is None:
                 wanted[name] = version
-            elif cached:
-                found[name] = cached
+                continue
+            vulns, how_old = cached
+            self.ages.append(how_old)
+            if vulns:
+                found[name] = vulns
         if wanted:
-            for name, vulns in self._pip_audit(wanted).items():
+            try:
+                answered = self._pip_audit(wanted)
+            except AuditError as exc:
+                past = "" if not self.ttl else (f"; no answer younger than {age(self.ttl)} was "
+                                                "in the cache for them")
+                raise AuditError(f"the vulnerability service {self.osv_url} did not answer "
+                                 f"for {len(wanted)} dependencies{past}: {exc}") from None
+            for name, vulns in answered.items():
                 self._store(name, wanted[name], vulns)
                 if vulns:
                     found[name] = vulns
@@ -263,16 +285,35 @@ class Auditor:
     def _path(self, name: str, version: str) -> Path:
         return self.cache / name / f"{version}.json"
 
-    def _cached(self, name: str, version: str) -> list[dict] | None:
+    def _cached(self, name: str, version: str) -> tuple[list[dict], float] | None:
+        """The stored answer and its age in seconds, if younger than the limit."""
+        if self.ttl <= 0:
+            return None
         path = self._path(name, version)
         try:
-            if time.time() - path.stat().st_mtime < self.ttl:
-                return json.loads(path.read_text())
+            how_old = max(0.0, time.time() - path.stat().st_mtime)
+            if how_old < self.ttl:
+                return json.loads(path.read_text()), how_old
         except (OSError, json.JSONDecodeError):
             pass
         return None
 
     def _store(self, name: str, version: str, vulns: list[dict]) -> None:
+        if self.ttl <= 0:
+            return  # no cache at all
         path = self._path(name, version)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(vulns))
+
+
+def age(seconds: float) -> str:
+    """A duration as a person reads it: 40 s, 12 min, 2 h 5 min, 3 d 4 h."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if minutes < 60:
+        return f"{minutes} min"
+    if hours < 24:
+        return f"{hours} h {minutes % 60} min" if minutes % 60 else f"{hours} h"
+    return f"{days} d {hours % 24} h" if hours % 24 else f"{days} d"

@@ -110,7 +110,8 @@ def _stage_config(env: Mapping[str, str], problems: list[str]) -> StageConfig:
     return StageConfig(
         cache_dir=Path(cache) if cache else Path.home() / ".cache" / "gatekeeper",
         osv_url=_url(env, "GATEKEEPER_OSV_URL", problems, default="https://api.osv.dev/v1/query"),
-        audit_cache_ttl=_positive_int(env, "GATEKEEPER_AUDIT_CACHE_TTL", 6 * 3600, problems),
+        audit_cache_ttl=_positive_int(env, "GATEKEEPER_AUDIT_CACHE_TTL", 6 * 3600, problems,
+                                      zero=True),  # 0: no cache, every audit asks
     )
 
 
@@ -286,11 +287,13 @@ def _url(
     return raw.rstrip("/")
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+def _positive_int(env: Mapping[str, str], name: str, default: int, problems: list[str],
+                  zero: bool = False) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) <= 0:
-        problems.append(f"{name} must be a positive integer, got {raw!r}")
+    if not raw.isdigit() or int(raw) < (0 if zero else 1):
+        kind = "a whole number of 0 or more" if zero else "a positive integer"
+        problems.append(f"{name} must be {kind}, got {raw!r}")
         return default
     return int(raw)
