@@ -26,3 +26,24 @@ def test_control_the_same_start_with_the_workers_own_ca_settings_warms_the_cache
 
     cache = ensure_cache(wheel_cache)
     assert running(wheel_cache) and _listed(cache, "pip")  # what the attack test found empty
+
+
+def test_the_cache_command_says_whether_it_runs_and_stops_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from gatekeeper.runner.indexcache import ensure_cache, running
+
+    def cache(action):
+        return subprocess.run([sys.executable, "-m", "gatekeeper", "cache", action],
+                              capture_output=True, text=True,
+                              env={**os.environ, "GATEKEEPER_CACHE_DIR": str(tmp_path)})
+
+    stopped = cache("status")
+    assert stopped.returncode == 1 and "not running" in stopped.stdout
+    ensure_cache(tmp_path)
+    up = cache("status")  # the control: a running cache is seen
+    assert up.returncode == 0 and "running at http://127.0.0.1:" in up.stdout
+    assert cache("stop").returncode == 0
+    assert not running(tmp_path) and cache("status").returncode == 1

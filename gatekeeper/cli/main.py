@@ -154,6 +154,9 @@ def parser() -> argparse.ArgumentParser:
     signing_new = signing_sub.add_parser("new", help="a new Ed25519 pair: the private key to "
                                                      "FILE (mode 0600), the public key printed")
     signing_new.add_argument("--private-out", required=True, type=Path, metavar="FILE")
+    cache = sub.add_parser("cache", help="the package cache (devpi-server) in "
+                                         "GATEKEEPER_CACHE_DIR: whether it runs, or stop it")
+    cache.add_argument("action", choices=["status", "stop"])
     sub.add_parser("demo", help="the gate on an example agent-authored change")
     mirror = sub.add_parser("osv-mirror", help="serve OSV advisories from a folder")
     mirror.add_argument("folder", type=Path)
@@ -396,6 +399,29 @@ def _check(args) -> int:
     return exit_code(report)
 
 
+def _cache(args) -> int:
+    """The shared package cache a worker or `check --keep-cache` left running: 0 running (or
+    stopped), 1 not running (status)."""
+    import json as json_
+
+    from gatekeeper.runner.indexcache import running, stop_cache
+
+    folder = load_stage_config().cache_dir
+    state = folder / "index-cache" / "server.json"
+    if args.action == "stop":
+        was = running(folder)
+        stop_cache(folder)
+        print(f"package cache in {folder}: " + ("stopped" if was else "was not running"))
+        return 0
+    if not running(folder):
+        print(f"package cache in {folder}: not running (a set-up starts it when needed)")
+        return 1
+    saved = json_.loads(state.read_text())
+    print(f"package cache in {folder}: running at http://{saved['host']}:{saved['port']} "
+          f"(pid {saved.get('pid')}); stop it with `gatekeeper cache stop`")
+    return 0
+
+
 def _replay(args) -> int:
     from gatekeeper.cli.replay import replay
 
@@ -565,4 +591,5 @@ COMMANDS = {"serve": _serve, "worker": _worker, "check": _check, "replay": _repl
             "manifest": _manifest, "setup": _setup, "doctor": _doctor, "demo": _demo,
             "osv-mirror": _osv_mirror,
             "protect": _protect, "policy": _policy, "report": _report,
-            "simulate": _simulate, "verify": _verify, "signing-key": _signing_key}
+            "simulate": _simulate, "verify": _verify, "signing-key": _signing_key,
+            "cache": _cache}
