@@ -83,10 +83,15 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text
 
         # the stages are independent: run them side by side, each in this thread's context
         # (so the audit trail's sandbox recording sees every command)
-        with ThreadPoolExecutor(max_workers=len(enabled), thread_name_prefix="stage") as pool:
+        pool = ThreadPoolExecutor(max_workers=len(enabled), thread_name_prefix="stage")
+        try:
             futures = {s: pool.submit(contextvars.copy_context().run, one, s) for s in enabled}
             for stage, future in futures.items():
                 results[stage] = future.result()
+        except BaseException:  # an interrupt: the caller leaves now, not after the runs end
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         invalid = policy_change_findings(files, lambda path: _read(source, path))
     if invalid:  # on the first stage that ran: one place, never lost to a disabled stage
         stage = next(s for s in ("sast", "tests", "dependencies") if s in enabled)
