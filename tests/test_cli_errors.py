@@ -171,3 +171,15 @@ def test_help_lists_the_exit_codes():
     assert done.returncode == 0  # the control: the parser itself runs and answers
     for code in ("0 ", "1 ", "2 ", "64 ", "130 "):
         assert f"\n  {code}" in done.stdout
+
+
+def test_a_pull_request_that_does_not_exist_is_said_with_what_was_asked(env, fake_github):
+    repo = installed_repo(fake_github, f"{ORG}/Hello-World")
+    repo.add_pull(2, "ec26c3e57ca3a959ca5aad62de7213c562f8c821")
+    repo.contents[("main", ".github/gatekeeper.yml")] = b"gate: all\n"
+    good = gatekeeper("simulate", f"{ORG}/Hello-World#2", env=env)  # the control
+    assert good.returncode in (0, 1) and "Traceback" not in good.stderr, good.stderr
+    done = gatekeeper("simulate", f"{ORG}/Hello-World#99", env=env)
+    assert done.returncode == 2
+    assert f"GitHub answered 404 Not Found for /repos/{ORG}/Hello-World/pulls/99" in \
+        one_plain_line(done)

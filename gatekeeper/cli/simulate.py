@@ -60,9 +60,13 @@ def simulate(ref: str, approve: list[str], policy_file: str | None, fmt: str = "
         return _fail("the policy is invalid: " + "; ".join(str(p) for p in err.problems))
     except OrgPolicyUnavailable as err:
         return _fail(str(err))
-    except Exception as exc:  # noqa: BLE001 - GitHub or Redis unreachable: say which, once
-        return _fail(f"GitHub or Redis could not be reached ({exc.__class__.__name__}: "
-                     f"{str(exc)[:200]}); `gatekeeper doctor` checks both")
+    except Exception as exc:  # noqa: BLE001 - GitHub refused or unreachable, Redis down: said once
+        from gatekeeper.cli.failures import said
+
+        sentence = said(exc)
+        if sentence is None:
+            raise  # the command line says it in one line, with where its traceback is
+        return _fail(sentence)
     facts = GateFacts(pr, tuple(github.commits(repo, number)),
                       tuple(github.changed_files(repo, number)), effective, agent_rules())
     first = decide_gate(facts)

@@ -139,7 +139,11 @@ class GitHubApp:
                 return cached[0]
             integration = GithubIntegration(auth=self.auth, base_url=self.api_url,
                                             timeout=HTTP_TIMEOUT, retry=retry_policy())
-            grant = integration.get_access_token(installation_id)
+            try:
+                grant = integration.get_access_token(installation_id)
+            except GithubException as exc:
+                exc.asked = f"/app/installations/{installation_id}/access_tokens"
+                raise
             expires = grant.expires_at
             if expires.tzinfo is None:
                 expires = expires.replace(tzinfo=UTC)
@@ -252,7 +256,11 @@ class Installation:
                       lazy=True, retry=retry_policy())
 
     def _request(self, verb: str, url: str, **kwargs) -> dict | list:
-        _, data = self._client().requester.requestJsonAndCheck(verb, url, **kwargs)
+        try:
+            _, data = self._client().requester.requestJsonAndCheck(verb, url, **kwargs)
+        except GithubException as exc:
+            exc.asked = url  # for the operator: what was refused or not found
+            raise
         return data
 
     def _pages(self, url: str, key: str | None = None, params: dict | None = None) -> list:
@@ -390,6 +398,13 @@ class Installation:
         self._request("POST", f"/repos/{repo}/issues/{number}/labels", input={"labels": labels})
 
     def pull_request(self, repo: str, number: int) -> PullRequest:
+        try:
+            return self._pull_request(repo, number)
+        except GithubException as exc:  # the client is lazy: any attribute may ask GitHub
+            exc.asked = f"/repos/{repo}/pulls/{number}"
+            raise
+
+    def _pull_request(self, repo: str, number: int) -> PullRequest:
         pr = self._client().get_repo(repo).get_pull(number)
         return PullRequest(
             repo=repo,

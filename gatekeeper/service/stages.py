@@ -85,10 +85,15 @@ def run_stages(policy: Policy, fetch: Fetch, files: list[ChangedFile], base_text
 
         # the stages are independent: run them side by side, each in this thread's context
         # (so the audit trail's sandbox recording sees every command)
-        with ThreadPoolExecutor(max_workers=len(enabled), thread_name_prefix="stage") as pool:
+        pool = ThreadPoolExecutor(max_workers=len(enabled), thread_name_prefix="stage")
+        try:
             futures = {s: pool.submit(contextvars.copy_context().run, one, s) for s in enabled}
             for stage, future in futures.items():
                 results[stage] = future.result()
+        except BaseException:  # an interrupt: the caller leaves now, not after the runs end
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         for stage in [s for s in triage.STAGES if s in enabled]:  # while the tree is here
             results[stage] = dataclasses.replace(results[stage], findings=triage.fingerprinted(
                 results[stage].findings, lambda path: _text_inside(source, path)))
