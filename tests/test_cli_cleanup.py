@@ -95,3 +95,36 @@ def test_an_interrupted_check_exits_130_with_no_traceback_and_nothing_left(tmp_p
     until(lambda: not processes_mentioning(str(cache / "index-cache")), "the cache stopped")
     until(lambda: not started & set(processes_mentioning("gatekeeper_pytest.py")),
           "the sandboxed suites ended")
+
+
+@pytest.mark.timeout(900)  # a cold cache of its own starts and warms first
+def test_two_checks_on_one_empty_cache_both_pass_and_leave_nothing_running(tmp_path):
+    """A new worker's first two gates at once: the cache starts once, warms, serves both; the
+    one that finishes first does not stop it under the other; the last one stops it."""
+    repo = Repo(tmp_path / "repo")
+    repo.commit({"calc.py": "def add(a, b):\n    return a + b\n",
+                 "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n"
+                                       "    assert add(1, 1) == 2\n"})
+    repo.branch("codex/sub")
+    repo.commit({"calc.py": "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n"
+                            "    return a - b\n",
+                 "tests/test_sub.py": "from calc import sub\n\n\ndef test_sub():\n"
+                                      "    assert sub(2, 1) == 1\n"})
+    cache = tmp_path / "cache"
+    env = {**os.environ, "GATEKEEPER_CACHE_DIR": str(cache),
+           "GATEKEEPER_OSV_URL": "http://127.0.0.1:9/v1/query"}
+    checks = [subprocess.Popen([sys.executable, "-m", "gatekeeper", "check", str(repo.root),
+                                "--base", "main", "--no-cache"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]
+    try:
+        outputs = [check.communicate() for check in checks]
+    finally:
+        for check in checks:
+            if check.poll() is None:
+                check.kill()
+        stop_cache(cache)
+    for check, (out, err) in zip(checks, outputs, strict=True):
+        assert check.returncode == 0, out[-3000:] + err[-2000:]
+        assert "[ok] tests: 2 passed" in out  # the control: each really set up and ran
+    until(lambda: not processes_mentioning(str(cache / "index-cache")), "the cache stopped")

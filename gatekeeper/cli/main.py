@@ -222,10 +222,12 @@ _started_cache: list = []  # the cache folder a check started, for an interrupt 
 
 
 def _stop_started_cache() -> None:
-    from gatekeeper.runner.indexcache import stop_cache
+    from gatekeeper.runner.indexcache import other_users, stop_cache
 
     for folder in _started_cache:
-        stop_cache(folder)
+        (folder / "index-cache" / "users" / str(os.getpid())).unlink(missing_ok=True)
+        if not other_users(folder):
+            stop_cache(folder)
 
 
 def _serve(args) -> int:
@@ -372,9 +374,10 @@ def _check(args) -> int:
         if show:
             print(f"  {stage}: {status}", file=sys.stderr, flush=True)
 
-    from gatekeeper.runner.indexcache import running, stop_cache
+    from gatekeeper.runner.indexcache import lease, other_users, running, stop_cache
 
     already = running(config.cache_dir)
+    mine = lease(config.cache_dir)
     if not already:
         _started_cache.append(config.cache_dir)
     try:
@@ -383,7 +386,9 @@ def _check(args) -> int:
         print(f"gatekeeper check: {exc}", file=sys.stderr)
         return 2
     finally:
-        if not already and not args.keep_cache:  # nothing it started is left running
+        mine.unlink(missing_ok=True)
+        # nothing it started is left running; a check beside it that still uses it stops it
+        if not already and not args.keep_cache and not other_users(config.cache_dir):
             stop_cache(config.cache_dir)
 
     def text(r):

@@ -161,6 +161,33 @@ def _minimal_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in kept}
 
 
+def lease(cache_dir: Path) -> Path:
+    """Say that this process uses the cache (a file named by its pid), so another process that
+    would stop the cache it started leaves it to the last user."""
+    folder = cache_dir / "index-cache" / "users"
+    folder.mkdir(parents=True, exist_ok=True)
+    mine = folder / str(os.getpid())
+    mine.touch()
+    return mine
+
+
+def other_users(cache_dir: Path) -> list[int]:
+    """Live processes besides this one that hold a lease on the cache."""
+    alive = []
+    folder = cache_dir / "index-cache" / "users"
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            os.kill(int(entry.name), 0)
+            alive.append(int(entry.name))
+        except ProcessLookupError:
+            entry.unlink(missing_ok=True)
+        except PermissionError:
+            alive.append(int(entry.name))
+    return alive
+
+
 def running(cache_dir: Path) -> bool:
     """Whether this cache folder's server is up and answering."""
     try:
