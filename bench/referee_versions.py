@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from real_suites import release_pair  # noqa: E402
@@ -58,6 +59,15 @@ def fresh_base(base: Path) -> None:
 
 def main(old: Path, names: list[str]) -> None:
     cache = Path(tempfile.mkdtemp(prefix="referee-versions-cache-"))
+    try:
+        compare(old, names, cache)
+    finally:  # the package cache the runs started is not left behind
+        from gatekeeper.runner.indexcache import stop_cache
+
+        stop_cache(cache)
+
+
+def compare(old: Path, names: list[str], cache: Path) -> None:
     print("project | old first | new first | ratio | old later | new later | ratio | "
           "new first push breakdown (s)")
     for spec in names or PROJECTS:
